@@ -1,0 +1,3 @@
+module jina3example
+
+go 1.19

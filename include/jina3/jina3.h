@@ -1,0 +1,317 @@
+/*
+ * jina3.h: the C API of jina3 (jina-embeddings-v3 in-process). #include <jina3/jina3.h>
+ *
+ * This header is the reference documentation of the C ABI. It is plain C99, needs only
+ * <stddef.h>, <stdint.h> and <stdbool.h>, and links against the one shared library, libjina3,
+ * which also carries the C++ API (<jina3/jina3.hpp>).
+ *
+ * Conventions that hold for every function below:
+ *
+ *   Names       Functions jina3_<object>_<verb>, types jina3_*, macros and enum constants JINA3_*.
+ *   Strings     All text, in and out, is UTF-8. Input strings are NUL-terminated unless a length
+ *               is given. Returned strings are never NULL.
+ *   Ownership   Inputs are borrowed for the duration of the call only. The library keeps no
+ *               pointer to caller memory after a call returns. The only heap objects it hands
+ *               out are jina3_encoder (free with jina3_encoder_free) and jina3_error (free with
+ *               jina3_error_free); never release them, or anything else it returns, with free().
+ *   Errors      Fallible functions return a jina3_status (JINA3_OK = 0) and are marked
+ *               JINA3_NODISCARD. A failed call leaves its out-parameters untouched, except where
+ *               a function says otherwise. The reason is available two ways:
+ *                 - jina3_last_error(): a thread-local message, simplest from C and C++;
+ *                 - the optional trailing `jina3_error** error` parameter: pass the address of a
+ *                   NULL jina3_error* and, on failure, it receives an error object you own. Use
+ *                   this from Go (cgo may run two consecutive C calls of one goroutine on
+ *                   different OS threads) or anywhere a message must outlive the next call.
+ *                 Pass NULL as `error` when the thread-local message is enough.
+ *               No C++ exception and no abort crosses this interface.
+ *   Options     Option structs start with `struct_size`. Fill them with the matching
+ *               *_default_options(&options, sizeof options) function, then change the fields
+ *               you need. Fields are only ever appended, so a program built against an older
+ *               header keeps working with a newer library.
+ *
+ * Thread safety: jina3_encoder_encode() and jina3_encoder_encode_tasks() may be called
+ * concurrently on one encoder from any number of threads. jina3_encoder_create() and
+ * jina3_encoder_free() must not overlap with any other call on that encoder. Getters may be
+ * called from any thread while the encoder lives. Every other function is thread-safe.
+ */
+#ifndef JINA3_JINA3_H
+#define JINA3_JINA3_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* JINA3_API marks the exported functions. Building libjina3 defines jina3_EXPORTS (CMake does
+   this for a shared target); a static build on Windows defines JINA3_STATIC_DEFINE. */
+#if defined(_WIN32) || defined(__CYGWIN__)
+#  if defined(JINA3_STATIC_DEFINE)
+#    define JINA3_API
+#  elif defined(jina3_EXPORTS)
+#    define JINA3_API __declspec(dllexport)
+#  else
+#    define JINA3_API __declspec(dllimport)
+#  endif
+#elif defined(__GNUC__) || defined(__clang__)
+#  define JINA3_API __attribute__((visibility("default")))
+#else
+#  define JINA3_API
+#endif
+
+/* JINA3_NODISCARD: the compiler warns when a returned status is ignored. */
+#if defined(__GNUC__) || defined(__clang__)
+#  define JINA3_NODISCARD __attribute__((warn_unused_result))
+#else
+#  define JINA3_NODISCARD
+#endif
+
+/* Version of this C ABI. It changes only when a function or struct changes incompatibly;
+   appending functions or struct fields does not change it. Compare with jina3_abi_version()
+   to detect a library that does not match this header. */
+#define JINA3_ABI_VERSION 1
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ------------------------------------------------------------------------------------------ */
+/* Enumerations. The values are stable ABI and equal the C++ enums (jina3::ErrorCode,         */
+/* jina3::Task, jina3::Device, jina3::DType).                                                 */
+/* ------------------------------------------------------------------------------------------ */
+
+/* Result of every fallible call. */
+typedef enum jina3_status {
+  JINA3_OK = 0,
+  JINA3_ERR_INVALID_ARGUMENT = 1, /* NULL pointer, unknown task, bad dims, invalid UTF-8, bad option */
+  JINA3_ERR_INPUT_TOO_LONG = 2,   /* a text is over the token limit and truncation is off */
+  JINA3_ERR_MODEL_NOT_FOUND = 3,  /* package directory or one of its files is missing */
+  JINA3_ERR_MODEL_INVALID = 4,    /* corrupt file, checksum mismatch, bad manifest, bad tensor */
+  JINA3_ERR_VERSION_MISMATCH = 5, /* package format, torch version, or options struct newer than the library */
+  JINA3_ERR_DEVICE = 6,           /* device unavailable (CUDA absent) or dtype unsupported there */
+  JINA3_ERR_BUFFER_TOO_SMALL = 7, /* caller's output buffer is too small; nothing was written */
+  JINA3_ERR_OUT_OF_MEMORY = 8,    /* an allocation failed */
+  JINA3_ERR_INTERNAL = 9          /* anything else: a bug in jina3 or its dependencies */
+} jina3_status;
+
+/* The five LoRA task adapters of jina-embeddings-v3. JINA3_TASK_NONE embeds without adapter
+   and without prompt. Canonical names in comments (see jina3_task_name). */
+typedef enum jina3_task {
+  JINA3_TASK_NONE = -1,             /* "none" */
+  JINA3_TASK_RETRIEVAL_QUERY = 0,   /* "retrieval.query" */
+  JINA3_TASK_RETRIEVAL_PASSAGE = 1, /* "retrieval.passage" */
+  JINA3_TASK_SEPARATION = 2,        /* "separation" */
+  JINA3_TASK_CLASSIFICATION = 3,    /* "classification" */
+  JINA3_TASK_TEXT_MATCHING = 4      /* "text-matching" */
+} jina3_task;
+
+typedef enum jina3_device {
+  JINA3_DEVICE_CPU = 0, /* "cpu" */
+  JINA3_DEVICE_CUDA = 1 /* "cuda" */
+} jina3_device;
+
+/* Numeric type of the backbone's weights and activations. Embeddings are always float32. */
+typedef enum jina3_dtype {
+  JINA3_DTYPE_AUTO = 0,     /* "auto": as stored in the package */
+  JINA3_DTYPE_FLOAT32 = 1,  /* "float32" */
+  JINA3_DTYPE_BFLOAT16 = 2, /* "bfloat16" */
+  JINA3_DTYPE_FLOAT16 = 3,  /* "float16" */
+  JINA3_DTYPE_INT8 = 4      /* "int8": dynamic int8 linear layers (CPU; chosen at export time) */
+} jina3_dtype;
+
+/* ------------------------------------------------------------------------------------------ */
+/* Opaque handles.                                                                            */
+/* ------------------------------------------------------------------------------------------ */
+
+/* A loaded model package. Create with jina3_encoder_create, release with jina3_encoder_free. */
+typedef struct jina3_encoder jina3_encoder;
+
+/* The status and message of one failed call, owned by the caller. Release with
+   jina3_error_free. Thread safety: immutable; may be read from any thread. */
+typedef struct jina3_error jina3_error;
+
+/* ------------------------------------------------------------------------------------------ */
+/* Library and errors.                                                                        */
+/* ------------------------------------------------------------------------------------------ */
+
+/* The library's version, "major.minor.patch". Static string: never free it. */
+JINA3_API const char* jina3_version(void);
+
+/* The JINA3_ABI_VERSION the library was built with. */
+JINA3_API int jina3_abi_version(void);
+
+/* Canonical lower-case name of a status, e.g. "invalid_argument"; "unknown" for a value that is
+   not a jina3_status. Static string. */
+JINA3_API const char* jina3_status_name(jina3_status status);
+
+/* Message of the most recent failed call on the calling thread, or "" if none failed yet.
+   Owned by the library and valid until the next jina3 call on this thread: copy it to keep it.
+   Successful calls do not clear it. */
+JINA3_API const char* jina3_last_error(void);
+
+/* Status of an error object; JINA3_OK for NULL. */
+JINA3_API jina3_status jina3_error_code(const jina3_error* error);
+
+/* Message of an error object (never empty); "" for NULL. Owned by the error object and valid
+   until jina3_error_free(error). */
+JINA3_API const char* jina3_error_message(const jina3_error* error);
+
+/* Releases an error object. NULL is a no-op. */
+JINA3_API void jina3_error_free(jina3_error* error);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Names of tasks, devices and dtypes.                                                        */
+/* ------------------------------------------------------------------------------------------ */
+
+/* Canonical name ("retrieval.query", ..., "none" for JINA3_TASK_NONE); "unknown" for a value
+   that is not a jina3_task. Static string. */
+JINA3_API const char* jina3_task_name(jina3_task task);
+
+/* Looks a task up by canonical name. name: NUL-terminated; "" and "none" give JINA3_TASK_NONE.
+   *task receives the task on success.
+   Errors: JINA3_ERR_INVALID_ARGUMENT (NULL pointer, unknown name; the message lists the valid
+   names). */
+JINA3_NODISCARD JINA3_API jina3_status jina3_task_from_name(const char* name, jina3_task* task, jina3_error** error);
+
+/* "cpu", "cuda"; "unknown" otherwise. Static string. */
+JINA3_API const char* jina3_device_name(jina3_device device);
+
+/* Parses "cpu", "cuda" or "cuda:N". *device receives the device; index, if not NULL, receives N
+   (0 for "cpu" and "cuda").
+   Errors: JINA3_ERR_INVALID_ARGUMENT (NULL name or device, unknown name). */
+JINA3_NODISCARD JINA3_API jina3_status jina3_device_from_name(const char* name, jina3_device* device, int* index,
+                                                              jina3_error** error);
+
+/* "auto", "float32", "bfloat16", "float16", "int8"; "unknown" otherwise. Static string. */
+JINA3_API const char* jina3_dtype_name(jina3_dtype dtype);
+
+/* Parses a dtype name. Errors: JINA3_ERR_INVALID_ARGUMENT (NULL pointer, unknown name). */
+JINA3_NODISCARD JINA3_API jina3_status jina3_dtype_from_name(const char* name, jina3_dtype* dtype, jina3_error** error);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Options. Same fields as the C++ jina3::EncoderOptions and jina3::EncodeOptions.            */
+/* ------------------------------------------------------------------------------------------ */
+
+/* Load-time settings, fixed for the lifetime of an encoder. */
+typedef struct jina3_encoder_options {
+  size_t struct_size;      /* sizeof(jina3_encoder_options), set by jina3_encoder_default_options */
+  jina3_device device;     /* default JINA3_DEVICE_CPU */
+  int device_index;        /* CUDA device ordinal; default 0 */
+  jina3_dtype dtype;       /* JINA3_DTYPE_AUTO: the package's dtype; others cast at load */
+  int num_threads;         /* intra-op threads for CPU inference (process-wide in LibTorch); 0 = all cores */
+  int max_batch_tokens;    /* padded tokens per forward pass; 0 = automatic for the device */
+  int max_batch_size;      /* rows per forward pass; 0 = automatic for the device */
+  bool verify_checksums;   /* check every package file's SHA-256 against the manifest at load; default true */
+} jina3_encoder_options;
+
+/* Per-call settings. */
+typedef struct jina3_encode_options {
+  size_t struct_size; /* sizeof(jina3_encode_options), set by jina3_encode_default_options */
+  int max_length;     /* token limit per text, <s> and </s> included; 0 = the package's max length */
+  int batch_size;     /* rows per forward pass for this call; 0 = the encoder's limits */
+  bool normalize;     /* L2-normalise each row after Matryoshka truncation; default true */
+  bool truncate;      /* cut over-long texts to max_length; false: JINA3_ERR_INPUT_TOO_LONG; default true */
+} jina3_encode_options;
+
+/* Writes the defaults (those of the C++ structs) into *options and sets options->struct_size.
+   struct_size: pass sizeof(*options); it tells the library which header version you built with.
+   NULL options, or a struct_size smaller than the struct_size field, writes nothing; the later
+   call that uses the options then reports JINA3_ERR_INVALID_ARGUMENT. */
+JINA3_API void jina3_encoder_default_options(jina3_encoder_options* options, size_t struct_size);
+JINA3_API void jina3_encode_default_options(jina3_encode_options* options, size_t struct_size);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Encoder.                                                                                   */
+/* ------------------------------------------------------------------------------------------ */
+
+/* Loads a model package directory (see docs/package-format.md).
+   package_path: NUL-terminated UTF-8 path.
+   options: NULL for the defaults, else filled by jina3_encoder_default_options.
+   encoder: on success *encoder receives a new encoder; release it with jina3_encoder_free.
+   Errors: JINA3_ERR_INVALID_ARGUMENT (NULL pointer, bad struct_size or option value),
+   JINA3_ERR_MODEL_NOT_FOUND, JINA3_ERR_MODEL_INVALID, JINA3_ERR_VERSION_MISMATCH (package
+   format or torch version, or options->struct_size larger than this library knows),
+   JINA3_ERR_DEVICE, JINA3_ERR_OUT_OF_MEMORY.
+   Thread safety: may run concurrently with calls on other encoders. */
+JINA3_NODISCARD JINA3_API jina3_status jina3_encoder_create(const char* package_path,
+                                                            const jina3_encoder_options* options,
+                                                            jina3_encoder** encoder, jina3_error** error);
+
+/* Releases an encoder. NULL is a no-op. Thread safety: must not overlap with any other call on
+   this encoder. */
+JINA3_API void jina3_encoder_free(jina3_encoder* encoder);
+
+/* Embeds count texts with one task and writes count x dims floats, row-major, rows in input
+   order, to out.
+   texts: count pointers to UTF-8 text. Empty texts are valid.
+   lengths: NULL if every text is NUL-terminated; otherwise count byte lengths. With lengths, a
+     text needs no terminating NUL, may contain NUL bytes, and may be NULL when its length is 0.
+   task: the adapter and prompt; JINA3_TASK_NONE for neither.
+   dims: 0 for the full size (jina3_encoder_hidden_size), or one of jina3_encoder_dims.
+   options: NULL for the defaults, else filled by jina3_encode_default_options.
+   out: caller buffer of out_capacity floats, at least count x dims. May be NULL when count is 0.
+   truncated: NULL, or a caller buffer of count bytes that receives 1 where a text was cut to
+     max_length and 0 elsewhere.
+   Errors: JINA3_ERR_INVALID_ARGUMENT (NULL encoder/texts/out, NULL text without length, bad
+   struct_size, unknown task or task not in the package, dims not offered, invalid UTF-8, option
+   out of range), JINA3_ERR_INPUT_TOO_LONG (options->truncate false), JINA3_ERR_BUFFER_TOO_SMALL,
+   JINA3_ERR_VERSION_MISMATCH (options->struct_size larger than this library knows),
+   JINA3_ERR_OUT_OF_MEMORY, JINA3_ERR_INTERNAL. Every error except the last two is detected
+   before anything is written; after JINA3_ERR_OUT_OF_MEMORY or JINA3_ERR_INTERNAL the contents
+   of out are unspecified (truncated is still untouched).
+   Thread safety: may be called concurrently on one encoder from any number of threads. */
+JINA3_NODISCARD JINA3_API jina3_status jina3_encoder_encode(const jina3_encoder* encoder, const char* const* texts,
+                                                            const size_t* lengths, size_t count, jina3_task task,
+                                                            int dims, const jina3_encode_options* options, float* out,
+                                                            size_t out_capacity, uint8_t* truncated,
+                                                            jina3_error** error);
+
+/* Same as jina3_encoder_encode with one task per text: tasks points to count tasks. Rows with
+   different tasks share forward passes. Errors as jina3_encoder_encode, plus
+   JINA3_ERR_INVALID_ARGUMENT for NULL tasks.
+   Thread safety: may be called concurrently on one encoder from any number of threads. */
+JINA3_NODISCARD JINA3_API jina3_status jina3_encoder_encode_tasks(const jina3_encoder* encoder,
+                                                                  const char* const* texts, const size_t* lengths,
+                                                                  size_t count, const jina3_task* tasks, int dims,
+                                                                  const jina3_encode_options* options, float* out,
+                                                                  size_t out_capacity, uint8_t* truncated,
+                                                                  jina3_error** error);
+
+/* Getters: effective values after load. They cannot fail; for a NULL encoder they return 0,
+   JINA3_TASK_NONE, JINA3_DEVICE_CPU, JINA3_DTYPE_FLOAT32 or "" as applicable.
+   Thread safety: may be called from any thread while the encoder lives. */
+
+/* Accepted Matryoshka dims, ascending. Returns how many there are and copies the first
+   min(count, capacity) into dims (which may be NULL when capacity is 0): call once with
+   capacity 0 to size the buffer. */
+JINA3_API size_t jina3_encoder_dims(const jina3_encoder* encoder, int* dims, size_t capacity);
+
+/* Full embedding size (the largest dims). */
+JINA3_API int jina3_encoder_hidden_size(const jina3_encoder* encoder);
+
+/* Token limit per text, <s> and </s> included. */
+JINA3_API int jina3_encoder_max_length(const jina3_encoder* encoder);
+
+/* Number of task adapters in the package, and the task at index (0 <= index < count;
+   JINA3_TASK_NONE for an index out of range). */
+JINA3_API size_t jina3_encoder_task_count(const jina3_encoder* encoder);
+JINA3_API jina3_task jina3_encoder_task(const jina3_encoder* encoder, size_t index);
+
+/* The device and dtype the encoder runs on (dtype is never JINA3_DTYPE_AUTO). */
+JINA3_API jina3_device jina3_encoder_device(const jina3_encoder* encoder);
+JINA3_API jina3_dtype jina3_encoder_dtype(const jina3_encoder* encoder);
+
+/* The package directory the encoder was loaded from. Owned by the encoder, valid until
+   jina3_encoder_free. */
+JINA3_API const char* jina3_encoder_package_path(const jina3_encoder* encoder);
+
+/* The instruction prepended to texts of a task ("" for JINA3_TASK_NONE). *prompt receives a
+   NUL-terminated string owned by the encoder, valid until jina3_encoder_free.
+   Errors: JINA3_ERR_INVALID_ARGUMENT (NULL pointer, unknown task or task not in the package).
+   Thread safety: may be called from any thread while the encoder lives. */
+JINA3_NODISCARD JINA3_API jina3_status jina3_encoder_prompt(const jina3_encoder* encoder, jina3_task task,
+                                                            const char** prompt, jina3_error** error);
+
+#ifdef __cplusplus
+} /* extern "C" */
+#endif
+
+#endif /* JINA3_JINA3_H */

@@ -1,0 +1,2 @@
+"""Test support for jina3: random checkpoints in the real Hugging Face layout (make_checkpoint),
+locating shared data, and the generated test data set (testdata)."""

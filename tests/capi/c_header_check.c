@@ -1,0 +1,112 @@
+/* jina3.h is C99: this file, built with -std=c99 -pedantic -Werror, takes the address of every
+ * declared function (so each prototype is checked by a C compiler) and checks the calls that
+ * need no model. Exit 0: all good. */
+#include <jina3/jina3.h>
+
+#include <stdio.h>
+#include <string.h>
+
+static int failures = 0;
+
+#define EXPECT(condition)                                          \
+  do {                                                             \
+    if (!(condition)) {                                            \
+      fprintf(stderr, "%s:%d: failed: %s\n", __FILE__, __LINE__, #condition); \
+      ++failures;                                                  \
+    }                                                              \
+  } while (0)
+
+/* Every function of the API, with the exact prototype the header declares. */
+static const struct {
+  const char* (*version)(void);
+  int (*abi_version)(void);
+  const char* (*status_name)(jina3_status);
+  const char* (*last_error)(void);
+  jina3_status (*error_code)(const jina3_error*);
+  const char* (*error_message)(const jina3_error*);
+  void (*error_free)(jina3_error*);
+  const char* (*task_name)(jina3_task);
+  jina3_status (*task_from_name)(const char*, jina3_task*, jina3_error**);
+  const char* (*device_name)(jina3_device);
+  jina3_status (*device_from_name)(const char*, jina3_device*, int*, jina3_error**);
+  const char* (*dtype_name)(jina3_dtype);
+  jina3_status (*dtype_from_name)(const char*, jina3_dtype*, jina3_error**);
+  void (*encoder_default_options)(jina3_encoder_options*, size_t);
+  void (*encode_default_options)(jina3_encode_options*, size_t);
+  jina3_status (*encoder_create)(const char*, const jina3_encoder_options*, jina3_encoder**, jina3_error**);
+  void (*encoder_free)(jina3_encoder*);
+  jina3_status (*encoder_encode)(const jina3_encoder*, const char* const*, const size_t*, size_t, jina3_task, int,
+                                 const jina3_encode_options*, float*, size_t, uint8_t*, jina3_error**);
+  jina3_status (*encoder_encode_tasks)(const jina3_encoder*, const char* const*, const size_t*, size_t,
+                                       const jina3_task*, int, const jina3_encode_options*, float*, size_t, uint8_t*,
+                                       jina3_error**);
+  size_t (*encoder_dims)(const jina3_encoder*, int*, size_t);
+  int (*encoder_hidden_size)(const jina3_encoder*);
+  int (*encoder_max_length)(const jina3_encoder*);
+  size_t (*encoder_task_count)(const jina3_encoder*);
+  jina3_task (*encoder_task)(const jina3_encoder*, size_t);
+  jina3_device (*encoder_device)(const jina3_encoder*);
+  jina3_dtype (*encoder_dtype)(const jina3_encoder*);
+  const char* (*encoder_package_path)(const jina3_encoder*);
+  jina3_status (*encoder_prompt)(const jina3_encoder*, jina3_task, const char**, jina3_error**);
+} api = {
+    jina3_version,          jina3_abi_version,        jina3_status_name,
+    jina3_last_error,       jina3_error_code,         jina3_error_message,
+    jina3_error_free,       jina3_task_name,          jina3_task_from_name,
+    jina3_device_name,      jina3_device_from_name,   jina3_dtype_name,
+    jina3_dtype_from_name,  jina3_encoder_default_options, jina3_encode_default_options,
+    jina3_encoder_create,   jina3_encoder_free,       jina3_encoder_encode,
+    jina3_encoder_encode_tasks, jina3_encoder_dims,   jina3_encoder_hidden_size,
+    jina3_encoder_max_length, jina3_encoder_task_count, jina3_encoder_task,
+    jina3_encoder_device,   jina3_encoder_dtype,      jina3_encoder_package_path,
+    jina3_encoder_prompt,
+};
+
+int main(void) {
+  jina3_task task = JINA3_TASK_NONE;
+  jina3_error* error = NULL;
+  jina3_encoder* encoder = NULL;
+  jina3_encoder_options encoder_options;
+  jina3_encode_options encode_options;
+  float out[4] = {0};
+  const char* text = "x";
+
+  EXPECT(api.abi_version() == JINA3_ABI_VERSION);
+  EXPECT(strlen(api.version()) >= 5);
+  EXPECT(strcmp(api.status_name(JINA3_ERR_MODEL_NOT_FOUND), "model_not_found") == 0);
+  EXPECT(strcmp(api.last_error(), "") == 0); /* nothing failed yet on this thread */
+
+  EXPECT(api.task_from_name("text-matching", &task, NULL) == JINA3_OK && task == JINA3_TASK_TEXT_MATCHING);
+  EXPECT(strcmp(api.task_name(JINA3_TASK_RETRIEVAL_PASSAGE), "retrieval.passage") == 0);
+
+  EXPECT(api.task_from_name("bogus", &task, &error) == JINA3_ERR_INVALID_ARGUMENT);
+  EXPECT(task == JINA3_TASK_TEXT_MATCHING);
+  EXPECT(api.error_code(error) == JINA3_ERR_INVALID_ARGUMENT);
+  EXPECT(strstr(api.error_message(error), "bogus") != NULL);
+  EXPECT(strcmp(api.error_message(error), api.last_error()) == 0);
+  api.error_free(error);
+
+  api.encoder_default_options(&encoder_options, sizeof encoder_options);
+  EXPECT(encoder_options.struct_size == sizeof encoder_options);
+  EXPECT(encoder_options.device == JINA3_DEVICE_CPU && encoder_options.verify_checksums);
+  api.encode_default_options(&encode_options, sizeof encode_options);
+  EXPECT(encode_options.normalize && encode_options.truncate && encode_options.max_length == 0);
+
+  error = NULL;
+  EXPECT(api.encoder_create("/nonexistent/jina3/package", &encoder_options, &encoder, &error) ==
+         JINA3_ERR_MODEL_NOT_FOUND);
+  EXPECT(encoder == NULL);
+  EXPECT(api.error_code(error) == JINA3_ERR_MODEL_NOT_FOUND);
+  api.error_free(error);
+
+  EXPECT(api.encoder_encode(NULL, &text, NULL, 1, JINA3_TASK_NONE, 0, NULL, out, 4, NULL, NULL) ==
+         JINA3_ERR_INVALID_ARGUMENT);
+  EXPECT(api.encoder_encode_tasks(NULL, &text, NULL, 1, &task, 0, NULL, out, 4, NULL, NULL) ==
+         JINA3_ERR_INVALID_ARGUMENT);
+  EXPECT(strstr(api.last_error(), "encoder is NULL") != NULL);
+  EXPECT(api.encoder_hidden_size(NULL) == 0 && api.encoder_dims(NULL, NULL, 0) == 0);
+  api.encoder_free(NULL);
+
+  if (failures == 0) printf("jina3.h as C99: %d functions checked, all good\n", (int)(sizeof api / sizeof api.version));
+  return failures == 0 ? 0 : 1;
+}

@@ -1,0 +1,53 @@
+// Helpers for the C API tests: an owning encoder handle, error checks and call shorthands.
+#pragma once
+
+#include <cstddef>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <jina3/jina3.h>
+#include <jina3/jina3.hpp>
+
+#include <catch2/catch.hpp>
+
+namespace jina3::capi_test {
+
+struct EncoderDeleter {
+  void operator()(jina3_encoder* encoder) const noexcept { jina3_encoder_free(encoder); }
+};
+using EncoderHandle = std::unique_ptr<jina3_encoder, EncoderDeleter>;
+
+struct ErrorDeleter {
+  void operator()(jina3_error* error) const noexcept { jina3_error_free(error); }
+};
+using ErrorHandle = std::unique_ptr<jina3_error, ErrorDeleter>;
+
+// Loads package-<dtype> through the C API; fails the test on error.
+EncoderHandle open_encoder(const std::string& dtype = "float32", const jina3_encoder_options* options = nullptr);
+
+// One C encoder for package-float32, loaded once and shared (encode is thread-safe).
+const jina3_encoder* shared_c_encoder();
+
+// Checks a failed call: the status, a non-empty thread-local message, and an error object with
+// the same status and message, which is freed (error is reset to NULL). `contains` must occur in
+// the message when not empty. error is a reference so that it is read after the call in the
+// first argument has run (argument evaluation order is unspecified).
+void check_failure(jina3_status status, jina3_error*& error, jina3_status expected, const std::string& contains = "");
+
+// jina3_encoder_encode for NUL-terminated std::strings into a vector sized for texts x dims.
+struct CResult {
+  jina3_status status;
+  std::vector<float> data;
+  std::vector<std::uint8_t> truncated;
+};
+CResult c_encode(const jina3_encoder* encoder, const std::vector<std::string>& texts, jina3_task task, int dims,
+                 const jina3_encode_options* options = nullptr);
+
+// The C++ API's result for the same call, from the shared C++ encoder of package-float32.
+Embeddings cpp_encode(const std::vector<std::string>& texts, Task task, int dims, const EncodeOptions& options = {});
+
+// Texts that exercise the tokenizer: ASCII, multilingual, emoji, empty, whitespace.
+const std::vector<std::string>& sample_texts();
+
+}  // namespace jina3::capi_test

@@ -1,0 +1,92 @@
+// Shared helpers for the C++ tests: test data paths, the Python reference, cached encoders,
+// temporary package copies and vector comparisons.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include <jina3/jina3.hpp>
+
+#include "json.hpp"
+
+namespace jina3::test {
+
+namespace fs = std::filesystem;
+
+// $JINA3_TEST_DATA (written by tests/fixtures/make_test_data.py). Fails the test if unset.
+fs::path test_data_dir();
+// $JINA3_SHARED_DATA, or ../shared/data next to the source tree.
+fs::path shared_data_dir();
+fs::path package_dir(const std::string& dtype);  // test_data_dir() / ("package-" + dtype)
+
+// reference.json, parsed once.
+struct ReferenceCase {
+  Task task;
+  int dims;
+  bool normalize;
+  int max_length;
+  std::vector<std::vector<float>> embeddings;  // per text
+};
+struct Reference {
+  std::vector<std::string> texts;
+  int hidden_size = 0;
+  std::vector<int> matryoshka_dims;
+  int max_length = 0;
+  std::vector<std::pair<Task, std::string>> prompts;
+  std::vector<std::pair<Task, std::vector<std::vector<std::int32_t>>>> token_ids;  // per task: ids per text
+  std::vector<ReferenceCase> cases;
+};
+const Reference& reference();
+
+// One Encoder per package dtype with default options, loaded once and shared by tests (encode is
+// thread-safe and const).
+const Encoder& shared_encoder(const std::string& dtype);
+
+// A temporary directory removed at scope exit.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const fs::path& path() const { return path_; }
+
+ private:
+  fs::path path_;
+};
+
+// A copy of a package in a temp dir that tests may break. Big files are symlinked unless
+// copy_files lists them.
+class PackageCopy {
+ public:
+  explicit PackageCopy(const fs::path& source, const std::vector<std::string>& copy_files = {});
+  const fs::path& path() const { return dir_.path(); }
+  std::string str() const { return dir_.path().string(); }
+  // Parsed manifest.json of the copy; write_manifest replaces it.
+  json::Value manifest() const;
+  void write_manifest(const json::Value& manifest) const;
+  void write_manifest_text(const std::string& text) const;
+  // Rewrites one top-level manifest key (or removes it with a null function result).
+  void edit_manifest(const std::string& key, const std::function<json::Value(const json::Value*)>& edit) const;
+  // Sets files.<name> to the actual size and SHA-256 of the copy's file.
+  void refresh_checksum(const std::string& name) const;
+
+ private:
+  TempDir dir_;
+};
+
+// JSON text for a value (for rewriting manifests).
+std::string to_json(const json::Value& value);
+json::Value json_string(const std::string& text);
+json::Value json_int(std::int64_t value);
+
+// Comparisons of embedding rows.
+double max_abs_diff(const float* a, const std::vector<float>& b);
+double max_abs_diff(const float* a, const float* b, std::size_t n);
+double cosine(const float* a, const std::vector<float>& b);
+double cosine(const float* a, const float* b, std::size_t n);
+
+}  // namespace jina3::test

@@ -1,0 +1,285 @@
+// What encode() promises beyond parity: batching does not change results, tasks matter, shapes,
+// encode_into, getters, moved-from objects.
+#include <catch2/catch.hpp>
+
+#include <cmath>
+
+#include "support.hpp"
+
+using namespace jina3;
+using namespace jina3::test;
+
+namespace {
+
+const std::vector<std::string> kTexts = {
+    "The cat sat on the mat.",
+    "Machine learning turns data into predictions.",
+    "Wie spät ist es?",
+    "",
+    "日本語のテキストも埋め込めます。",
+    "A somewhat longer sentence that has quite a few more tokens than the others in this list, to force padding.",
+    "ok",
+};
+
+double row_norm(const float* row, std::size_t dims) {
+  double sum = 0.0;
+  for (std::size_t d = 0; d < dims; ++d) sum += static_cast<double>(row[d]) * row[d];
+  return std::sqrt(sum);
+}
+
+const std::vector<Task> kAllTasks = {Task::None, Task::RetrievalQuery, Task::RetrievalPassage, Task::Separation,
+                                     Task::Classification, Task::TextMatching};
+
+}  // namespace
+
+TEST_CASE("getters report the package", "[behaviour]") {
+  const Encoder& encoder = shared_encoder("float32");
+  CHECK(encoder.tasks() == std::vector<Task>{Task::RetrievalQuery, Task::RetrievalPassage, Task::Separation,
+                                             Task::Classification, Task::TextMatching});
+  CHECK(encoder.dims().back() == encoder.hidden_size());
+  CHECK(std::is_sorted(encoder.dims().begin(), encoder.dims().end()));
+  CHECK(encoder.device() == Device::CPU);
+  CHECK(encoder.dtype() == DType::Float32);
+  CHECK(encoder.package_path() == package_dir("float32").string());
+  CHECK(encoder.prompt(Task::None).empty());
+  CHECK(encoder.prompt(Task::RetrievalQuery) == "Represent the query for retrieving evidence documents: ");
+  CHECK(encoder.prompt(Task::RetrievalPassage) == "Represent the document for retrieval: ");
+  CHECK(encoder.prompt(Task::Classification).empty());
+}
+
+TEST_CASE("a text's vector does not depend on its batch neighbours, padding or batch size", "[behaviour]") {
+  const Encoder& encoder = shared_encoder("float32");
+  const std::size_t n = kTexts.size();
+  Embeddings batched = encoder.encode(kTexts, Task::RetrievalPassage);
+  for (std::size_t i = 0; i < n; ++i) {
+    INFO("text " << i);
+    Embeddings alone = encoder.encode({kTexts[i]}, Task::RetrievalPassage);
+    CHECK(max_abs_diff(alone.row(0), batched.row(i), batched.dims) <= 1e-5);
+  }
+  for (int batch_size : {1, 2, 3, 100}) {
+    INFO("batch_size " << batch_size);
+    EncodeOptions options;
+    options.batch_size = batch_size;
+    Embeddings split = encoder.encode(kTexts, Task::RetrievalPassage, 0, options);
+    CHECK(max_abs_diff(split.data.data(), batched.data.data(), batched.data.size()) <= 1e-5);
+  }
+  // Reordered input gives reordered output.
+  std::vector<std::string> reversed(kTexts.rbegin(), kTexts.rend());
+  Embeddings backwards = encoder.encode(reversed, Task::RetrievalPassage);
+  for (std::size_t i = 0; i < n; ++i) CHECK(max_abs_diff(backwards.row(n - 1 - i), batched.row(i), batched.dims) <= 1e-5);
+}
+
+TEST_CASE("small batch limits at load give the same vectors", "[behaviour]") {
+  EncoderOptions options;
+  options.max_batch_tokens = 16;  // smaller than most rows: every row runs alone
+  options.max_batch_size = 2;
+  Encoder small(package_dir("float32").string(), options);
+  Embeddings a = small.encode(kTexts, Task::TextMatching);
+  Embeddings b = shared_encoder("float32").encode(kTexts, Task::TextMatching);
+  CHECK(max_abs_diff(a.data.data(), b.data.data(), b.data.size()) <= 1e-5);
+}
+
+TEST_CASE("a mixed-task batch equals per-task encodes", "[behaviour]") {
+  const Encoder& encoder = shared_encoder("float32");
+  std::vector<std::string> texts;
+  std::vector<Task> tasks;
+  for (std::size_t i = 0; i < kTexts.size(); ++i) {
+    for (Task task : kAllTasks) {
+      texts.push_back(kTexts[i]);
+      tasks.push_back(task);
+    }
+  }
+  const int dims = encoder.dims()[encoder.dims().size() / 2];
+  Embeddings mixed = encoder.encode(texts, tasks, dims);
+  REQUIRE(mixed.rows == texts.size());
+  for (std::size_t r = 0; r < texts.size(); ++r) {
+    INFO("row " << r << " task " << to_string(tasks[r]));
+    Embeddings single = encoder.encode({texts[r]}, tasks[r], dims);
+    CHECK(max_abs_diff(mixed.row(r), single.row(0), dims) <= 1e-5);
+  }
+}
+
+TEST_CASE("tasks and prompts change the vectors", "[behaviour]") {
+  const Encoder& encoder = shared_encoder("float32");
+  const std::vector<std::string> text = {"Which planet is the largest in the solar system?"};
+  std::vector<Embeddings> per_task;
+  for (Task task : kAllTasks) per_task.push_back(encoder.encode(text, task));
+  for (std::size_t a = 0; a < per_task.size(); ++a) {
+    for (std::size_t b = a + 1; b < per_task.size(); ++b) {
+      INFO(to_string(kAllTasks[a]) << " vs " << to_string(kAllTasks[b]));
+      CHECK(max_abs_diff(per_task[a].row(0), per_task[b].row(0), per_task[a].dims) > 1e-3);
+    }
+  }
+  // With no adapter, the query prompt typed into the text changes the vector: the prompt is part
+  // of what gets embedded.
+  Embeddings by_hand = encoder.encode({encoder.prompt(Task::RetrievalQuery) + text[0]}, Task::None);
+  Embeddings plain = encoder.encode(text, Task::None);
+  CHECK(max_abs_diff(by_hand.row(0), plain.row(0), plain.dims) > 1e-3);
+  // Task by name is the same as the enum.
+  Embeddings by_name = encoder.encode(text, std::string_view("retrieval.query"));
+  CHECK(max_abs_diff(by_name.row(0), per_task[1].row(0), by_name.dims) == 0.0);
+  Embeddings none_by_name = encoder.encode(text, std::string_view(""));
+  CHECK(max_abs_diff(none_by_name.row(0), per_task[0].row(0), none_by_name.dims) == 0.0);
+}
+
+TEST_CASE("dims truncate the full vector before normalising", "[behaviour]") {
+  const Encoder& encoder = shared_encoder("float32");
+  EncodeOptions raw;
+  raw.normalize = false;
+  Embeddings full = encoder.encode(kTexts, Task::Classification, 0, raw);
+  REQUIRE(full.dims == static_cast<std::size_t>(encoder.hidden_size()));
+  for (int dims : encoder.dims()) {
+    INFO("dims " << dims);
+    Embeddings cut = encoder.encode(kTexts, Task::Classification, dims);
+    REQUIRE(cut.dims == static_cast<std::size_t>(dims));
+    for (std::size_t i = 0; i < cut.rows; ++i) {
+      CHECK(row_norm(cut.row(i), cut.dims) == Approx(1.0).epsilon(1e-5));
+      const double norm = row_norm(full.row(i), cut.dims);
+      for (std::size_t d = 0; d < cut.dims; ++d) CHECK(cut.row(i)[d] == Approx(full.row(i)[d] / norm).margin(1e-6));
+    }
+  }
+  // Unnormalised rows are not unit length in general.
+  bool some_not_unit = false;
+  for (std::size_t i = 0; i < full.rows; ++i) some_not_unit |= std::fabs(row_norm(full.row(i), full.dims) - 1.0) > 1e-3;
+  CHECK(some_not_unit);
+}
+
+TEST_CASE("empty list gives 0 x dims, empty string is a valid text", "[behaviour]") {
+  const Encoder& encoder = shared_encoder("float32");
+  Embeddings none = encoder.encode({}, Task::RetrievalQuery);
+  CHECK(none.rows == 0);
+  CHECK(none.dims == static_cast<std::size_t>(encoder.hidden_size()));
+  CHECK(none.data.empty());
+  CHECK(none.truncated.empty());
+  Embeddings none_small = encoder.encode({}, Task::None, encoder.dims().front());
+  CHECK(none_small.dims == static_cast<std::size_t>(encoder.dims().front()));
+  CHECK(encoder.encode({}, std::vector<Task>{}, 0).rows == 0);
+  CHECK(encoder.tokenize({}).empty());
+
+  Embeddings empty = encoder.encode({""}, Task::None);
+  REQUIRE(empty.rows == 1);
+  for (std::size_t d = 0; d < empty.dims; ++d) CHECK(std::isfinite(empty.row(0)[d]));
+  CHECK(row_norm(empty.row(0), empty.dims) == Approx(1.0).epsilon(1e-5));
+  CHECK(empty.truncated == std::vector<std::uint8_t>{0});
+}
+
+TEST_CASE("encode_into writes the same numbers into the caller's buffer", "[behaviour]") {
+  const Encoder& encoder = shared_encoder("float32");
+  const int dims = encoder.dims().front();
+  std::vector<std::string_view> views(kTexts.begin(), kTexts.end());
+  const Task task = Task::Separation;
+  Embeddings expected = encoder.encode(kTexts, task, dims);
+
+  std::vector<float> buffer(views.size() * dims + 5, -7.0f);
+  std::vector<std::uint8_t> truncated(views.size(), 9);
+  encoder.encode_into(views.data(), views.size(), &task, 1, dims, buffer.data(), buffer.size(), {}, truncated.data());
+  CHECK(max_abs_diff(buffer.data(), expected.data.data(), expected.data.size()) == 0.0);
+  for (std::size_t k = expected.data.size(); k < buffer.size(); ++k) CHECK(buffer[k] == -7.0f);  // nothing past the end
+  CHECK(truncated == std::vector<std::uint8_t>(views.size(), 0));
+
+  // One task per text.
+  std::vector<Task> tasks(views.size(), task);
+  tasks[0] = Task::RetrievalQuery;
+  std::fill(buffer.begin(), buffer.end(), 0.0f);
+  encoder.encode_into(views.data(), views.size(), tasks.data(), tasks.size(), dims, buffer.data(), buffer.size());
+  Embeddings query = encoder.encode({kTexts[0]}, Task::RetrievalQuery, dims);
+  CHECK(max_abs_diff(buffer.data(), query.data.data(), dims) <= 1e-5);
+  CHECK(max_abs_diff(buffer.data() + dims, expected.data.data() + dims, expected.data.size() - dims) <= 1e-5);
+
+  // Zero texts: nothing to write, output may be null.
+  encoder.encode_into(nullptr, 0, &task, 1, dims, nullptr, 0);
+}
+
+TEST_CASE("encode_into with a too-small buffer throws BufferTooSmall and writes nothing", "[behaviour]") {
+  const Encoder& encoder = shared_encoder("float32");
+  std::vector<std::string_view> views(kTexts.begin(), kTexts.end());
+  const Task task = Task::None;
+  const std::size_t needed = views.size() * static_cast<std::size_t>(encoder.hidden_size());
+  std::vector<float> buffer(needed, 42.0f);
+  std::vector<std::uint8_t> truncated(views.size(), 7);
+  try {
+    encoder.encode_into(views.data(), views.size(), &task, 1, 0, buffer.data(), needed - 1, {}, truncated.data());
+    FAIL("no exception");
+  } catch (const BufferTooSmall& e) {
+    CHECK(e.code() == ErrorCode::BufferTooSmall);
+    CHECK_THAT(e.what(), Catch::Contains(std::to_string(needed)));
+  }
+  CHECK(std::all_of(buffer.begin(), buffer.end(), [](float v) { return v == 42.0f; }));
+  CHECK(std::all_of(truncated.begin(), truncated.end(), [](std::uint8_t v) { return v == 7; }));
+  CHECK_THROWS_AS(encoder.encode_into(views.data(), views.size(), &task, 1, 0, buffer.data(), 0), BufferTooSmall);
+  CHECK_THROWS_AS(encoder.encode_into(views.data(), views.size(), &task, 1, 0, nullptr, needed), InvalidArgument);
+  CHECK_THROWS_AS(encoder.encode_into(nullptr, 2, &task, 1, 0, buffer.data(), needed), InvalidArgument);
+  CHECK_THROWS_AS(encoder.encode_into(views.data(), views.size(), nullptr, 1, 0, buffer.data(), needed), InvalidArgument);
+  std::vector<Task> two_tasks(2, Task::None);
+  CHECK_THROWS_AS(encoder.encode_into(views.data(), views.size(), two_tasks.data(), 2, 0, buffer.data(), needed),
+                  InvalidArgument);
+  CHECK(std::all_of(buffer.begin(), buffer.end(), [](float v) { return v == 42.0f; }));
+}
+
+TEST_CASE("a moved-from Encoder is empty and refuses work; the target works", "[behaviour]") {
+  Encoder first(package_dir("float32").string());
+  Embeddings before = first.encode({"move me"}, Task::TextMatching);
+  Encoder second(std::move(first));
+  Embeddings after = second.encode({"move me"}, Task::TextMatching);
+  CHECK(max_abs_diff(before.row(0), after.row(0), after.dims) == 0.0);
+
+  // NOLINTNEXTLINE(bugprone-use-after-move): the moved-from state is what is under test.
+  CHECK(first.hidden_size() == 0);
+  CHECK(first.tasks().empty());
+  CHECK(first.dims().empty());
+  CHECK(first.package_path().empty());
+  try {
+    first.encode({"x"});
+    FAIL("no exception");
+  } catch (const InvalidArgument& e) {
+    CHECK(e.code() == ErrorCode::InvalidArgument);
+    CHECK_THAT(e.what(), Catch::Contains("moved from"));
+  }
+  CHECK_THROWS_AS(first.tokenize({"x"}), InvalidArgument);
+  CHECK_THROWS_AS(first.prompt(Task::RetrievalQuery), InvalidArgument);
+
+  // Move assignment in both directions.
+  first = std::move(second);
+  CHECK(first.hidden_size() > 0);
+  CHECK(max_abs_diff(first.encode({"move me"}, Task::TextMatching).row(0), before.row(0), before.dims) == 0.0);
+  CHECK_THROWS_AS(second.encode({"x"}), InvalidArgument);
+}
+
+TEST_CASE("a text of the full 8194-token limit runs, alone in its batch", "[behaviour][long]") {
+  const Encoder& encoder = shared_encoder("float32");
+  std::string long_text;
+  for (int i = 0; i < 9000; ++i) long_text += "token" + std::to_string(i % 100) + " ";
+  std::vector<std::string> texts = {"short one", long_text, "another short one"};
+  Embeddings got = encoder.encode(texts, Task::RetrievalPassage);
+  REQUIRE(got.rows == 3);
+  CHECK(got.truncated == std::vector<std::uint8_t>{0, 1, 0});
+  for (std::size_t d = 0; d < got.dims; ++d) CHECK(std::isfinite(got.row(1)[d]));
+  CHECK(encoder.tokenize({long_text}).at(0).size() == static_cast<std::size_t>(encoder.max_length()));
+  // Its neighbours are unaffected by sharing a call with it.
+  Embeddings alone = encoder.encode({"short one", "another short one"}, Task::RetrievalPassage);
+  CHECK(max_abs_diff(got.row(0), alone.row(0), got.dims) <= 1e-5);
+  CHECK(max_abs_diff(got.row(2), alone.row(1), got.dims) <= 1e-5);
+  EncodeOptions strict;
+  strict.truncate = false;
+  CHECK_THROWS_AS(encoder.encode(texts, Task::RetrievalPassage, 0, strict), InputTooLong);
+}
+
+TEST_CASE("checksum verification can be turned off", "[behaviour]") {
+  PackageCopy copy(package_dir("float32"));
+  copy.edit_manifest("files", [](const json::Value* files) {
+    std::vector<json::Member> entries;
+    for (const auto& member : files->as_object()) {
+      std::vector<json::Member> fields;
+      for (const auto& field : member.value.as_object()) {
+        fields.push_back(field.key == "sha256" ? json::Member{"sha256", json_string(std::string(64, '0'))} : field);
+      }
+      entries.push_back(json::Member{member.key, json::Value::object(std::move(fields))});
+    }
+    return json::Value::object(std::move(entries));
+  });
+  CHECK_THROWS_AS(Encoder(copy.str()), ModelInvalid);
+  EncoderOptions options;
+  options.verify_checksums = false;
+  Encoder encoder(copy.str(), options);
+  CHECK(encoder.encode({"still works"}).rows == 1);
+}

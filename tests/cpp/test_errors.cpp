@@ -1,0 +1,372 @@
+// Every kind of bad input and bad package gets its typed error with a useful message.
+#include <catch2/catch.hpp>
+
+#include <fstream>
+
+#include "support.hpp"
+
+using namespace jina3;
+using namespace jina3::test;
+
+namespace {
+
+// Runs f, requires an exception of type E whose message contains every part.
+template <typename E, typename F>
+void require_error(F&& f, std::initializer_list<std::string> parts) {
+  try {
+    f();
+  } catch (const E& e) {
+    for (const auto& part : parts) CHECK_THAT(e.what(), Catch::Contains(part));
+    return;
+  } catch (const std::exception& e) {
+    FAIL("wrong exception type; message: " << e.what());
+  }
+  FAIL("no exception");
+}
+
+json::Value with_member(const json::Value& object, const std::string& key, json::Value value) {
+  std::vector<json::Member> members;
+  bool replaced = false;
+  for (const auto& member : object.as_object()) {
+    if (member.key == key) {
+      members.push_back(json::Member{key, value});
+      replaced = true;
+    } else {
+      members.push_back(member);
+    }
+  }
+  if (!replaced) members.push_back(json::Member{key, std::move(value)});
+  return json::Value::object(std::move(members));
+}
+
+void write_garbage(const fs::path& file, std::size_t size) {
+  fs::remove(file);
+  std::ofstream out(file, std::ios::binary);
+  for (std::size_t i = 0; i < size; ++i) out.put(static_cast<char>((i * 7919u + 13u) >> 3));
+}
+
+}  // namespace
+
+TEST_CASE("unknown tasks are InvalidArgument", "[errors]") {
+  const Encoder& encoder = shared_encoder("float32");
+  require_error<InvalidArgument>([&] { encoder.encode({"x"}, std::string_view("retrieval")); }, {"retrieval", "text-matching"});
+  require_error<InvalidArgument>([&] { encoder.encode({"x"}, std::string_view("Separation")); }, {"Separation"});
+  require_error<InvalidArgument>([&] { encoder.encode({"x"}, static_cast<Task>(7)); }, {"7"});
+  require_error<InvalidArgument>([&] { encoder.encode({"x"}, static_cast<Task>(-2)); }, {"-2"});
+  require_error<InvalidArgument>([&] { encoder.tokenize({"x"}, static_cast<Task>(5)); }, {"5"});
+  require_error<InvalidArgument>([&] { encoder.prompt(static_cast<Task>(9)); }, {"9"});
+  // Per-text tasks: the count must match.
+  require_error<InvalidArgument>([&] { encoder.encode({"a", "b"}, std::vector<Task>{Task::None}); }, {"1 tasks for 2 texts"});
+  require_error<InvalidArgument>([&] { encoder.encode({"a"}, std::vector<Task>{Task::None, static_cast<Task>(11)}); }, {"2 tasks"});
+  require_error<InvalidArgument>([&] { encoder.encode({"a", "b"}, std::vector<Task>{Task::None, static_cast<Task>(11)}); }, {"11"});
+  // Even with no texts the task is checked.
+  require_error<InvalidArgument>([&] { encoder.encode({}, static_cast<Task>(8)); }, {"8"});
+}
+
+TEST_CASE("a task missing from the package is InvalidArgument", "[errors]") {
+  PackageCopy copy(package_dir("float32"));
+  copy.edit_manifest("tasks", [](const json::Value*) {
+    return json::Value::array({json_string("retrieval.query"), json_string("retrieval.passage")});
+  });
+  // The adapter indices stay 0 and 1, so the backbone is still right for the two tasks kept.
+  Encoder encoder(copy.str());
+  CHECK(encoder.tasks() == std::vector<Task>{Task::RetrievalQuery, Task::RetrievalPassage});
+  require_error<InvalidArgument>([&] { encoder.encode({"x"}, Task::Separation); }, {"separation", "retrieval.query"});
+  require_error<InvalidArgument>([&] { encoder.prompt(Task::TextMatching); }, {"text-matching"});
+  CHECK(encoder.encode({"x"}, Task::RetrievalPassage).rows == 1);
+}
+
+TEST_CASE("dims outside the Matryoshka sizes are InvalidArgument", "[errors]") {
+  const Encoder& encoder = shared_encoder("float32");
+  for (int dims : {100, -1, 65, 7, 1, 1 << 30, encoder.hidden_size() + 1}) {
+    INFO("dims " << dims);
+    require_error<InvalidArgument>([&] { encoder.encode({"x"}, Task::None, dims); }, {std::to_string(dims)});
+    require_error<InvalidArgument>([&] { encoder.encode({}, Task::None, dims); }, {"dims"});
+  }
+}
+
+TEST_CASE("invalid UTF-8 is InvalidArgument naming the text and byte offset", "[errors]") {
+  const Encoder& encoder = shared_encoder("float32");
+  struct Case {
+    std::string text;
+    std::string offset;
+    std::string reason;
+  };
+  const Case cases[] = {
+      {"abc\xE2\x82", "byte offset 3", "truncated"},               // truncated sequence
+      {"x\xC0\xAFy", "byte offset 1", "overlong"},                 // overlong '/'
+      {"\xE0\x80\x80", "byte offset 0", "overlong"},               // overlong NUL
+      {"surrogate \xED\xA0\x80", "byte offset 10", "surrogate"},  // U+D800
+      {"\xFF", "byte offset 0", "never occurs"},                   // 0xFF
+      {"ok \x80", "byte offset 3", "continuation"},                // stray continuation byte
+      {"\xF4\x90\x80\x80", "byte offset 0", "U+10FFFF"},           // beyond Unicode
+  };
+  for (const auto& c : cases) {
+    INFO(c.reason);
+    std::vector<std::string> texts = {"fine", "also fine", c.text};
+    require_error<InvalidArgument>([&] { encoder.encode(texts, Task::RetrievalQuery); }, {"text 2", c.offset, c.reason});
+    require_error<InvalidArgument>([&] { encoder.tokenize(texts); }, {"text 2", c.offset});
+  }
+}
+
+TEST_CASE("over-long text without truncation is InputTooLong", "[errors]") {
+  const Encoder& encoder = shared_encoder("float32");
+  EncodeOptions options;
+  options.truncate = false;
+  options.max_length = 8;
+  std::vector<std::string> texts = {"short", "this sentence has clearly more than eight tokens in it, doesn't it?"};
+  require_error<InputTooLong>([&] { encoder.encode(texts, Task::None, 0, options); }, {"text 1", "8"});
+  // The prompt counts too.
+  require_error<InputTooLong>([&] { encoder.encode({"short"}, Task::RetrievalQuery, 0, options); }, {"text 0"});
+  CHECK(encoder.encode({"short"}, Task::None, 0, options).rows == 1);
+  options.truncate = true;
+  Embeddings cut = encoder.encode(texts, Task::None, 0, options);
+  CHECK(cut.truncated == std::vector<std::uint8_t>{0, 1});
+}
+
+TEST_CASE("encode options out of range are InvalidArgument", "[errors]") {
+  const Encoder& encoder = shared_encoder("float32");
+  for (int max_length : {1, -1, encoder.max_length() + 1, 1 << 30}) {
+    INFO("max_length " << max_length);
+    EncodeOptions options;
+    options.max_length = max_length;
+    require_error<InvalidArgument>([&] { encoder.encode({"x"}, Task::None, 0, options); }, {"max_length"});
+    require_error<InvalidArgument>([&] { encoder.encode({}, Task::None, 0, options); }, {"max_length"});
+    require_error<InvalidArgument>([&] { encoder.tokenize({"x"}, Task::None, options); }, {"max_length"});
+  }
+  EncodeOptions negative_batch;
+  negative_batch.batch_size = -3;
+  require_error<InvalidArgument>([&] { encoder.encode({"x"}, Task::None, 0, negative_batch); }, {"batch_size"});
+}
+
+TEST_CASE("encoder options out of range are InvalidArgument", "[errors]") {
+  const std::string path = package_dir("float32").string();
+  EncoderOptions options;
+  options.num_threads = -1;
+  CHECK_THROWS_AS(Encoder(path, options), InvalidArgument);
+  options = {};
+  options.max_batch_tokens = -1;
+  CHECK_THROWS_AS(Encoder(path, options), InvalidArgument);
+  options = {};
+  options.max_batch_size = -1;
+  CHECK_THROWS_AS(Encoder(path, options), InvalidArgument);
+  options = {};
+  options.dtype = static_cast<DType>(17);
+  CHECK_THROWS_AS(Encoder(path, options), InvalidArgument);
+  options = {};
+  options.device = static_cast<Device>(5);
+  CHECK_THROWS_AS(Encoder(path, options), InvalidArgument);
+}
+
+TEST_CASE("missing package or package files are ModelNotFound", "[errors]") {
+  TempDir dir;
+  require_error<ModelNotFound>([&] { Encoder((dir.path() / "nope").string()); }, {"nope", "does not exist"});
+  require_error<ModelNotFound>([&] { Encoder(""); }, {"does not exist"});
+  require_error<ModelNotFound>([&] { Encoder(dir.path().string()); }, {"manifest.json"});  // empty dir
+  std::ofstream(dir.path() / "file") << "x";
+  require_error<ModelNotFound>([&] { Encoder((dir.path() / "file").string()); }, {"not a directory"});
+
+  for (const char* name : {"backbone.pt", "tokenizer.model"}) {
+    INFO(name);
+    PackageCopy copy(package_dir("float32"));
+    fs::remove(copy.path() / name);
+    require_error<ModelNotFound>([&] { Encoder(copy.str()); }, {name});
+  }
+  PackageCopy no_manifest(package_dir("float32"));
+  fs::remove(no_manifest.path() / "manifest.json");
+  require_error<ModelNotFound>([&] { Encoder(no_manifest.str()); }, {"manifest.json"});
+}
+
+TEST_CASE("corrupt files are ModelInvalid naming the file", "[errors]") {
+  SECTION("backbone.pt of garbage with a matching checksum") {
+    PackageCopy copy(package_dir("float32"));
+    write_garbage(copy.path() / "backbone.pt", 100000);
+    copy.refresh_checksum("backbone.pt");
+    require_error<ModelInvalid>([&] { Encoder(copy.str()); }, {"backbone.pt", "TorchScript"});
+  }
+  SECTION("backbone.pt truncated, checksum updated") {
+    PackageCopy copy(package_dir("float32"), {"backbone.pt"});
+    const auto file = copy.path() / "backbone.pt";
+    fs::resize_file(file, fs::file_size(file) / 2);
+    copy.refresh_checksum("backbone.pt");
+    require_error<ModelInvalid>([&] { Encoder(copy.str()); }, {"backbone.pt"});
+  }
+  SECTION("tokenizer.model of garbage with a matching checksum") {
+    PackageCopy copy(package_dir("float32"));
+    write_garbage(copy.path() / "tokenizer.model", 5000);
+    copy.refresh_checksum("tokenizer.model");
+    require_error<ModelInvalid>([&] { Encoder(copy.str()); }, {"tokenizer.model"});
+  }
+  SECTION("checksum mismatch") {
+    PackageCopy copy(package_dir("float32"), {"tokenizer.model"});
+    {
+      // Same size, one byte changed.
+      std::fstream file(copy.path() / "tokenizer.model", std::ios::in | std::ios::out | std::ios::binary);
+      file.seekg(1000);
+      char byte = 0;
+      file.get(byte);
+      file.seekp(1000);
+      file.put(static_cast<char>(byte ^ 0x5A));
+    }
+    require_error<ModelInvalid>([&] { Encoder(copy.str()); }, {"tokenizer.model", "SHA-256"});
+  }
+  SECTION("size mismatch") {
+    PackageCopy copy(package_dir("float32"), {"tokenizer.model"});
+    std::ofstream(copy.path() / "tokenizer.model", std::ios::app | std::ios::binary) << "extra";
+    require_error<ModelInvalid>([&] { Encoder(copy.str()); }, {"tokenizer.model", "bytes"});
+  }
+}
+
+TEST_CASE("bad manifests are ModelInvalid naming the key", "[errors]") {
+  SECTION("not JSON") {
+    PackageCopy copy(package_dir("float32"));
+    copy.write_manifest_text("{\"format\": \"jina3.package\",");
+    require_error<ModelInvalid>([&] { Encoder(copy.str()); }, {"manifest.json", "JSON"});
+  }
+  SECTION("not an object") {
+    PackageCopy copy(package_dir("float32"));
+    copy.write_manifest_text("[1, 2]");
+    require_error<ModelInvalid>([&] { Encoder(copy.str()); }, {"manifest.json", "object"});
+  }
+  for (const char* key : {"format", "format_version", "torch_version", "dtype", "hidden_size", "tasks", "prompts",
+                          "matryoshka_dims", "max_length", "special_ids", "spm_id_offset", "files", "vocab_size"}) {
+    DYNAMIC_SECTION("missing " << key) {
+      PackageCopy copy(package_dir("float32"));
+      copy.edit_manifest(key, [](const json::Value*) { return json::Value::null(); });
+      require_error<ModelInvalid>([&] { Encoder(copy.str()); }, {std::string("\"") + key + "\"", "missing"});
+    }
+  }
+  SECTION("wrong type") {
+    PackageCopy copy(package_dir("float32"));
+    copy.edit_manifest("hidden_size", [](const json::Value*) { return json_string("64"); });
+    require_error<ModelInvalid>([&] { Encoder(copy.str()); }, {"hidden_size", "string"});
+  }
+  SECTION("missing nested key") {
+    PackageCopy copy(package_dir("float32"));
+    copy.edit_manifest("special_ids", [](const json::Value* ids) {
+      std::vector<json::Member> kept;
+      for (const auto& m : ids->as_object()) if (m.key != "eos") kept.push_back(m);
+      return json::Value::object(std::move(kept));
+    });
+    require_error<ModelInvalid>([&] { Encoder(copy.str()); }, {"special_ids.eos"});
+  }
+  SECTION("unknown task name") {
+    PackageCopy copy(package_dir("float32"));
+    copy.edit_manifest("tasks", [](const json::Value*) { return json::Value::array({json_string("summarisation")}); });
+    require_error<ModelInvalid>([&] { Encoder(copy.str()); }, {"tasks[0]", "summarisation"});
+  }
+  SECTION("unknown dtype") {
+    PackageCopy copy(package_dir("float32"));
+    copy.edit_manifest("dtype", [](const json::Value*) { return json_string("float8"); });
+    require_error<ModelInvalid>([&] { Encoder(copy.str()); }, {"dtype", "float8"});
+  }
+  SECTION("another format") {
+    PackageCopy copy(package_dir("float32"));
+    copy.edit_manifest("format", [](const json::Value*) { return json_string("onnx"); });
+    require_error<ModelInvalid>([&] { Encoder(copy.str()); }, {"format", "onnx"});
+  }
+  SECTION("matryoshka dims not ending at hidden_size") {
+    PackageCopy copy(package_dir("float32"));
+    const std::int64_t hidden = copy.manifest().find("hidden_size")->as_int();
+    copy.edit_manifest("matryoshka_dims", [&](const json::Value*) {
+      return json::Value::array({json_int(hidden / 4), json_int(hidden / 2)});
+    });
+    require_error<ModelInvalid>([&] { Encoder(copy.str()); }, {"matryoshka_dims"});
+  }
+  SECTION("a file entry that is a path") {
+    PackageCopy copy(package_dir("float32"));
+    json::Value manifest = copy.manifest();
+    json::Value files = *manifest.find("files");
+    json::Value entry = *files.find("backbone.pt");
+    copy.write_manifest(with_member(manifest, "files", with_member(files, "../backbone.pt", entry)));
+    require_error<ModelInvalid>([&] { Encoder(copy.str()); }, {"../backbone.pt"});
+  }
+  SECTION("vocab_size too small for the tokenizer") {
+    PackageCopy copy(package_dir("float32"));
+    json::Value manifest = copy.manifest();
+    manifest = with_member(manifest, "vocab_size", json_int(1000));
+    manifest = with_member(manifest, "special_ids",
+                           json::Value::object({{"bos", json_int(0)}, {"pad", json_int(1)}, {"eos", json_int(2)},
+                                                {"unk", json_int(3)}, {"mask", json_int(999)}}));
+    copy.write_manifest(manifest);
+    require_error<ModelInvalid>([&] { Encoder(copy.str()); }, {"tokenizer.model", "vocab_size"});
+  }
+  SECTION("hidden_size that the backbone does not produce") {
+    PackageCopy copy(package_dir("float32"));
+    json::Value manifest = copy.manifest();
+    const std::int64_t half = manifest.find("hidden_size")->as_int() / 2;
+    manifest = with_member(manifest, "hidden_size", json_int(half));
+    manifest = with_member(manifest, "matryoshka_dims", json::Value::array({json_int(half)}));
+    copy.write_manifest(manifest);
+    require_error<ModelInvalid>([&] { Encoder(copy.str()); }, {"backbone.pt", "forward returned"});
+  }
+}
+
+TEST_CASE("unreadable package versions are VersionMismatch", "[errors]") {
+  SECTION("format_version 2") {
+    PackageCopy copy(package_dir("float32"));
+    copy.edit_manifest("format_version", [](const json::Value*) { return json_int(2); });
+    require_error<VersionMismatch>([&] { Encoder(copy.str()); }, {"format version 2", "version 1"});
+  }
+  SECTION("format_version 2 is reported even when other keys changed") {
+    PackageCopy copy(package_dir("float32"));
+    copy.write_manifest_text(R"({"format": "jina3.package", "format_version": 2, "torch_version": "1.13.1"})");
+    CHECK_THROWS_AS(Encoder(copy.str()), VersionMismatch);
+  }
+  SECTION("torch 99.0") {
+    PackageCopy copy(package_dir("float32"));
+    copy.edit_manifest("torch_version", [](const json::Value*) { return json_string("99.0"); });
+    require_error<VersionMismatch>([&] { Encoder(copy.str()); }, {"99.0"});
+  }
+  SECTION("an older torch is fine") {
+    PackageCopy copy(package_dir("float32"));
+    copy.edit_manifest("torch_version", [](const json::Value*) { return json_string("1.10.2+cpu"); });
+    CHECK(Encoder(copy.str()).hidden_size() > 0);
+  }
+  SECTION("a torch_version that is no version") {
+    PackageCopy copy(package_dir("float32"));
+    copy.edit_manifest("torch_version", [](const json::Value*) { return json_string("latest"); });
+    require_error<ModelInvalid>([&] { Encoder(copy.str()); }, {"torch_version", "latest"});
+  }
+}
+
+TEST_CASE("unavailable devices and dtypes are DeviceError", "[errors]") {
+  const std::string float32 = package_dir("float32").string();
+  const std::string int8 = package_dir("int8").string();
+  EncoderOptions options;
+
+  SECTION("CUDA") {
+    // This build may or may not have a usable GPU: either it works (and agrees with the CPU) or it
+    // is a DeviceError. A device index past the last GPU is always a DeviceError.
+    options.device = Device::CUDA;
+    bool cuda = false;
+    try {
+      Encoder gpu(float32, options);
+      cuda = true;
+      CHECK(gpu.device() == Device::CUDA);
+      Embeddings a = gpu.encode({"on the GPU"}, Task::RetrievalQuery);
+      Embeddings b = shared_encoder("float32").encode({"on the GPU"}, Task::RetrievalQuery);
+      CHECK(cosine(a.row(0), b.row(0), a.dims) >= 0.99999);
+    } catch (const DeviceError& e) {
+      CHECK_THAT(e.what(), Catch::Contains("CUDA"));
+    }
+    std::printf("CUDA %s in this build\n", cuda ? "is usable" : "is not usable");
+    options.device_index = 99;
+    CHECK_THROWS_AS(Encoder(float32, options), DeviceError);
+    options.device_index = -1;
+    CHECK_THROWS_AS(Encoder(float32, options), DeviceError);
+  }
+  SECTION("int8 is chosen at export time") {
+    options.dtype = DType::Int8;
+    require_error<DeviceError>([&] { Encoder(float32, options); }, {"int8"});
+    options.dtype = DType::Float32;
+    require_error<DeviceError>([&] { Encoder(int8, options); }, {"int8", "float32"});
+    options.dtype = DType::Auto;
+    options.device = Device::CUDA;
+    require_error<DeviceError>([&] { Encoder(int8, options); }, {"int8"});
+  }
+  SECTION("float16 on the CPU") {
+    options.dtype = DType::Float16;
+    require_error<DeviceError>([&] { Encoder(float32, options); }, {"float16"});
+  }
+}
