@@ -14,7 +14,7 @@ packages=(
   libfmt-dev catch2 pybind11-dev python3-pybind11
   libopenblas0-pthread
   python3-sentencepiece
-  golang-go valgrind
+  golang-go rustc cargo valgrind
 )
 missing=()
 for p in "${packages[@]}"; do
@@ -49,11 +49,17 @@ if [ ! -f "$spm_prefix/lib/libsentencepiece.a" ]; then
   (cd "$work" && apt-get source -qq --download-only sentencepiece >/dev/null)
   tar -xzf "$work"/sentencepiece_*.orig.tar.gz -C "$work"
   src="$(find "$work" -maxdepth 1 -type d -name 'sentencepiece-*' | head -n1)"
-  cmake -S "$src" -B "$work/build" -DCMAKE_BUILD_TYPE=Release -DSPM_ENABLE_SHARED=OFF \
-        -DCMAKE_POSITION_INDEPENDENT_CODE=ON -DSPM_BUILD_TEST=OFF \
-        -DCMAKE_INSTALL_PREFIX="$spm_prefix" >/dev/null
-  cmake --build "$work/build" -j"$(nproc)" >/dev/null
-  cmake --install "$work/build" >/dev/null
+  # Its bundled protobuf-lite prints thousands of compiler warnings: keep them in a log, shown on failure.
+  log="$work/sentencepiece-build.log"
+  if ! { cmake -S "$src" -B "$work/build" -DCMAKE_BUILD_TYPE=Release -DSPM_ENABLE_SHARED=OFF \
+           -DCMAKE_POSITION_INDEPENDENT_CODE=ON -DSPM_BUILD_TEST=OFF \
+           -DCMAKE_INSTALL_PREFIX="$spm_prefix" &&
+         cmake --build "$work/build" -j"$(nproc)" &&
+         cmake --install "$work/build"; } >"$log" 2>&1; then
+    tail -n 50 "$log" >&2
+    echo "install-deps: building static sentencepiece failed (log above)" >&2
+    exit 1
+  fi
   rm -rf "$work"
 fi
 echo "jina3 dependencies ready (static sentencepiece in $spm_prefix)"
