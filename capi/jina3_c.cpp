@@ -3,6 +3,7 @@
 #include <jina3/jina3.h>
 
 #include <algorithm>
+#include <cstddef>
 #include <cstring>
 #include <exception>
 #include <new>
@@ -52,7 +53,7 @@ static_assert(sizeof(jina3::Task) == sizeof(jina3_task), "task arrays are passed
 
 // Sizes of the first published layouts: the smallest struct_size a caller may pass. Appending a
 // field grows sizeof() but never these.
-constexpr std::size_t kEncoderOptionsV1Size = sizeof(jina3_encoder_options);
+constexpr std::size_t kEncoderOptionsV1Size = offsetof(jina3_encoder_options, retain_host_memory);
 constexpr std::size_t kEncodeOptionsV1Size = sizeof(jina3_encode_options);
 
 // Returned when an error object cannot be allocated; jina3_error_free leaves it alone.
@@ -153,6 +154,7 @@ jina3::EncoderOptions to_cpp(const jina3_encoder_options& c) {
   options.max_batch_tokens = c.max_batch_tokens;
   options.max_batch_size = c.max_batch_size;
   options.verify_checksums = c.verify_checksums;
+  options.retain_host_memory = c.retain_host_memory;
   return options;
 }
 
@@ -270,6 +272,7 @@ void jina3_encoder_default_options(jina3_encoder_options* options, size_t struct
   c.max_batch_tokens = cpp.max_batch_tokens;
   c.max_batch_size = cpp.max_batch_size;
   c.verify_checksums = cpp.verify_checksums;
+  c.retain_host_memory = cpp.retain_host_memory;
   std::memcpy(static_cast<void*>(options), &c, std::min(struct_size, sizeof c));
 }
 

@@ -11,6 +11,7 @@
 #include <torch/types.h>
 
 #include "batching.hpp"
+#include "host_memory.hpp"
 #include "package.hpp"
 #include "pooling.hpp"
 #include "runtime.hpp"
@@ -255,6 +256,7 @@ Encoder::Encoder(const std::string& package_path, const EncoderOptions& options)
   // LibTorch's intra-op thread count is process-wide: this affects every Encoder and any other
   // LibTorch user in the process.
   if (options.num_threads > 0) at::set_num_threads(options.num_threads);
+  if (options.device == Device::CPU && options.retain_host_memory) retain_freed_host_memory();
   impl_ = std::make_unique<Impl>(package_path, options);
 }
 

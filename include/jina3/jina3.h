@@ -200,6 +200,9 @@ typedef struct jina3_encoder_options {
   int max_batch_tokens;    /* padded tokens per forward pass; 0 = automatic for the device */
   int max_batch_size;      /* rows per forward pass; 0 = automatic for the device */
   bool verify_checksums;   /* check every package file's SHA-256 against the manifest at load; default true */
+  bool retain_host_memory; /* CPU: keep freed memory in the process (glibc: no mmap for large blocks, no
+                              trimming) so passes do not page-fault their working set back in;
+                              process-wide and permanent once set; default true */
 } jina3_encoder_options;
 
 /* Per-call settings. */

@@ -2,7 +2,10 @@
 
 XLM-RoBERTa with rotary positions and five LoRA task adapters, kept UNMERGED so that one forward
 pass can serve rows of different tasks: y = x Wᵀ + b + s · (x A[t]ᵀ) B[t]ᵀ with t the row's task.
-Task -1 (adapters off) maps to an extra all-zero adapter slot, so no row needs a branch.
+In the linear layers all tasks' A (and B) matrices sit side by side, so the adapters of any mix of
+tasks cost two thin matrix products per layer; a per-row mask keeps each row's own task's
+columns. In the embeddings, task -1 (adapters off) maps to an extra all-zero adapter slot, and in
+the linear layers to an all-zero mask, so no row needs a branch.
 
 The base projections are plain nn.Linear submodules, so torch.quantization.quantize_dynamic can
 turn them into int8 ones while the LoRA tensors stay in floating point beside them.
@@ -65,23 +68,27 @@ class FloatLayerNorm(nn.Module):
 
 
 class LoRALinear(nn.Module):
-    """nn.Linear plus per-row LoRA: base(x) + scale · (x A[slot]ᵀ) B[slot]ᵀ."""
+    """nn.Linear plus per-row LoRA: base(x) + scale · ((x A_allᵀ) ⊙ mask) B_allᵀ, where A_all
+    [T·r, in] stacks every task's A and B_all [out, T·r] every task's B, and the row's mask keeps
+    the r columns of its own task (none for adapters off). Two thin matrix products over all rows
+    cost less than per-row batched products (and, with the second accumulating into the base
+    output, one pass over it less)."""
 
     def __init__(self, in_features: int, out_features: int, num_tasks: int, rank: int, scale: float, device=None):
         super().__init__()
         self.base = nn.Linear(in_features, out_features, device=device)
-        # Slot num_tasks stays zero: rows with adapters off use it.
-        self.register_buffer("lora_A", torch.zeros(num_tasks + 1, rank, in_features, device=device))
-        self.register_buffer("lora_B", torch.zeros(num_tasks + 1, out_features, rank, device=device))
+        # Rows t·r .. t·r+r-1 are A[t]; columns t·r .. t·r+r-1 are B[t].
+        self.register_buffer("lora_down", torch.zeros(num_tasks * rank, in_features, device=device))
+        self.register_buffer("lora_up", torch.zeros(out_features, num_tasks * rank, device=device))
         self.scale = scale
 
-    def forward(self, x: Tensor, slots: Tensor) -> Tensor:
+    def forward(self, x: Tensor, task_mask: Tensor) -> Tensor:
+        # x: [B, L, in]; task_mask: [B, 1, T·r] of 0/1 in x's dtype.
         y = self.base(x)
-        a = self.lora_A.index_select(0, slots)  # [B, r, in]
-        b = self.lora_B.index_select(0, slots)  # [B, out, r]
-        down = torch.bmm(x, a.transpose(1, 2))  # [B, L, r]
-        # In place: y is this call's own output, and a second [B, L, out] tensor would cost memory.
-        return y.baddbmm_(down, b.transpose(1, 2), alpha=self.scale)
+        down = torch.matmul(x, self.lora_down.t()).mul_(task_mask)  # [B, L, T·r]
+        # In place: y is this call's own contiguous output.
+        y.view(-1, y.size(-1)).addmm_(down.view(-1, down.size(-1)), self.lora_up.t(), alpha=self.scale)
+        return y
 
 
 class LoRAEmbeddings(nn.Module):
@@ -229,19 +236,19 @@ class Block(nn.Module):
         self.heads = config.num_attention_heads
         self.head_dim = config.head_dim
 
-    def forward(self, h: Tensor, slots: Tensor, cos: Tensor, sin: Tensor, key_bias: Tensor,
+    def forward(self, h: Tensor, task_mask: Tensor, cos: Tensor, sin: Tensor, key_bias: Tensor,
                 key_keep: Tensor, workspace: List[Tensor]) -> Tensor:
         batch, length, hidden = h.size(0), h.size(1), h.size(2)
         # Wqkv's outputs are [q of all heads | k | v], each head's values contiguous. One permute
         # gives [3, B, heads, L, d]; rotating q and k makes them contiguous too.
-        qkv = self.qkv(h, slots).view(batch, length, 3, self.heads, self.head_dim)
+        qkv = self.qkv(h, task_mask).view(batch, length, 3, self.heads, self.head_dim)
         qkv = qkv.permute(2, 0, 3, 1, 4).contiguous()
         q = rotate(qkv[0], cos, sin)
         k = rotate(qkv[1], cos, sin)
         attn = self.attention(q, k, qkv[2], key_bias, key_keep, workspace)  # [B, heads, L, d]
         attn = attn.transpose(1, 2).reshape(batch, length, hidden)
-        h = self.norm1(self.out_proj(attn, slots), h)
-        mlp = self.fc2(F.gelu(self.fc1(h, slots)), slots)
+        h = self.norm1(self.out_proj(attn, task_mask), h)
+        mlp = self.fc2(F.gelu(self.fc1(h, task_mask)), task_mask)
         return self.norm2(mlp, h)
 
 
@@ -259,6 +266,7 @@ class JinaEmbeddingsV3(nn.Module):
         self.manual_attention = isinstance(self.layers[0].attention, ManualAttention)
         self.max_score_elements = max_score_elements
         self.num_tasks = config.num_tasks
+        self.lora_rank = config.lora_rank
         self.vocab_size = config.vocab_size
         self.hidden_size = config.hidden_size
         self.heads = config.num_attention_heads
@@ -301,6 +309,9 @@ class JinaEmbeddingsV3(nn.Module):
         device = input_ids.device
         slots = torch.where(task_ids < 0, torch.full_like(task_ids, self.num_tasks), task_ids)
         h = self.embeddings(input_ids, slots)
+        # Column j of the stacked adapters belongs to task j // rank; a row keeps its task's columns.
+        column_task = torch.arange(self.num_tasks * self.lora_rank, device=device) // self.lora_rank
+        task_mask = (column_task.unsqueeze(0) == task_ids.unsqueeze(1)).to(h.dtype).unsqueeze(1)  # [B, 1, T·r]
         cos, sin = self.rotary_tables(length, device, h.dtype)
         key_keep = (attention_mask != 0).view(batch, 1, 1, length)
         workspace: List[Tensor] = []
@@ -316,7 +327,7 @@ class JinaEmbeddingsV3(nn.Module):
                 if h.dtype != torch.float32:
                     workspace.append(torch.empty(size, dtype=h.dtype, device=device))
         for layer in self.layers:
-            h = layer(h, slots, cos, sin, key_bias, key_keep, workspace)
+            h = layer(h, task_mask, cos, sin, key_bias, key_keep, workspace)
         return h
 
 
@@ -345,8 +356,11 @@ def _targets(model: JinaEmbeddingsV3, config: ModelConfig) -> Dict[str, Tensor]:
         for hf, lora in (("mixer.Wqkv", block.qkv), ("mixer.out_proj", block.out_proj),
                          ("mlp.fc1", block.fc1), ("mlp.fc2", block.fc2)):
             targets[f"{layer}{hf}.parametrizations.weight.original"] = lora.base.weight
-            targets[f"{layer}{hf}.parametrizations.weight.0.lora_A"] = lora.lora_A[:T]
-            targets[f"{layer}{hf}.parametrizations.weight.0.lora_B"] = lora.lora_B[:T]
+            out_features, in_features = lora.base.weight.shape
+            # HF A is [T, r, in], B is [T, out, r]: views of the stacked layouts (B's is strided).
+            targets[f"{layer}{hf}.parametrizations.weight.0.lora_A"] = lora.lora_down.view(T, -1, in_features)
+            targets[f"{layer}{hf}.parametrizations.weight.0.lora_B"] = \
+                lora.lora_up.view(out_features, T, -1).permute(1, 0, 2)
             targets[f"{layer}{hf}.bias"] = lora.base.bias
         for hf, norm in (("norm1", block.norm1), ("norm2", block.norm2)):
             targets[f"{layer}{hf}.weight"] = norm.weight
@@ -355,10 +369,11 @@ def _targets(model: JinaEmbeddingsV3, config: ModelConfig) -> Dict[str, Tensor]:
 
 
 def _zero_off_slots(model: JinaEmbeddingsV3, num_tasks: int) -> None:
-    """The extra adapter slot (task -1) must be exactly zero; to_empty() left it uninitialised."""
+    """The embeddings' extra adapter slot (task -1) must be exactly zero; to_empty() left it
+    uninitialised."""
     with torch.no_grad():
-        for name, buffer in model.named_buffers():
-            if "lora_" in name:
+        for name, buffer in model.embeddings.named_buffers():
+            if "lora_A" in name or "lora_B" in name:
                 buffer[num_tasks:].zero_()
 
 
@@ -385,11 +400,16 @@ def load_checkpoint(directory: Union[str, Path], dtype: torch.dtype = torch.floa
     with CheckpointTensors(directory) as tensors:
         check_tensor_names(config, tensors)
         for name, dest in targets.items():
-            # Straight into the parameter's memory (a float32 CPU tensor, so numpy shares it).
-            array = dest.detach().numpy()
+            # Straight into the parameter's memory (a float32 CPU tensor, so numpy shares it);
+            # through a scratch array where the destination is a strided view.
+            contiguous = dest.is_contiguous()
+            array = dest.detach().numpy() if contiguous else np.empty(tuple(dest.shape), dtype=np.float32)
             tensors.read_float32_into(name, array)
             if not np.isfinite(array).all():
                 raise CheckpointError(f"{directory}: tensor {name!r} holds NaN or infinite values")
+            if not contiguous:
+                with torch.no_grad():
+                    dest.copy_(torch.from_numpy(array))
     return model.to(dtype)
 
 

@@ -181,7 +181,7 @@ Example::
 
   encoder.def(
       py::init([](py::object path, const std::string& device, const std::string& dtype, int num_threads,
-                  int max_batch_tokens, int max_batch_size, bool verify_checksums) {
+                  int max_batch_tokens, int max_batch_size, bool verify_checksums, bool retain_host_memory) {
         EncoderOptions options = kEncoderDefaults;
         options.device = device_from_string(device, &options.device_index);
         options.dtype = dtype_from_string(dtype);
@@ -189,6 +189,7 @@ Example::
         options.max_batch_tokens = max_batch_tokens;
         options.max_batch_size = max_batch_size;
         options.verify_checksums = verify_checksums;
+        options.retain_host_memory = retain_host_memory;
         const std::string package_path = path_from_python(path);
         // Loading reads and hashes the whole package: no reason to hold up other threads.
         return EncoderHolder(without_gil([&] { return new Encoder(package_path, options); }));
@@ -199,12 +200,15 @@ Example::
       py::arg("max_batch_tokens") = kEncoderDefaults.max_batch_tokens,
       py::arg("max_batch_size") = kEncoderDefaults.max_batch_size,
       py::arg("verify_checksums") = kEncoderDefaults.verify_checksums,
+      py::arg("retain_host_memory") = kEncoderDefaults.retain_host_memory,
       R"doc(Loads the package directory ``path`` (str or os.PathLike).
 
 device: "cpu", "cuda" or "cuda:N". dtype: "auto" (as stored in the package), "float32",
 "bfloat16", "float16" or "int8". num_threads: intra-op CPU threads, 0 = LibTorch default
 (process-wide). max_batch_tokens / max_batch_size: padded tokens / rows per forward pass,
 0 = automatic. verify_checksums: check each file's SHA-256 against the manifest.
+retain_host_memory: on the CPU, keep freed memory in the process (glibc: no mmap for large
+blocks, no trimming) so that passes reuse their pages; process-wide and permanent once set.
 
 Raises ModelNotFoundError, ModelInvalidError, VersionMismatchError, DeviceError or
 InvalidArgumentError.

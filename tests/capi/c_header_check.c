@@ -88,7 +88,8 @@ int main(void) {
 
   api.encoder_default_options(&encoder_options, sizeof encoder_options);
   EXPECT(encoder_options.struct_size == sizeof encoder_options);
-  EXPECT(encoder_options.device == JINA3_DEVICE_CPU && encoder_options.verify_checksums);
+  EXPECT(encoder_options.device == JINA3_DEVICE_CPU && encoder_options.verify_checksums &&
+         encoder_options.retain_host_memory);
   api.encode_default_options(&encode_options, sizeof encode_options);
   EXPECT(encode_options.normalize && encode_options.truncate && encode_options.max_length == 0);
 

@@ -2,6 +2,7 @@
 #include <jina3/jina3.h>
 
 #include <cmath>
+#include <cstddef>
 #include <algorithm>
 #include <cstring>
 #include <functional>
@@ -123,6 +124,7 @@ TEST_CASE("default options are the C++ defaults", "[capi][unit]") {
   CHECK(encoder.max_batch_tokens == cpp_encoder.max_batch_tokens);
   CHECK(encoder.max_batch_size == cpp_encoder.max_batch_size);
   CHECK(encoder.verify_checksums == cpp_encoder.verify_checksums);
+  CHECK(encoder.retain_host_memory == cpp_encoder.retain_host_memory);
 
   const EncodeOptions cpp_encode;
   jina3_encode_options encode;
@@ -298,7 +300,8 @@ TEST_CASE("create reports each load failure with its code and leaves *encoder al
   SECTION("struct_size smaller than the first published layout") {
     jina3_encoder_options options;
     jina3_encoder_default_options(&options, sizeof options);
-    options.struct_size = sizeof options - 1;
+    // The first published layout ended with verify_checksums.
+    options.struct_size = offsetof(jina3_encoder_options, verify_checksums);
     check_failure(jina3_encoder_create(good.c_str(), &options, &encoder, &error), error, JINA3_ERR_INVALID_ARGUMENT,
                   "struct_size");
   }

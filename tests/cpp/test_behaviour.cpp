@@ -2,6 +2,11 @@
 // encode_into, getters, moved-from objects.
 #include <catch2/catch.hpp>
 
+#include <cstdlib>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
+
 #include <cmath>
 
 #include "support.hpp"
@@ -283,3 +288,16 @@ TEST_CASE("checksum verification can be turned off", "[behaviour]") {
   Encoder encoder(copy.str(), options);
   CHECK(encoder.encode({"still works"}).rows == 1);
 }
+
+#if defined(__GLIBC__)
+TEST_CASE("a CPU encoder makes glibc keep large freed blocks in the process", "[behaviour]") {
+  // Process-wide and permanent, so only the default (on) can be observed here: once any CPU
+  // Encoder exists, a 64 MiB block comes from the heap, not from its own mmap.
+  (void)shared_encoder("float32");
+  const auto mmapped_before = mallinfo2().hblks;
+  void* block = std::malloc(std::size_t{64} << 20);
+  REQUIRE(block != nullptr);
+  CHECK(mallinfo2().hblks == mmapped_before);
+  std::free(block);
+}
+#endif
