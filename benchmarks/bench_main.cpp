@@ -50,6 +50,7 @@ constexpr const char* kUsage = R"(usage: jina3_bench --package DIR [options]
   --batch-size N         EncodeOptions::batch_size (rows per forward pass; 0 = library default)
   --max-batch-tokens N   EncoderOptions::max_batch_tokens (0 = library default)
   --no-verify            skip the SHA-256 check of the package files at load
+  --default-malloc       EncoderOptions::retain_host_memory = false (glibc's allocator as it is)
   --quick                1 repeat, 1 warm-up, 10 query calls: a smoke test, not a measurement
   --emit-inputs FILE     write the token ids and tasks of every selected workload as JSON
   --inputs-only          with --emit-inputs: write the inputs and exit without timing
@@ -73,6 +74,7 @@ struct Options {
   int batch_size = 0;
   int max_batch_tokens = 0;
   bool verify = true;
+  bool retain_host_memory = true;
   bool quick = false;
   std::string emit_inputs;
   bool inputs_only = false;
@@ -155,6 +157,8 @@ Options parse_options(int argc, char** argv) {
       o.max_batch_tokens = parse_int(flag, value(), 0);
     } else if (flag == "--no-verify") {
       o.verify = false;
+    } else if (flag == "--default-malloc") {
+      o.retain_host_memory = false;
     } else if (flag == "--quick") {
       o.quick = true;
     } else if (flag == "--emit-inputs") {
@@ -380,6 +384,7 @@ int run(const Options& options) {
   encoder_options.num_threads = options.threads;
   encoder_options.max_batch_tokens = options.max_batch_tokens;
   encoder_options.verify_checksums = options.verify;
+  encoder_options.retain_host_memory = options.retain_host_memory;
 
   const bool cuda = encoder_options.device == jina3::Device::CUDA;
   std::optional<GpuMemorySampler> gpu;
@@ -434,6 +439,7 @@ int run(const Options& options) {
       .set("threads", options.threads)
       .set("batch_size", options.batch_size)
       .set("max_batch_tokens", options.max_batch_tokens)
+      .set("retain_host_memory", options.retain_host_memory)
       .set("hidden_size", encoder.hidden_size())
       .set("max_length", encoder.max_length())
       .set("quick", options.quick)

@@ -11,6 +11,7 @@ Prints JSON in jina3_bench's layout: {"workloads": {name: {...}}, ...}.
 """
 
 import argparse
+import ctypes
 import importlib
 import json
 import math
@@ -23,6 +24,17 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import memory  # noqa: E402  (benchmarks/memory.py)
+
+
+def retain_freed_host_memory():
+    """What src/host_memory.cpp does for jina3: glibc keeps freed blocks (mallopt M_MMAP_MAX 0,
+    M_TRIM_THRESHOLD INT_MAX). Returns whether both settings took."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return False
+    m_trim_threshold, m_mmap_max = -1, -4  # <malloc.h>
+    return libc.mallopt(m_mmap_max, 0) == 1 and libc.mallopt(m_trim_threshold, 2**31 - 1) == 1
 
 
 def load_model(checkpoint, dtype, device):
@@ -155,8 +167,13 @@ def main():
     parser.add_argument("--long-warmup", type=int, default=0)
     parser.add_argument("--long-repeats", type=int, default=1)
     parser.add_argument("--emit-embeddings", default="")
+    parser.add_argument("--default-malloc", action="store_true",
+                        help="leave glibc's allocator as it is (default: the setting jina3 makes on the CPU)")
     args = parser.parse_args()
 
+    # Same allocator as jina3 on the CPU (EncoderOptions::retain_host_memory), so that the ratio
+    # compares the engines rather than glibc settings.
+    retained = False if args.default_malloc or args.device != "cpu" else retain_freed_host_memory()
     if args.threads > 0:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
@@ -178,6 +195,7 @@ def main():
         "dtype": args.dtype,
         "threads": torch.get_num_threads(),
         "batch_size": args.batch_size,
+        "retain_host_memory": retained,
         "load_s": load_s,
         "rss_after_load_mib": memory.resident_mib(),
         "peak_rss_during_load_mib": memory.peak_resident_mib(),

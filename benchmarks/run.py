@@ -66,7 +66,10 @@ def parse_args():
     p.add_argument("--skip-reference", action="store_true", help="time jina3 only")
     p.add_argument("--quick", action="store_true", help="one repetition of everything: a smoke test")
     p.add_argument("--out", default="", help="JSON output (default benchmarks/results/<host>-<date>.json)")
-    p.add_argument("--variant", default="", help="also time jina3 under --variant-env, as engine 'jina3[NAME]'")
+    p.add_argument("--variant", default="",
+                   help="also time jina3 under --variant-env / --variant-arg, as engine 'jina3[NAME]'")
+    p.add_argument("--variant-arg", action="append", default=[], metavar="ARG",
+                   help="extra jina3_bench argument of the variant (repeatable), e.g. --variant-arg=--default-malloc")
     p.add_argument("--variant-env", action="append", default=[], metavar="VAR=VALUE",
                    help="environment of the variant (repeatable), e.g. GLIBC_TUNABLES=glibc.malloc.hugetlb=1")
     p.add_argument("--variant-precisions", default="", help="precisions of the variant (default: all of jina3's)")
@@ -350,7 +353,7 @@ def main():
     for engine, precision, package, engine_env in runs:
         out_dir = embeddings_root / f"{engine}-{precision}"
         if engine_env is not None:
-            log(f"{engine} runs with {' '.join(args.variant_env)}")
+            log(f"{engine} runs with {' '.join(args.variant_env + args.variant_arg)}")
         out_dir.mkdir(parents=True, exist_ok=True)
         cmd = [paths.bench, "--package", package, "--device", args.device, "--threads", args.threads,
                "--workloads", ",".join(variant_workloads if engine_env is not None else workloads),
@@ -360,6 +363,8 @@ def main():
         else:
             cmd += ["--warmup-rows", 32]
         cmd += ["--quick"] if args.quick else ["--repeats", args.repeats, "--query-calls", args.query_calls]
+        if engine_env is not None:
+            cmd += args.variant_arg
         results[engine][precision] = run_json(cmd, engine_env)
 
     # Agreement with the float32 reference, row by row (same token ids on both sides).
@@ -409,7 +414,7 @@ def main():
             "speedup": "throughput workloads: tokens/s ratio; latency workloads: p50 ratio",
             "bf16_bound": "bf16 GFLOP/s of the gemm above / dense body FLOPs per token",
         },
-        "variant": {"name": args.variant, "env": args.variant_env} if args.variant else None,
+        "variant": {"name": args.variant, "env": args.variant_env, "args": args.variant_arg} if args.variant else None,
         "notes": notes,
         "elapsed_s": time.time() - started,
         "table": table_rows,
@@ -417,7 +422,8 @@ def main():
         "results": results,
     }
     out.write_text(json.dumps(document, indent=1) + "\n")
-    variant_line = f"\njina3[{args.variant}]: jina3 with {' '.join(args.variant_env)}\n" if args.variant else ""
+    variant_line = (f"\njina3[{args.variant}]: jina3 with {' '.join(args.variant_env + args.variant_arg)}\n"
+                    if args.variant else "")
     out.with_suffix(".md").write_text(f"# jina3 benchmark: {host}, {document['date']}\n\n{table}\n{variant_line}")
     print(table)
     log(f"wrote {out} and {out.with_suffix('.md')}")

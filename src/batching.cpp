@@ -8,7 +8,7 @@ namespace jina3 {
 
 BatchLimits automatic_batch_limits(bool cuda) {
   if (cuda) return BatchLimits{65536, 512};
-  return BatchLimits{8192, 64};
+  return BatchLimits{4096, 64};
 }
 
 std::vector<std::vector<std::size_t>> plan_batches(const std::vector<std::size_t>& lengths, const BatchLimits& limits) {

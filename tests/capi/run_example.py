@@ -84,12 +84,18 @@ def build_go(args):
     out_dir = args.work
     os.makedirs(out_dir, exist_ok=True)
     program = os.path.join(out_dir, "jina3_example_go")
-    env = dict(os.environ,
-               GOCACHE=os.path.join(out_dir, "cache"), GOPATH=os.path.join(out_dir, "gopath"),
-               GOFLAGS="", GOPROXY="off", GOTOOLCHAIN="local", GO111MODULE="on", CGO_ENABLED="1",
-               PKG_CONFIG_PATH=args.pkg_config_dir)
-    run([go, "build", "-o", program, "."], cwd=os.path.join(args.source_dir, "examples", "go"), env=env)
+    run([go, "build", "-o", program, "."], cwd=os.path.join(args.source_dir, "examples", "go"),
+        env=go_environment(out_dir, args.pkg_config_dir))
     return [program]
+
+
+def go_environment(out_dir, pkg_config_dir):
+    """An offline, self-contained Go build: caches under out_dir, no module proxy, cgo on, and
+    jina3.pc found in pkg_config_dir."""
+    return dict(os.environ,
+                GOCACHE=os.path.join(out_dir, "cache"), GOPATH=os.path.join(out_dir, "gopath"),
+                GOFLAGS="", GOPROXY="off", GOTOOLCHAIN="local", GO111MODULE="on", CGO_ENABLED="1",
+                PKG_CONFIG_PATH=pkg_config_dir)
 
 
 def parse(stdout, passages):
