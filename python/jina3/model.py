@@ -71,8 +71,8 @@ class LoRALinear(nn.Module):
     """nn.Linear plus per-row LoRA: base(x) + scale · ((x A_allᵀ) ⊙ mask) B_allᵀ, where A_all
     [T·r, in] stacks every task's A and B_all [out, T·r] every task's B, and the row's mask keeps
     the r columns of its own task (none for adapters off). Two thin matrix products over all rows
-    cost less than per-row batched products (and, with the second accumulating into the base
-    output, one pass over it less)."""
+    replace a per-row gather of the adapters and per-row batched products; the second accumulates
+    into the base output in place."""
 
     def __init__(self, in_features: int, out_features: int, num_tasks: int, rank: int, scale: float, device=None):
         super().__init__()

@@ -58,14 +58,28 @@ std::vector<CaseResult> run_cases(const std::string& dtype) {
   return results;
 }
 
+// Prints the worst figures over all cases and per task, for the record (ctest -V).
 void report(const std::string& dtype, const std::vector<CaseResult>& results) {
-  CaseResult overall;
-  for (const auto& r : results) {
-    overall.worst_abs_diff = std::max(overall.worst_abs_diff, r.worst_abs_diff);
-    overall.worst_cosine = std::min(overall.worst_cosine, r.worst_cosine);
+  const auto& cases = reference().cases;
+  auto summarise = [&](const char* label, auto selected) {
+    CaseResult worst;
+    std::size_t count = 0;
+    for (std::size_t k = 0; k < results.size(); ++k) {
+      if (!selected(cases[k])) continue;
+      ++count;
+      worst.worst_abs_diff = std::max(worst.worst_abs_diff, results[k].worst_abs_diff);
+      worst.worst_cosine = std::min(worst.worst_cosine, results[k].worst_cosine);
+    }
+    if (count > 0) {
+      std::printf("parity %s %s: %zu cases, max |diff| %.3g, min cosine %.7f\n", dtype.c_str(), label, count,
+                  worst.worst_abs_diff, worst.worst_cosine);
+    }
+  };
+  summarise("all", [](const ReferenceCase&) { return true; });
+  for (Task task : {Task::None, Task::RetrievalQuery, Task::RetrievalPassage, Task::Separation, Task::Classification,
+                    Task::TextMatching}) {
+    summarise(to_string(task), [task](const ReferenceCase& c) { return c.task == task; });
   }
-  std::printf("parity %s: %zu cases, max |diff| %.3g, min cosine %.7f\n", dtype.c_str(), results.size(),
-              overall.worst_abs_diff, overall.worst_cosine);
 }
 
 }  // namespace
