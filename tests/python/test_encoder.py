@@ -55,6 +55,16 @@ def test_loads_from_pathlike():
     assert encoder.encode(["path-like"]).shape == (1, encoder.hidden_size)
 
 
+def test_retain_host_memory_is_an_option_and_changes_no_result(encoder):
+    # The allocator setting is process-wide and permanent once set, so only the keyword and the
+    # results can be checked here (tests/cpp checks its effect on malloc).
+    other = jina3.Encoder(package_dir("float32"), retain_host_memory=False, verify_checksums=False)
+    texts = ["allocator", "settings change no result"]
+    np.testing.assert_array_equal(other.encode(texts, task="separation"), encoder.encode(texts, task="separation"))
+    with pytest.raises(TypeError):
+        jina3.Encoder(package_dir("float32"), retain_host_memory="no")
+
+
 def test_encode_matches_reference_for_every_case(encoder, reference):
     texts = reference["texts"]
     failures = []
