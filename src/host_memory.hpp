@@ -9,7 +9,6 @@ namespace jina3 {
 // set back in; on the development VM that made bfloat16 encoding 1.3x slower (656 vs 858 tokens/s,
 // 64 x 128 tokens). This switches both off for the whole process (mallopt: no mmap for large
 // blocks, trim threshold 2 GiB), once; it is never undone. Elsewhere than glibc it does nothing.
-// Returns whether the allocator was changed by this or an earlier call.
-bool retain_freed_host_memory();
+void retain_freed_host_memory();
 
 }  // namespace jina3
