@@ -147,8 +147,9 @@ Manifest parse_manifest(std::string_view text, const std::string& source) {
   if (format != kFormat) reader.invalid("format", fmt::format("is \"{}\", expected \"{}\"", format, kFormat));
   m.format_version = static_cast<int>(reader.integer("format_version", 0, std::numeric_limits<int>::max()));
   if (m.format_version != JINA3_PACKAGE_FORMAT_VERSION) {
-    throw VersionMismatch(fmt::format("{}: package format version {}; this jina3 ({}) reads version {}", source,
-                                      m.format_version, JINA3_VERSION_STRING, JINA3_PACKAGE_FORMAT_VERSION));
+    throw VersionMismatch(fmt::format("{}: package format version {}; this jina3 ({}) reads version {} (export the "
+                                      "checkpoint again with its jina3.export)", source, m.format_version,
+                                      JINA3_VERSION_STRING, JINA3_PACKAGE_FORMAT_VERSION));
   }
   m.torch_version = reader.string("torch_version");
   if (!torch_version_readable(m.torch_version, TORCH_VERSION_MAJOR, TORCH_VERSION_MINOR, source)) {

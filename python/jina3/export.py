@@ -1,12 +1,16 @@
 """Export a jina-embeddings-v3 Hugging Face checkpoint as a jina3 package (docs/package-format.md).
 
     python3 -m jina3.export HF_DIR OUT_DIR [--dtype float32|bfloat16|float16|int8] [--max-length N]
-                                           [--overwrite]
+                                           [--kernels auto|on|off] [--overwrite]
 
 HF_DIR needs config.json, model.safetensors (or a sharded index) and tokenizer.json. OUT_DIR gets
 manifest.json, backbone.pt (TorchScript) and tokenizer.model (sentencepiece, converted from
 tokenizer.json). Everything is written into a temporary directory beside OUT_DIR and renamed into
 place at the end, so a failed export leaves no partial package.
+
+With --kernels auto (the default), the backbone calls jina3's own CPU operators (torch.ops.jina3.*)
+where the compiled module jina3._jina3 can be imported, i.e. from a build or an installed jina3;
+--kernels off writes a backbone of LibTorch operators only (slower on the CPU, same numbers).
 
 Before writing, the exporter checks the scripted module against the eager float32 model on a small
 mixed-task batch, and after writing it reloads backbone.pt and checks it again.
@@ -27,13 +31,14 @@ from torch import nn
 
 from .config import ModelConfig, load_config
 from .convert_tokenizer import ConvertedTokenizer, convert
-from .model import JinaEmbeddingsV3, load_checkpoint
+from .model import JinaEmbeddingsV3, kernels_available, load_checkpoint, use_kernels
 from .tool_errors import ExportError, ToolError
 from .tool_version import jina3_version
 
 FORMAT = "jina3.package"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 DTYPES = ("float32", "bfloat16", "float16", "int8")
+KERNELS = ("auto", "on", "off")
 BACKBONE_FILE = "backbone.pt"
 TOKENIZER_FILE = "tokenizer.model"
 MANIFEST_FILE = "manifest.json"
@@ -108,7 +113,7 @@ def _cast(model: JinaEmbeddingsV3, dtype: str) -> nn.Module:
     return torch.quantization.quantize_dynamic(model, {nn.Linear: qconfig}, dtype=torch.qint8, inplace=True)
 
 
-def _manifest(config: ModelConfig, tokenizer: ConvertedTokenizer, dtype: str, max_length: int,
+def _manifest(config: ModelConfig, tokenizer: ConvertedTokenizer, dtype: str, max_length: int, kernels: bool,
               files: Dict[str, Dict]) -> Dict:
     return {
         "format": FORMAT,
@@ -117,6 +122,7 @@ def _manifest(config: ModelConfig, tokenizer: ConvertedTokenizer, dtype: str, ma
         "jina3_version": jina3_version(),
         "torch_version": torch.__version__,
         "dtype": dtype,
+        "jina3_kernels": kernels,
         "hidden_size": config.hidden_size,
         "num_layers": config.num_hidden_layers,
         "num_heads": config.num_attention_heads,
@@ -144,13 +150,19 @@ def _check_tokenizer_fits(config: ModelConfig, tokenizer: ConvertedTokenizer, so
 
 def export_package(hf_dir: Union[str, os.PathLike], out_dir: Union[str, os.PathLike], dtype: str = "float32",
                    max_length: Optional[int] = None, overwrite: bool = False, attention: str = "auto",
-                   log=None) -> Path:
+                   kernels: str = "auto", log=None) -> Path:
     """Writes the package; returns its path. Raises ToolError subclasses (ConfigError,
     CheckpointError, TokenizerConversionError, ExportError) with messages naming what is wrong."""
     log = log or (lambda message: None)
     hf_dir, out_dir = Path(hf_dir), Path(out_dir)
     if dtype not in DTYPES:
         raise ExportError(f"dtype {dtype!r} is not one of {', '.join(DTYPES)}")
+    if kernels not in KERNELS:
+        raise ExportError(f"kernels {kernels!r} is not one of {', '.join(KERNELS)}")
+    with_kernels = kernels != "off" and kernels_available()
+    if kernels == "on" and not with_kernels:
+        raise ExportError("--kernels on: jina3's operators are not available (jina3._jina3 cannot be imported; "
+                          "build jina3 and put build/python on PYTHONPATH)")
     if not hf_dir.is_dir():
         raise ExportError(f"{hf_dir}: checkpoint directory does not exist")
     if out_dir.exists() and not overwrite:
@@ -176,8 +188,10 @@ def export_package(hf_dir: Union[str, os.PathLike], out_dir: Union[str, os.PathL
     with torch.inference_mode():
         expected = model(*probe)
 
-    log(f"casting to {dtype} and scripting")
+    log(f"casting to {dtype} and scripting" + (" with jina3's operators" if with_kernels else ""))
     model = _cast(model, dtype).eval()
+    if with_kernels:
+        use_kernels(model)
     try:
         scripted = torch.jit.script(model)
     except Exception as exc:  # TorchScript reports compile problems with many exception types
@@ -202,7 +216,7 @@ def export_package(hf_dir: Union[str, os.PathLike], out_dir: Union[str, os.PathL
                 raise ExportError("self-check failed: the saved backbone.pt does not reproduce the scripted module")
         files = {name: {"sha256": _sha256(staging / name), "size": (staging / name).stat().st_size}
                  for name in (BACKBONE_FILE, TOKENIZER_FILE)}
-        manifest = _manifest(config, tokenizer, dtype, max_length, files)
+        manifest = _manifest(config, tokenizer, dtype, max_length, with_kernels, files)
         (staging / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n",
                                              encoding="utf-8")
         os.chmod(staging, 0o755)  # mkdtemp makes it 0700
@@ -243,12 +257,16 @@ def main(argv=None) -> int:
                              "quantised linear layers, CPU only); default float32")
     parser.add_argument("--max-length", type=int, default=None,
                         help="token limit per text, <s> and </s> included (default: max_position_embeddings)")
+    parser.add_argument("--kernels", choices=KERNELS, default="auto",
+                        help="call jina3's CPU operators from the backbone: auto (where jina3._jina3 imports), "
+                             "on (required), off (LibTorch operators only); default auto")
     parser.add_argument("--overwrite", action="store_true", help="replace OUT_DIR if it exists")
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)
     log = (lambda m: None) if args.quiet else (lambda m: print(f"jina3.export: {m}", file=sys.stderr))
     try:
-        export_package(args.hf_dir, args.out_dir, args.dtype, args.max_length, args.overwrite, log=log)
+        export_package(args.hf_dir, args.out_dir, args.dtype, args.max_length, args.overwrite,
+                       kernels=args.kernels, log=log)
     except (ToolError, OSError) as exc:
         print(f"jina3.export: error: {exc}", file=sys.stderr)
         return 1

@@ -18,6 +18,7 @@ In bfloat16/float16 the softmax, LayerNorm and residual sums run in float32, whi
 precision close to float32 results at little cost.
 """
 
+import importlib
 import math
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple, Union
@@ -197,6 +198,86 @@ class SdpaAttention(nn.Module):
         return torch.cat(chunks, dim=2)
 
 
+# Attention score elements per chunk on the fused path: 2^21 bfloat16 values (4 MiB) stay in the
+# L2/L3 caches between the product that writes them, the softmax and the product that reads them.
+FUSED_SCORE_ELEMENTS = 1 << 21
+
+
+class FusedSoftmaxAttention(nn.Module):
+    """ManualAttention with the CPU softmax of reduced-precision scores done by jina3's fused kernel
+    (torch.ops.jina3.softmax_with_bias_: bias, max, exp, sum and scaling in one pass per row, in
+    float32), in cache-sized chunks of heads x queries. float32 and CUDA go to ManualAttention,
+    which is faster there (float32 products are slow in small chunks; CUDA has its own fused
+    softmax). Only built where the jina3 operators are registered (see kernels_available)."""
+
+    def __init__(self, manual: ManualAttention, max_chunk_elements: int = FUSED_SCORE_ELEMENTS):
+        super().__init__()
+        self.manual = manual
+        self.scale = manual.scale
+        self.max_chunk_elements = max_chunk_elements
+
+    def forward(self, q: Tensor, k: Tensor, v: Tensor, key_bias: Tensor, key_keep: Tensor,
+                workspace: List[Tensor]) -> Tensor:
+        if q.is_cuda or q.dtype == torch.float32:
+            return self.manual(q, k, v, key_bias, key_keep, workspace)
+        batch, heads, length, dim = q.size(0), q.size(1), q.size(2), q.size(3)
+        bh = batch * heads
+        q = (q * self.scale).view(bh, length, dim)
+        k_t = k.view(bh, length, dim).transpose(1, 2)
+        v = v.view(bh, length, dim)
+        rows = max(1, min(length, self.max_chunk_elements // length))
+        group = max(1, min(bh, self.max_chunk_elements // (rows * length)))
+        scores_buffer = torch.empty(group * rows * length, dtype=q.dtype, device=q.device)
+        out = torch.empty((bh, length, dim), dtype=q.dtype, device=q.device)
+        for first in range(0, bh, group):
+            g = min(group, bh - first)
+            for start in range(0, length, rows):
+                n = min(rows, length - start)
+                scores = scores_buffer[:g * n * length].view(g, n, length)
+                torch.bmm(q[first:first + g, start:start + n], k_t[first:first + g], out=scores)
+                torch.ops.jina3.softmax_with_bias_(scores, key_bias[first:first + g])
+                torch.bmm(scores, v[first:first + g], out=out[first:first + g, start:start + n])
+        return out.view(batch, heads, length, dim)
+
+
+class KernelLinear(nn.Linear):
+    """nn.Linear through torch.ops.jina3.linear: jina3's bfloat16 kernel for few rows (a query) on
+    CPUs with AVX-512 BF16, LibTorch's linear otherwise."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return torch.ops.jina3.linear(x, self.weight, self.bias)
+
+
+def kernels_available() -> bool:
+    """Whether jina3's compiled operators (torch.ops.jina3.*, registered by libjina3, which
+    importing jina3._jina3 loads) exist in this process."""
+    try:
+        importlib.import_module("jina3._jina3")
+    except ImportError:
+        return False
+    try:
+        torch.ops.jina3.cpu_kernels()
+    except (RuntimeError, AttributeError):
+        return False
+    return True
+
+
+def use_kernels(model: "JinaEmbeddingsV3") -> None:
+    """Swaps jina3's operators into a model in place before scripting: every float nn.Linear
+    becomes a KernelLinear on the same parameters (int8 ones, already quantised, stay), and manual
+    attention becomes FusedSoftmaxAttention. The scripted module then needs libjina3 to load."""
+    for block in model.layers:
+        for lora in (block.qkv, block.out_proj, block.fc1, block.fc2):
+            base = lora.base
+            if type(base) is nn.Linear:
+                kernel = KernelLinear(base.in_features, base.out_features, device="meta")
+                kernel.weight, kernel.bias = base.weight, base.bias
+                lora.base = kernel
+        if isinstance(block.attention, ManualAttention):
+            block.attention = FusedSoftmaxAttention(block.attention)
+            model.fused_softmax = True
+
+
 def make_attention(head_dim: int, kind: str = "auto",
                    max_score_elements: int = DEFAULT_MAX_SCORE_ELEMENTS) -> nn.Module:
     """kind: "auto" (SDPA when torch has it), "sdpa" or "manual"."""
@@ -264,6 +345,7 @@ class JinaEmbeddingsV3(nn.Module):
         self.layers = nn.ModuleList([Block(config, attention, max_score_elements, device=device)
                                      for _ in range(config.num_hidden_layers)])
         self.manual_attention = isinstance(self.layers[0].attention, ManualAttention)
+        self.fused_softmax = False  # set by use_kernels(): reduced precision then needs no workspace
         self.max_score_elements = max_score_elements
         self.num_tasks = config.num_tasks
         self.lora_rank = config.lora_rank
@@ -320,7 +402,7 @@ class JinaEmbeddingsV3(nn.Module):
             bias = torch.zeros((batch, 1, 1, length), dtype=torch.float32, device=device)
             bias = bias.masked_fill(key_keep.logical_not(), self.masked_score)
             key_bias = bias.expand(batch, self.heads, 1, length).reshape(batch * self.heads, 1, length)
-            if not input_ids.is_cuda:
+            if not input_ids.is_cuda and (not self.fused_softmax or h.dtype == torch.float32):
                 rows = max(1, min(length, self.max_score_elements // max(1, batch * self.heads * length)))
                 size = batch * self.heads * rows * length
                 workspace.append(torch.empty(size, dtype=torch.float32, device=device))

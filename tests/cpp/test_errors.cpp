@@ -303,14 +303,23 @@ TEST_CASE("bad manifests are ModelInvalid naming the key", "[errors]") {
 }
 
 TEST_CASE("unreadable package versions are VersionMismatch", "[errors]") {
-  SECTION("format_version 2") {
+  constexpr int kNext = JINA3_PACKAGE_FORMAT_VERSION + 1;
+  SECTION("the next format_version") {
     PackageCopy copy(package_dir("float32"));
-    copy.edit_manifest("format_version", [](const json::Value*) { return json_int(2); });
-    require_error<VersionMismatch>([&] { Encoder(copy.str()); }, {"format version 2", "version 1"});
+    copy.edit_manifest("format_version", [](const json::Value*) { return json_int(kNext); });
+    require_error<VersionMismatch>([&] { Encoder(copy.str()); },
+                                   {"format version " + std::to_string(kNext),
+                                    "version " + std::to_string(JINA3_PACKAGE_FORMAT_VERSION)});
   }
-  SECTION("format_version 2 is reported even when other keys changed") {
+  SECTION("the previous format_version (packages from jina3 0.1 before its operators)") {
     PackageCopy copy(package_dir("float32"));
-    copy.write_manifest_text(R"({"format": "jina3.package", "format_version": 2, "torch_version": "1.13.1"})");
+    copy.edit_manifest("format_version", [](const json::Value*) { return json_int(kNext - 2); });
+    require_error<VersionMismatch>([&] { Encoder(copy.str()); }, {"format version " + std::to_string(kNext - 2)});
+  }
+  SECTION("the next format_version is reported even when other keys changed") {
+    PackageCopy copy(package_dir("float32"));
+    copy.write_manifest_text(R"({"format": "jina3.package", "format_version": )" + std::to_string(kNext) +
+                             R"(, "torch_version": "1.13.1"})");
     CHECK_THROWS_AS(Encoder(copy.str()), VersionMismatch);
   }
   SECTION("torch 99.0") {

@@ -21,7 +21,7 @@ from jina3.testing.testdata import TEXTS, shared_test_data
 from jina3.tool_errors import CheckpointError, ConfigError, ExportError
 
 MANIFEST_KEYS = {"format", "format_version", "model_name", "jina3_version", "torch_version", "dtype", "hidden_size",
-                 "num_layers", "num_heads", "intermediate_size", "vocab_size", "tasks", "prompts",
+                 "jina3_kernels", "num_layers", "num_heads", "intermediate_size", "vocab_size", "tasks", "prompts",
                  "matryoshka_dims", "max_length", "special_ids", "spm_id_offset", "files"}
 TASKS = ["retrieval.query", "retrieval.passage", "separation", "classification", "text-matching"]
 
@@ -72,7 +72,7 @@ def test_manifest_follows_the_package_format(data_dir, dtype):
     package = data_dir / f"package-{dtype}"
     manifest = json.loads((package / "manifest.json").read_text(encoding="utf-8"))
     assert set(manifest) == MANIFEST_KEYS
-    assert manifest["format"] == "jina3.package" and manifest["format_version"] == 1
+    assert manifest["format"] == "jina3.package" and manifest["format_version"] == 2
     assert manifest["dtype"] == dtype and manifest["torch_version"] == torch.__version__
     assert isinstance(manifest["jina3_version"], str) and manifest["jina3_version"]
     assert manifest["model_name"] == "jina-embeddings-v3"
