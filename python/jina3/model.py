@@ -16,6 +16,11 @@ otherwise), never by a runtime branch on the torch version.
 
 In bfloat16/float16 the softmax, LayerNorm and residual sums run in float32, which keeps reduced
 precision close to float32 results at little cost.
+
+As built, the model uses LibTorch operators only (the eager reference runs it so). jina3.export
+calls use_kernels() before scripting where the compiled jina3 module is present: nn.Linear then
+goes through torch.ops.jina3.linear and the CPU attention softmax through
+torch.ops.jina3.softmax_with_bias_ (src/torch_ops.cpp), the same functions with faster kernels.
 """
 
 import importlib

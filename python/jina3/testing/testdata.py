@@ -1,11 +1,14 @@
 """The generated test data set shared by the C++ and Python tests.
 
     OUT_DIR/checkpoint/         tiny random HF checkpoint, seed 0
-    OUT_DIR/package-float32/    exported packages
+    OUT_DIR/package-float32/    exported packages, calling jina3's operators (export --kernels on)
     OUT_DIR/package-bfloat16/
     OUT_DIR/package-int8/
+    OUT_DIR/package-bfloat16-torch/  the bfloat16 package with LibTorch operators only (--kernels off)
     OUT_DIR/reference.json      jina3.reference results (float32, the REAL XLM-R sentencepiece model)
     OUT_DIR/.stamp              hash of everything the data was generated from
+
+Exporting with jina3's operators needs the compiled module: run with build/python on PYTHONPATH.
 
 ensure() regenerates only when the stamp differs: the jina3 Python sources, the extra inputs the
 caller names (the fixture script), the torch version and the shared tokenizer files' sizes.
@@ -26,6 +29,8 @@ from .paths import xlmr_spm_model, xlmr_tokenizer_json
 # an up-to-date check stays fast.
 
 PACKAGE_DTYPES = ("float32", "bfloat16", "int8")
+# name -> (dtype, export kernels)
+PACKAGES = {**{f"package-{d}": (d, "on") for d in PACKAGE_DTYPES}, "package-bfloat16-torch": ("bfloat16", "off")}
 CHECKPOINT_SEED = 0
 STAMP_FILE = ".stamp"
 REFERENCE_FILE = "reference.json"
@@ -147,7 +152,7 @@ def generate(out_dir: Path, log=print) -> None:
     from ..export import export_package
     from .make_checkpoint import write_checkpoint
 
-    for name in [STAMP_FILE, REFERENCE_FILE, "checkpoint"] + [f"package-{d}" for d in PACKAGE_DTYPES]:
+    for name in [STAMP_FILE, REFERENCE_FILE, "checkpoint"] + list(PACKAGES):
         path = out_dir / name
         if path.is_dir():
             shutil.rmtree(path)
@@ -157,10 +162,10 @@ def generate(out_dir: Path, log=print) -> None:
     start = time.perf_counter()
     write_checkpoint(checkpoint, "tiny", CHECKPOINT_SEED, torch.bfloat16, xlmr_tokenizer_json())
     log(f"make_test_data: checkpoint {time.perf_counter() - start:.1f}s")
-    for dtype in PACKAGE_DTYPES:
+    for name, (dtype, kernels) in PACKAGES.items():
         start = time.perf_counter()
-        export_package(checkpoint, out_dir / f"package-{dtype}", dtype)
-        log(f"make_test_data: package-{dtype} {time.perf_counter() - start:.1f}s")
+        export_package(checkpoint, out_dir / name, dtype, kernels=kernels)
+        log(f"make_test_data: {name} {time.perf_counter() - start:.1f}s")
     start = time.perf_counter()
     data = reference_data(checkpoint, xlmr_spm_model())
     tmp = out_dir / (REFERENCE_FILE + ".tmp")
@@ -192,6 +197,15 @@ def fixture_script() -> Optional[Path]:
     return None
 
 
+def generator_inputs(script: Optional[Path]) -> List[Path]:
+    """The files besides jina3's Python sources that the data depends on: the fixture script, and
+    src/torch_ops.cpp, whose operator schemas the exported packages name."""
+    if script is None:
+        return []
+    operators = script.resolve().parents[2] / "src" / "torch_ops.cpp"
+    return [script] + ([operators] if operators.is_file() else [])
+
+
 def shared_test_data() -> Path:
     """The data set for tests: $JINA3_TEST_DATA as ctest's fixture made it (used as is), else a
     per-user cache in the temp directory, generated on first use."""
@@ -207,4 +221,4 @@ def shared_test_data() -> Path:
         return path
     script = fixture_script()
     cache = Path(tempfile.gettempdir()) / f"jina3-testdata-{os.getuid()}"
-    return ensure(cache, [script] if script else [])
+    return ensure(cache, generator_inputs(script))
