@@ -139,6 +139,8 @@ def main():
     else:
         manifest = json.loads((Path(args.package) / "manifest.json").read_text())
         tasks, pad_id = manifest["tasks"], int(manifest["special_ids"]["pad"])
+        if manifest.get("jina3_kernels") and not importlib.import_module("jina3.model").kernels_available():
+            raise SystemExit("profile_ops.py: this package calls jina3's operators; put build/python on PYTHONPATH")
         model = torch.jit.load(str(Path(args.package) / "backbone.pt"), map_location=args.device).eval()
         if manifest["dtype"] != "int8" and manifest["dtype"] != args.dtype:
             model = model.to(dtype)

@@ -41,12 +41,14 @@ JINA3_AVX512 __m512 load_bf16(const std::uint16_t* source, __mmask16 mask) {
   return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(packed), 16));
 }
 
-// Round to nearest even in integer arithmetic (inputs here are never NaN: they are probabilities).
+// Round to nearest even in integer arithmetic, NaN kept a (quiet) NaN, as LibTorch's conversion.
 JINA3_AVX512 void store_bf16(std::uint16_t* dest, __m512 value, __mmask16 mask) {
   const __m512i bits = _mm512_castps_si512(value);
   const __m512i odd = _mm512_and_si512(_mm512_srli_epi32(bits, 16), _mm512_set1_epi32(1));
-  const __m512i rounded = _mm512_add_epi32(bits, _mm512_add_epi32(odd, _mm512_set1_epi32(0x7FFF)));
-  _mm256_mask_storeu_epi16(dest, mask, _mm512_cvtepi32_epi16(_mm512_srli_epi32(rounded, 16)));
+  __m512i rounded = _mm512_srli_epi32(_mm512_add_epi32(bits, _mm512_add_epi32(odd, _mm512_set1_epi32(0x7FFF))), 16);
+  const __mmask16 nan = _mm512_cmp_ps_mask(value, value, _CMP_UNORD_Q);
+  rounded = _mm512_mask_mov_epi32(rounded, nan, _mm512_set1_epi32(0x7FC0));
+  _mm256_mask_storeu_epi16(dest, mask, _mm512_cvtepi32_epi16(rounded));
 }
 
 // exp(x) for x <= 0 (scores minus their row maximum), to about 2 ulp: Cody-Waite reduction
@@ -130,10 +132,38 @@ JINA3_AVX512 void store_bf16_x4(std::uint16_t* dest, __m128 value, __mmask8 mask
   const __m128i bits = _mm_castps_si128(value);
   const __m128i odd = _mm_and_si128(_mm_srli_epi32(bits, 16), _mm_set1_epi32(1));
   __m128i rounded = _mm_srli_epi32(_mm_add_epi32(bits, _mm_add_epi32(odd, _mm_set1_epi32(0x7FFF))), 16);
-  // NaN stays NaN (a quiet one), as in LibTorch's conversion.
   const __mmask8 nan = _mm_cmp_ps_mask(value, value, _CMP_UNORD_Q);
   rounded = _mm_mask_mov_epi32(rounded, nan, _mm_set1_epi32(0x7FC0));
   _mm_mask_storeu_epi16(dest, mask, _mm_cvtepi32_epi16(rounded));
+}
+
+// One row of add_layer_norm_bf16; `work` holds the float32 sums between the passes.
+JINA3_AVX512 void add_layer_norm_row(const std::uint16_t* x, const std::uint16_t* residual, const std::uint16_t* weight,
+                                     const std::uint16_t* bias, float eps, std::uint16_t* out, std::int64_t width,
+                                     float* work) {
+  __m512 vsum = _mm512_setzero_ps();
+  for (std::int64_t j = 0; j < width; j += 16) {
+    const __mmask16 mask = tail_mask(width - j);
+    __m512 v = load_bf16(x + j, mask);
+    if (residual != nullptr) v = _mm512_add_ps(v, load_bf16(residual + j, mask));
+    _mm512_mask_storeu_ps(work + j, mask, v);
+    vsum = _mm512_add_ps(vsum, v);  // masked lanes loaded as 0
+  }
+  const float mean = _mm512_reduce_add_ps(vsum) / static_cast<float>(width);
+  const __m512 vmean = _mm512_set1_ps(mean);
+  __m512 vvar = _mm512_setzero_ps();
+  for (std::int64_t j = 0; j < width; j += 16) {
+    const __mmask16 mask = tail_mask(width - j);
+    const __m512 d = _mm512_maskz_sub_ps(mask, _mm512_maskz_loadu_ps(mask, work + j), vmean);
+    vvar = _mm512_fmadd_ps(d, d, vvar);
+  }
+  const float variance = _mm512_reduce_add_ps(vvar) / static_cast<float>(width);
+  const __m512 rstd = _mm512_set1_ps(1.0f / std::sqrt(variance + eps));
+  for (std::int64_t j = 0; j < width; j += 16) {
+    const __mmask16 mask = tail_mask(width - j);
+    const __m512 normed = _mm512_mul_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(mask, work + j), vmean), rstd);
+    store_bf16(out + j, _mm512_fmadd_ps(normed, load_bf16(weight + j, mask), load_bf16(bias + j, mask)), mask);
+  }
 }
 
 // 32 values of depth: acc[i][j] += x row i . weight row j, a pair of bfloat16 per float lane.
@@ -152,31 +182,38 @@ __attribute__((always_inline, target("avx512f,avx512bw,avx512vl,avx512bf16"))) i
   }
 }
 
-// A tile of MB x NB outputs: acc[i][j] accumulates x row i . weight row j over `depth`.
+// The MB x NB outputs of `args` at row m, column n: acc[i][j] accumulates x row i . weight row j.
 template <int MB, int NB>
-JINA3_AVX512_BF16 void linear_tile(const std::uint16_t* x, std::int64_t x_stride, const std::uint16_t* weight,
-                                   std::int64_t depth, const std::uint16_t* bias, std::uint16_t* y,
-                                   std::int64_t y_stride) {
+JINA3_AVX512_BF16 void linear_tile(const LinearBf16& args, std::int64_t m, std::int64_t n) {
+  const std::int64_t depth = args.depth;
+  const std::uint16_t* x = args.x + m * args.x_stride;
+  const std::uint16_t* weight = args.weight + n * depth;
+  std::uint16_t* y = args.y + m * args.y_stride + n;
   __m512 acc[MB][NB];
 #pragma GCC unroll 8
   for (int i = 0; i < MB; ++i)
 #pragma GCC unroll 8
     for (int j = 0; j < NB; ++j) acc[i][j] = _mm512_setzero_ps();
   std::int64_t k = 0;
-  for (; k + 32 <= depth; k += 32) linear_step<MB, NB>(acc, x + k, x_stride, weight + k, depth, ~__mmask32{0});
-  if (k < depth) linear_step<MB, NB>(acc, x + k, x_stride, weight + k, depth, static_cast<__mmask32>((1ull << (depth - k)) - 1u));
+  for (; k + 32 <= depth; k += 32) linear_step<MB, NB>(acc, x + k, args.x_stride, weight + k, depth, ~__mmask32{0});
+  if (k < depth) {
+    linear_step<MB, NB>(acc, x + k, args.x_stride, weight + k, depth,
+                        static_cast<__mmask32>((1ull << (depth - k)) - 1u));
+  }
   const __mmask8 columns = static_cast<__mmask8>((1u << NB) - 1u);
-  const __m128 bias_values = bias != nullptr ? load_bf16_x4(bias, columns) : _mm_setzero_ps();
+  const __m128 alpha = _mm_set1_ps(args.alpha);
+  const __m128 bias = args.bias != nullptr ? load_bf16_x4(args.bias + n, columns) : _mm_setzero_ps();
 #pragma GCC unroll 8
   for (int i = 0; i < MB; ++i) {
     const __m128 sums = sum_each(column<NB>(acc[i], 0), column<NB>(acc[i], 1), column<NB>(acc[i], 2),
                                  column<NB>(acc[i], 3));
-    store_bf16_x4(y + i * y_stride, _mm_add_ps(sums, bias_values), columns);
+    __m128 out = _mm_add_ps(_mm_mul_ps(sums, alpha), bias);
+    if (args.accumulate) out = _mm_add_ps(out, load_bf16_x4(y + i * args.y_stride, columns));
+    store_bf16_x4(y + i * args.y_stride, out, columns);
   }
 }
 
-using TileFn = void (*)(const std::uint16_t*, std::int64_t, const std::uint16_t*, std::int64_t, const std::uint16_t*,
-                        std::uint16_t*, std::int64_t);
+using TileFn = void (*)(const LinearBf16&, std::int64_t, std::int64_t);
 
 constexpr int kTileRows = 6;     // 6 x 4 accumulators + 4 weight registers + 1 input of 32
 constexpr int kTileColumns = 4;
@@ -215,22 +252,29 @@ void softmax_with_bias_bf16(std::uint16_t* scores, const float* bias, std::int64
   for (std::int64_t r = 0; r < rows; ++r) softmax_row(scores + r * length, bias, length, work.data());
 }
 
-void linear_bf16(const std::uint16_t* x, std::int64_t x_stride, const std::uint16_t* weight,
-                 const std::uint16_t* bias, std::uint16_t* y, std::int64_t y_stride, std::int64_t rows,
-                 std::int64_t depth, std::int64_t n_begin, std::int64_t n_end) {
+void add_layer_norm_bf16(const std::uint16_t* x, const std::uint16_t* residual, const std::uint16_t* weight,
+                         const std::uint16_t* bias, float eps, std::uint16_t* out, std::int64_t rows,
+                         std::int64_t width) {
+  thread_local std::vector<float> work;
+  if (static_cast<std::int64_t>(work.size()) < width) work.resize(static_cast<std::size_t>(width));
+  for (std::int64_t r = 0; r < rows; ++r) {
+    add_layer_norm_row(x + r * width, residual != nullptr ? residual + r * width : nullptr, weight, bias, eps,
+                       out + r * width, width, work.data());
+  }
+}
+
+void linear_bf16(const LinearBf16& args, std::int64_t n_begin, std::int64_t n_end) {
   // Panels of weight rows (kPanelBytes) stay in L2 while every row block passes them, and a row
   // block (6 x depth) stays in L1 while it meets the panel's columns: each weight comes from
   // memory once per call.
   const std::int64_t panel =
-      std::max<std::int64_t>(kTileColumns, kPanelBytes / (2 * depth) / kTileColumns * kTileColumns);
+      std::max<std::int64_t>(kTileColumns, kPanelBytes / (2 * args.depth) / kTileColumns * kTileColumns);
   for (std::int64_t p = n_begin; p < n_end; p += panel) {
     const std::int64_t p_end = std::min(n_end, p + panel);
-    for (std::int64_t m = 0; m < rows; m += kTileRows) {
-      const int tile_rows = static_cast<int>(std::min<std::int64_t>(kTileRows, rows - m));
+    for (std::int64_t m = 0; m < args.rows; m += kTileRows) {
+      const int tile_rows = static_cast<int>(std::min<std::int64_t>(kTileRows, args.rows - m));
       for (std::int64_t n = p; n < p_end; n += kTileColumns) {
-        const int columns = static_cast<int>(std::min<std::int64_t>(kTileColumns, p_end - n));
-        tile_for(tile_rows, columns)(x + m * x_stride, x_stride, weight + n * depth, depth,
-                                     bias != nullptr ? bias + n : nullptr, y + m * y_stride + n, y_stride);
+        tile_for(tile_rows, static_cast<int>(std::min<std::int64_t>(kTileColumns, p_end - n)))(args, m, n);
       }
     }
   }
@@ -242,8 +286,9 @@ bool has_avx512() noexcept { return false; }
 bool has_avx512_bf16() noexcept { return false; }
 void softmax_with_bias_f32(float*, const float*, std::int64_t, std::int64_t) {}
 void softmax_with_bias_bf16(std::uint16_t*, const float*, std::int64_t, std::int64_t) {}
-void linear_bf16(const std::uint16_t*, std::int64_t, const std::uint16_t*, const std::uint16_t*, std::uint16_t*,
-                 std::int64_t, std::int64_t, std::int64_t, std::int64_t, std::int64_t) {}
+void add_layer_norm_bf16(const std::uint16_t*, const std::uint16_t*, const std::uint16_t*, const std::uint16_t*, float,
+                         std::uint16_t*, std::int64_t, std::int64_t) {}
+void linear_bf16(const LinearBf16&, std::int64_t, std::int64_t) {}
 
 #endif
 

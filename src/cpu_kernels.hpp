@@ -1,7 +1,7 @@
-// Hand-written x86-64 kernels for the two places where LibTorch 1.13's CPU kernels leave most of
-// the machine idle: the masked softmax of attention (a separate pass per step, and a slow exp),
-// and bfloat16 matrix products with few rows (a query: oneDNN reaches under half its large-batch
-// rate there). Each entry point reports whether this CPU can run it; callers fall back to
+// Hand-written x86-64 kernels for the places where LibTorch 1.13's CPU kernels waste most time:
+// the masked softmax of attention and the residual sum + LayerNorm in bfloat16 (a separate pass
+// over memory per step, float32 copies in between), and bfloat16 matrix products with few rows
+// (a query). Each entry point reports whether this CPU can run it; callers fall back to
 // LibTorch when it cannot.
 #pragma once
 
@@ -19,11 +19,30 @@ bool has_avx512_bf16() noexcept;
 void softmax_with_bias_f32(float* scores, const float* bias, std::int64_t rows, std::int64_t length);
 void softmax_with_bias_bf16(std::uint16_t* scores, const float* bias, std::int64_t rows, std::int64_t length);
 
-// y[m, n] = bias[n] + sum_k x[m, k] * weight[n, k] for m < rows, n in [n_begin, n_end): bfloat16
-// in and out, float32 accumulation, one rounding. x rows are x_stride apart, y rows y_stride;
-// weight is [N, depth] row-major (nn.Linear's layout), bias may be null. Needs has_avx512_bf16().
-void linear_bf16(const std::uint16_t* x, std::int64_t x_stride, const std::uint16_t* weight,
-                 const std::uint16_t* bias, std::uint16_t* y, std::int64_t y_stride, std::int64_t rows,
-                 std::int64_t depth, std::int64_t n_begin, std::int64_t n_end);
+// rows x width, bfloat16: out = LayerNorm(x + residual) * weight + bias over each row, in float32
+// arithmetic (two-pass mean and biased variance, as LibTorch), rounded once. residual may be null;
+// out may alias x. Needs has_avx512().
+void add_layer_norm_bf16(const std::uint16_t* x, const std::uint16_t* residual, const std::uint16_t* weight,
+                         const std::uint16_t* bias, float eps, std::uint16_t* out, std::int64_t rows,
+                         std::int64_t width);
+
+// y[m, n] = alpha * sum_k x[m, k] * weight[n, k] + bias[n] (+ y[m, n] when accumulating), for
+// m < rows: bfloat16 in and out, float32 accumulation, one rounding. weight is [N, depth] row-major
+// (nn.Linear's layout); bias may be null.
+struct LinearBf16 {
+  const std::uint16_t* x;
+  std::int64_t x_stride;  // elements between rows of x
+  const std::uint16_t* weight;
+  const std::uint16_t* bias;
+  std::uint16_t* y;
+  std::int64_t y_stride;
+  std::int64_t rows;
+  std::int64_t depth;
+  float alpha = 1.0f;
+  bool accumulate = false;
+};
+
+// Computes the columns [n_begin, n_end) of args.y. Needs has_avx512_bf16().
+void linear_bf16(const LinearBf16& args, std::int64_t n_begin, std::int64_t n_end);
 
 }  // namespace jina3::cpu

@@ -57,39 +57,121 @@ at::Tensor softmax_with_bias_(at::Tensor scores, const at::Tensor& bias) {
   return scores;
 }
 
+std::int64_t rows_of(const at::Tensor& input) { return input.numel() / std::max<std::int64_t>(1, input.size(-1)); }
+
+bool is_bf16_cpu(const at::Tensor& t) { return t.is_cpu() && t.scalar_type() == at::kBFloat16; }
+
+// Whether input [..., K] @ weight[N, K]ᵀ (+ bias[N]) can take the bfloat16 kernel.
 bool use_linear_kernel(const at::Tensor& input, const at::Tensor& weight, const c10::optional<at::Tensor>& bias) {
-  if (!cpu::has_avx512_bf16() || !input.is_cpu() || input.scalar_type() != at::kBFloat16 || input.dim() < 1 ||
-      !weight.is_cpu() || weight.scalar_type() != at::kBFloat16 || weight.dim() != 2 || !weight.is_contiguous() ||
-      weight.size(1) != input.size(-1) || !input.is_contiguous()) {
+  if (!cpu::has_avx512_bf16() || !is_bf16_cpu(input) || input.dim() < 1 || !input.is_contiguous() ||
+      !is_bf16_cpu(weight) || weight.dim() != 2 || !weight.is_contiguous() || weight.size(1) != input.size(-1)) {
     return false;
   }
   if (bias.has_value() && bias->defined() &&
-      (!bias->is_cpu() || bias->scalar_type() != at::kBFloat16 || !bias->is_contiguous() || bias->dim() != 1 ||
-       bias->size(0) != weight.size(0))) {
+      (!is_bf16_cpu(*bias) || !bias->is_contiguous() || bias->dim() != 1 || bias->size(0) != weight.size(0))) {
     return false;
   }
-  const std::int64_t rows = input.numel() / std::max<std::int64_t>(1, input.size(-1));
+  const std::int64_t rows = rows_of(input);
   return rows >= 1 && rows <= kSmallLinearMaxRows;
+}
+
+// out [rows, N] (= or += when accumulate) alpha * input @ weightᵀ + bias, on LibTorch's threads,
+// which split the output columns (so the weight) in blocks of 4, the kernel's tile width.
+void run_linear_kernel(const at::Tensor& input, const at::Tensor& weight, const at::Tensor* bias, at::Tensor& out,
+                       float alpha, bool accumulate) {
+  cpu::LinearBf16 args;
+  args.x = static_cast<const std::uint16_t*>(input.data_ptr());
+  args.x_stride = input.size(-1);
+  args.weight = static_cast<const std::uint16_t*>(weight.data_ptr());
+  args.bias = bias != nullptr && bias->defined() ? static_cast<const std::uint16_t*>(bias->data_ptr()) : nullptr;
+  args.y = static_cast<std::uint16_t*>(out.data_ptr());
+  args.y_stride = weight.size(0);
+  args.rows = rows_of(input);
+  args.depth = input.size(-1);
+  args.alpha = alpha;
+  args.accumulate = accumulate;
+  const std::int64_t outputs = weight.size(0);
+  at::parallel_for(0, (outputs + 3) / 4, 1, [&](std::int64_t begin, std::int64_t end) {
+    cpu::linear_bf16(args, begin * 4, std::min(outputs, end * 4));
+  });
+}
+
+at::Tensor empty_output(const at::Tensor& input, std::int64_t outputs) {
+  std::vector<std::int64_t> shape(input.sizes().begin(), input.sizes().end());
+  shape.back() = outputs;
+  return at::empty(shape, input.options());
 }
 
 // input [..., K] @ weight[N, K]ᵀ + bias[N], as nn.Linear.
 at::Tensor linear(const at::Tensor& input, const at::Tensor& weight, const c10::optional<at::Tensor>& bias) {
   if (!use_linear_kernel(input, weight, bias)) return at::linear(input, weight, bias);
-  const std::int64_t depth = input.size(-1), outputs = weight.size(0);
-  const std::int64_t rows = input.numel() / depth;
-  std::vector<std::int64_t> shape(input.sizes().begin(), input.sizes().end());
-  shape.back() = outputs;
-  at::Tensor output = at::empty(shape, input.options());
-  const auto* x = static_cast<const std::uint16_t*>(input.data_ptr());
-  const auto* w = static_cast<const std::uint16_t*>(weight.data_ptr());
-  const auto* b = bias.has_value() && bias->defined() ? static_cast<const std::uint16_t*>(bias->data_ptr()) : nullptr;
-  auto* y = static_cast<std::uint16_t*>(output.data_ptr());
-  // Threads split the output columns (so the weight) in blocks of 4, the kernel's tile width.
-  const std::int64_t blocks = (outputs + 3) / 4;
-  at::parallel_for(0, blocks, 1, [&](std::int64_t begin, std::int64_t end) {
-    cpu::linear_bf16(x, depth, w, b, y, outputs, rows, depth, begin * 4, std::min(outputs, end * 4));
+  at::Tensor out = empty_output(input, weight.size(0));
+  run_linear_kernel(input, weight, bias.has_value() ? &*bias : nullptr, out, 1.0f, false);
+  return out;
+}
+
+// LoRALinear's forward (python/jina3/model.py KernelLoRALinear) in one operator:
+//   input [..., K] @ weightᵀ + [(input @ downᵀ) ⊙ task_mask, 1] @ up_biasᵀ
+// with weight [N, K], down [T·r, K] (every task's A), task_mask broadcastable to [..., T·r] and
+// up_bias [N, T·r + 1] = [scale · every task's B | bias]: the bias rides in the adapter product
+// instead of being copied into the output before the base product. For few rows all three
+// products take the bfloat16 kernel (LibTorch's cost more for the thin adapter products than for
+// the base one there).
+at::Tensor lora_linear(const at::Tensor& input, const at::Tensor& weight, const at::Tensor& down,
+                       const at::Tensor& up_bias, const at::Tensor& task_mask) {
+  TORCH_CHECK(up_bias.dim() == 2 && up_bias.size(0) == weight.size(0) && up_bias.size(1) == down.size(0) + 1,
+              "jina3::lora_linear: up_bias must be [N, T*r + 1]");
+  const bool kernel = use_linear_kernel(input, weight, c10::nullopt) &&
+                      use_linear_kernel(input, down, c10::nullopt) && is_bf16_cpu(up_bias) && up_bias.is_contiguous();
+  at::Tensor low;
+  at::Tensor y;
+  if (kernel) {
+    y = empty_output(input, weight.size(0));
+    run_linear_kernel(input, weight, nullptr, y, 1.0f, false);
+    low = empty_output(input, down.size(0));
+    run_linear_kernel(input, down, nullptr, low, 1.0f, false);
+  } else {
+    y = at::matmul(input, weight.t());
+    low = at::matmul(input, down.t());
+  }
+  low.mul_(task_mask);
+  const at::Tensor low_and_one = at::constant_pad_nd(low, {0, 1}, 1.0);
+  if (kernel) {
+    run_linear_kernel(low_and_one, up_bias, nullptr, y, 1.0f, true);
+  } else {
+    y.view({-1, y.size(-1)}).addmm_(low_and_one.view({-1, low_and_one.size(-1)}), up_bias.t());
+  }
+  return y;
+}
+
+// LayerNorm(x + residual) of reduced-precision x (python/jina3/model.py FloatLayerNorm): in float32,
+// returned in x's dtype. weight and bias are [width] in x's dtype.
+at::Tensor add_layer_norm(const at::Tensor& x, const c10::optional<at::Tensor>& residual, const at::Tensor& weight,
+                          const at::Tensor& bias, double eps) {
+  const std::int64_t width = x.size(-1);
+  const bool has_residual = residual.has_value() && residual->defined();
+  const bool kernel = cpu::has_avx512() && is_bf16_cpu(x) && x.is_contiguous() && is_bf16_cpu(weight) &&
+                      weight.is_contiguous() && weight.numel() == width && is_bf16_cpu(bias) &&
+                      bias.is_contiguous() && bias.numel() == width &&
+                      (!has_residual || (is_bf16_cpu(*residual) && residual->is_contiguous() &&
+                                         residual->sizes() == x.sizes()));
+  if (!kernel) {
+    at::Tensor sum = x.to(at::kFloat);
+    if (has_residual) sum = sum.add(*residual);
+    return at::layer_norm(sum, {width}, weight.to(at::kFloat), bias.to(at::kFloat), eps).to(x.scalar_type());
+  }
+  at::Tensor out = at::empty_like(x);
+  const std::int64_t rows = x.numel() / std::max<std::int64_t>(1, width);
+  const auto* x_data = static_cast<const std::uint16_t*>(x.data_ptr());
+  const auto* r_data = has_residual ? static_cast<const std::uint16_t*>(residual->data_ptr()) : nullptr;
+  const auto* w_data = static_cast<const std::uint16_t*>(weight.data_ptr());
+  const auto* b_data = static_cast<const std::uint16_t*>(bias.data_ptr());
+  auto* out_data = static_cast<std::uint16_t*>(out.data_ptr());
+  at::parallel_for(0, rows, 16, [&](std::int64_t begin, std::int64_t end) {
+    cpu::add_layer_norm_bf16(x_data + begin * width, r_data != nullptr ? r_data + begin * width : nullptr, w_data,
+                             b_data, static_cast<float>(eps), out_data + begin * width, end - begin, width);
   });
-  return output;
+  return out;
 }
 
 // Which kernels this process runs, e.g. "softmax:avx512 linear:avx512_bf16" or
@@ -106,5 +188,9 @@ std::string cpu_kernels() {
 TORCH_LIBRARY(jina3, m) {
   m.def("softmax_with_bias_(Tensor(a!) scores, Tensor bias) -> Tensor(a!)", &jina3::softmax_with_bias_);
   m.def("linear(Tensor input, Tensor weight, Tensor? bias) -> Tensor", &jina3::linear);
+  m.def("lora_linear(Tensor input, Tensor weight, Tensor down, Tensor up_bias, Tensor task_mask) -> Tensor",
+        &jina3::lora_linear);
+  m.def("add_layer_norm(Tensor x, Tensor? residual, Tensor weight, Tensor bias, float eps) -> Tensor",
+        &jina3::add_layer_norm);
   m.def("cpu_kernels() -> str", &jina3::cpu_kernels);
 }

@@ -18,9 +18,10 @@ In bfloat16/float16 the softmax, LayerNorm and residual sums run in float32, whi
 precision close to float32 results at little cost.
 
 As built, the model uses LibTorch operators only (the eager reference runs it so). jina3.export
-calls use_kernels() before scripting where the compiled jina3 module is present: nn.Linear then
-goes through torch.ops.jina3.linear and the CPU attention softmax through
-torch.ops.jina3.softmax_with_bias_ (src/torch_ops.cpp), the same functions with faster kernels.
+calls use_kernels() before scripting where the compiled jina3 module is present: LoRALinear then
+goes through torch.ops.jina3.lora_linear, FloatLayerNorm through torch.ops.jina3.add_layer_norm
+and the CPU attention softmax through torch.ops.jina3.softmax_with_bias_ (src/torch_ops.cpp): the
+same functions with faster kernels.
 """
 
 import importlib
@@ -51,6 +52,12 @@ def has_sdpa() -> bool:
     return hasattr(F, "scaled_dot_product_attention")
 
 
+def _layer_norm_in_place(x: Tensor, residual: Optional[Tensor], weight: Tensor, bias: Tensor, eps: float) -> Tensor:
+    """float32 LayerNorm of x + residual, the sum made in x."""
+    x32 = x if residual is None else x.add_(residual)
+    return F.layer_norm(x32, [x.size(-1)], weight, bias, eps)
+
+
 class FloatLayerNorm(nn.Module):
     """LayerNorm of (x + residual), computed in float32 and returned in x's dtype. In float32 the
     sum is made in place in x (the caller's fresh sublayer output), saving one large temporary."""
@@ -64,8 +71,7 @@ class FloatLayerNorm(nn.Module):
 
     def forward(self, x: Tensor, residual: Optional[Tensor] = None) -> Tensor:
         if x.dtype == torch.float32:
-            x32 = x if residual is None else x.add_(residual)
-            return F.layer_norm(x32, [self.size], self.weight, self.bias, self.eps)
+            return _layer_norm_in_place(x, residual, self.weight, self.bias, self.eps)
         x32 = x.float()
         if residual is not None:
             x32.add_(residual)  # promotes the reduced-precision residual while adding
@@ -245,12 +251,37 @@ class FusedSoftmaxAttention(nn.Module):
         return out.view(batch, heads, length, dim)
 
 
-class KernelLinear(nn.Linear):
-    """nn.Linear through torch.ops.jina3.linear: jina3's bfloat16 kernel for few rows (a query) on
-    CPUs with AVX-512 BF16, LibTorch's linear otherwise."""
+class KernelLayerNorm(FloatLayerNorm):
+    """FloatLayerNorm with reduced-precision inputs through torch.ops.jina3.add_layer_norm: the
+    residual sum and LayerNorm in float32 in one pass per row, no float32 copies in memory."""
 
-    def forward(self, x: Tensor) -> Tensor:
-        return torch.ops.jina3.linear(x, self.weight, self.bias)
+    @staticmethod
+    def wrapping(norm: FloatLayerNorm) -> "KernelLayerNorm":
+        kernel = KernelLayerNorm(norm.size, norm.eps, device="meta")
+        kernel.weight, kernel.bias = norm.weight, norm.bias
+        return kernel
+
+    def forward(self, x: Tensor, residual: Optional[Tensor] = None) -> Tensor:
+        if x.dtype == torch.float32:
+            return _layer_norm_in_place(x, residual, self.weight, self.bias, self.eps)
+        return torch.ops.jina3.add_layer_norm(x, residual, self.weight, self.bias, self.eps)
+
+
+class KernelLoRALinear(nn.Module):
+    """LoRALinear as one operator, torch.ops.jina3.lora_linear: x Wᵀ + [(x A_allᵀ) ⊙ mask, 1]
+    [s·B_all | b]ᵀ. The bias rides in the adapter product (LibTorch would first copy it into every
+    output row); for few rows (a query) on CPUs with AVX-512 BF16 all three products take jina3's
+    bfloat16 kernel."""
+
+    def __init__(self, lora: LoRALinear):
+        super().__init__()
+        self.weight = lora.base.weight
+        self.register_buffer("lora_down", lora.lora_down)
+        up_bias = torch.cat((lora.lora_up * lora.scale, lora.base.bias.detach().unsqueeze(1)), dim=1)
+        self.register_buffer("lora_up_bias", up_bias.contiguous())
+
+    def forward(self, x: Tensor, task_mask: Tensor) -> Tensor:
+        return torch.ops.jina3.lora_linear(x, self.weight, self.lora_down, self.lora_up_bias, task_mask)
 
 
 def kernels_available() -> bool:
@@ -268,16 +299,18 @@ def kernels_available() -> bool:
 
 
 def use_kernels(model: "JinaEmbeddingsV3") -> None:
-    """Swaps jina3's operators into a model in place before scripting: every float nn.Linear
-    becomes a KernelLinear on the same parameters (int8 ones, already quantised, stay), and manual
-    attention becomes FusedSoftmaxAttention. The scripted module then needs libjina3 to load."""
+    """Swaps jina3's operators into a model in place before scripting: every LoRALinear over a float
+    nn.Linear becomes a KernelLoRALinear on the same tensors (int8 ones, already quantised, stay),
+    every FloatLayerNorm a KernelLayerNorm, and manual attention FusedSoftmaxAttention. The scripted
+    module then needs libjina3."""
+    model.embeddings.norm = KernelLayerNorm.wrapping(model.embeddings.norm)
     for block in model.layers:
-        for lora in (block.qkv, block.out_proj, block.fc1, block.fc2):
-            base = lora.base
-            if type(base) is nn.Linear:
-                kernel = KernelLinear(base.in_features, base.out_features, device="meta")
-                kernel.weight, kernel.bias = base.weight, base.bias
-                lora.base = kernel
+        block.norm1 = KernelLayerNorm.wrapping(block.norm1)
+        block.norm2 = KernelLayerNorm.wrapping(block.norm2)
+        for name in ("qkv", "out_proj", "fc1", "fc2"):
+            lora = getattr(block, name)
+            if type(lora.base) is nn.Linear:
+                setattr(block, name, KernelLoRALinear(lora))
         if isinstance(block.attention, ManualAttention):
             block.attention = FusedSoftmaxAttention(block.attention)
             model.fused_softmax = True

@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 
 import jina3
-from jina3.model import kernels_available
+from jina3.model import FloatLayerNorm, KernelLayerNorm, KernelLoRALinear, LoRALinear, kernels_available
 
 from encoder_support import TASK_NAMES, package_dir
 
@@ -135,6 +135,91 @@ def test_linear_float32_and_strided_inputs_are_libtorchs():
     assert torch.equal(torch.ops.jina3.linear(strided, w16, b16), F.linear(strided, w16, b16))
 
 
+# --- lora_linear: LoRALinear in one operator -----------------------------------------------------
+
+
+def random_lora(in_features, out_features, dtype, num_tasks=5, rank=4, scale=0.25):
+    lora = LoRALinear(in_features, out_features, num_tasks, rank, scale)
+    with torch.no_grad():
+        lora.base.weight.normal_(0, 0.05)
+        lora.base.bias.normal_(0, 0.5)
+        lora.lora_down.normal_(0, 0.05)
+        lora.lora_up.normal_(0, 0.5)
+    return lora.requires_grad_(False).to(dtype)
+
+
+def task_mask_for(tasks, num_tasks=5, rank=4, dtype=torch.float32):
+    column_task = torch.arange(num_tasks * rank) // rank
+    return (column_task.unsqueeze(0) == torch.tensor(tasks).unsqueeze(1)).to(dtype).unsqueeze(1)
+
+
+@pytest.mark.parametrize("batch,length", [(1, 1), (1, 30), (2, 24), (3, 40), (64, 16)])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_lora_linear_matches_the_python_module(batch, length, dtype):
+    lora = random_lora(96, 136, dtype)
+    kernel = KernelLoRALinear(lora)
+    x = torch.randn(batch, length, 96).to(dtype)
+    tasks = [(-1 if b % 6 == 5 else b % 5) for b in range(batch)]
+    mask = task_mask_for(tasks, dtype=dtype)
+    with torch.inference_mode():
+        expected = lora(x, mask)
+        got = kernel(x, mask)
+    assert got.shape == expected.shape and got.dtype == dtype
+    if dtype == torch.float32:
+        assert torch.allclose(got, expected, rtol=1e-5, atol=1e-5)
+    else:
+        # Both round bfloat16 sums; the orders of rounding differ by a unit in the last place.
+        scale = expected.float().abs().max()
+        assert (got.float() - expected.float()).abs().max() <= scale * 2.0 ** -6
+
+
+def test_lora_linear_adapters_change_only_their_rows():
+    lora = random_lora(64, 48, torch.bfloat16)
+    kernel = KernelLoRALinear(lora)
+    x = torch.randn(1, 8, 64).bfloat16().expand(3, 8, 64).contiguous()
+    with torch.inference_mode():
+        out = kernel(x, task_mask_for([-1, 0, 0], dtype=torch.bfloat16))
+    assert torch.equal(out[1], out[2])
+    assert not torch.equal(out[0], out[1])
+
+
+def test_lora_linear_refuses_a_malformed_up_bias():
+    x = torch.randn(1, 2, 8)
+    with pytest.raises(RuntimeError, match="up_bias"):
+        torch.ops.jina3.lora_linear(x, torch.randn(4, 8), torch.randn(20, 8), torch.randn(4, 20),
+                                    task_mask_for([0]))
+
+
+# --- add_layer_norm --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("width", [1, 16, 17, 1024])
+@pytest.mark.parametrize("with_residual", [True, False])
+def test_add_layer_norm_matches_float_layer_norm(width, with_residual):
+    norm = FloatLayerNorm(width, 1e-5)
+    with torch.no_grad():
+        norm.weight.normal_(1, 0.2)
+        norm.bias.normal_(0, 0.2)
+    norm = norm.requires_grad_(False).bfloat16()
+    kernel = KernelLayerNorm.wrapping(norm)
+    x = (torch.randn(3, 7, width) * 3 + 1).bfloat16()
+    residual = torch.randn(3, 7, width).bfloat16() if with_residual else None
+    with torch.inference_mode():
+        expected = norm(x.clone(), residual)
+        got = kernel(x.clone(), residual)
+    assert got.dtype == torch.bfloat16 and got.shape == x.shape
+    # The same float32 computation rounded once: at most a unit in the last place apart.
+    assert torch.all((got.float() - expected.float()).abs() <= expected.float().abs() * 2.0 ** -7 + 1e-6)
+
+
+def test_add_layer_norm_float32_is_the_python_computation():
+    norm = FloatLayerNorm(24, 1e-5).requires_grad_(False)
+    kernel = KernelLayerNorm.wrapping(norm)
+    x, residual = torch.randn(2, 5, 24), torch.randn(2, 5, 24)
+    with torch.inference_mode():
+        assert torch.equal(kernel(x.clone(), residual), norm(x.clone(), residual))
+
+
 # --- packages with and without the operators -------------------------------------------------------
 
 
@@ -149,8 +234,9 @@ def test_test_packages_call_the_operators_and_the_torch_package_does_not():
         code = torch.jit.load(str(package_dir(name) / "backbone.pt")).code_with_constants[0]
         code += "".join(m.code for m in torch.jit.load(str(package_dir(name) / "backbone.pt")).modules()
                         if hasattr(m, "code"))
-        assert ("ops.jina3.linear" in code) is (expected and name != "int8")
+        assert ("ops.jina3.lora_linear" in code) is (expected and name != "int8")
         assert ("ops.jina3.softmax_with_bias_" in code) is expected
+        assert ("ops.jina3.add_layer_norm" in code) is expected
 
 
 @pytest.mark.parametrize("task", [None] + TASK_NAMES)
