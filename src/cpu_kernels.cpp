@@ -137,6 +137,25 @@ JINA3_AVX512 void store_bf16_x4(std::uint16_t* dest, __m128 value, __mmask8 mask
   _mm_mask_storeu_epi16(dest, mask, _mm_cvtepi32_epi16(rounded));
 }
 
+JINA3_AVX512 __m512 gelu(__m512 x) {
+  // erf(|z|) = 1 - (a1 t + ... + a5 t^5) exp(-z^2), t = 1 / (1 + p|z|), z = x / sqrt(2).
+  const __m512 z = _mm512_mul_ps(x, _mm512_set1_ps(0.70710678118654752f));
+  const __m512 az = _mm512_abs_ps(z);
+  const __m512 t = _mm512_div_ps(_mm512_set1_ps(1.0f), _mm512_fmadd_ps(az, _mm512_set1_ps(0.3275911f), _mm512_set1_ps(1.0f)));
+  __m512 poly = _mm512_set1_ps(1.061405429f);
+  poly = _mm512_fmadd_ps(poly, t, _mm512_set1_ps(-1.453152027f));
+  poly = _mm512_fmadd_ps(poly, t, _mm512_set1_ps(1.421413741f));
+  poly = _mm512_fmadd_ps(poly, t, _mm512_set1_ps(-0.284496736f));
+  poly = _mm512_fmadd_ps(poly, t, _mm512_set1_ps(0.254829592f));
+  poly = _mm512_mul_ps(poly, t);
+  const __m512 e = exp_nonpositive(_mm512_sub_ps(_mm512_setzero_ps(), _mm512_mul_ps(az, az)));
+  const __m512 erf_abs = _mm512_fnmadd_ps(poly, e, _mm512_set1_ps(1.0f));
+  // erf is odd: copy z's sign onto erf(|z|).
+  const __m512i sign = _mm512_and_si512(_mm512_castps_si512(z), _mm512_set1_epi32(static_cast<int>(0x80000000u)));
+  const __m512 erf = _mm512_castsi512_ps(_mm512_or_si512(_mm512_castps_si512(erf_abs), sign));
+  return _mm512_mul_ps(_mm512_mul_ps(x, _mm512_set1_ps(0.5f)), _mm512_add_ps(erf, _mm512_set1_ps(1.0f)));
+}
+
 // One row of add_layer_norm_bf16; `work` holds the float32 sums between the passes.
 JINA3_AVX512 void add_layer_norm_row(const std::uint16_t* x, const std::uint16_t* residual, const std::uint16_t* weight,
                                      const std::uint16_t* bias, float eps, std::uint16_t* out, std::int64_t width,
@@ -252,6 +271,13 @@ void softmax_with_bias_bf16(std::uint16_t* scores, const float* bias, std::int64
   for (std::int64_t r = 0; r < rows; ++r) softmax_row(scores + r * length, bias, length, work.data());
 }
 
+JINA3_AVX512 void gelu_bf16(std::uint16_t* values, std::int64_t count) {
+  for (std::int64_t i = 0; i < count; i += 16) {
+    const __mmask16 mask = tail_mask(count - i);
+    store_bf16(values + i, gelu(load_bf16(values + i, mask)), mask);
+  }
+}
+
 void add_layer_norm_bf16(const std::uint16_t* x, const std::uint16_t* residual, const std::uint16_t* weight,
                          const std::uint16_t* bias, float eps, std::uint16_t* out, std::int64_t rows,
                          std::int64_t width) {
@@ -288,6 +314,7 @@ void softmax_with_bias_f32(float*, const float*, std::int64_t, std::int64_t) {}
 void softmax_with_bias_bf16(std::uint16_t*, const float*, std::int64_t, std::int64_t) {}
 void add_layer_norm_bf16(const std::uint16_t*, const std::uint16_t*, const std::uint16_t*, const std::uint16_t*, float,
                          std::uint16_t*, std::int64_t, std::int64_t) {}
+void gelu_bf16(std::uint16_t*, std::int64_t) {}
 void linear_bf16(const LinearBf16&, std::int64_t, std::int64_t) {}
 
 #endif

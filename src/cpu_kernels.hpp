@@ -26,6 +26,10 @@ void add_layer_norm_bf16(const std::uint16_t* x, const std::uint16_t* residual, 
                          const std::uint16_t* bias, float eps, std::uint16_t* out, std::int64_t rows,
                          std::int64_t width);
 
+// values[i] = GELU(values[i]) = x/2 (1 + erf(x/√2)) in place, bfloat16, float32 arithmetic with
+// erf to 1.5e-7 (Abramowitz & Stegun 7.1.26), far below bfloat16's resolution. Needs has_avx512().
+void gelu_bf16(std::uint16_t* values, std::int64_t count);
+
 // y[m, n] = alpha * sum_k x[m, k] * weight[n, k] + bias[n] (+ y[m, n] when accumulating), for
 // m < rows: bfloat16 in and out, float32 accumulation, one rounding. weight is [N, depth] row-major
 // (nn.Linear's layout); bias may be null.

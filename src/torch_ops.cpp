@@ -174,6 +174,19 @@ at::Tensor add_layer_norm(const at::Tensor& x, const c10::optional<at::Tensor>& 
   return out;
 }
 
+// x <- GELU(x) (the erf form, F.gelu's default), in place.
+at::Tensor gelu_(at::Tensor x) {
+  if (!cpu::has_avx512() || !is_bf16_cpu(x) || !x.is_contiguous()) {
+    x.copy_(at::gelu(x));
+    return x;
+  }
+  auto* data = static_cast<std::uint16_t*>(x.data_ptr());
+  at::parallel_for(0, x.numel(), 16384, [&](std::int64_t begin, std::int64_t end) {
+    cpu::gelu_bf16(data + begin, end - begin);
+  });
+  return x;
+}
+
 // Which kernels this process runs, e.g. "softmax:avx512 linear:avx512_bf16" or
 // "softmax:torch linear:torch". For tests and benchmark reports.
 std::string cpu_kernels() {
@@ -192,5 +205,6 @@ TORCH_LIBRARY(jina3, m) {
         &jina3::lora_linear);
   m.def("add_layer_norm(Tensor x, Tensor? residual, Tensor weight, Tensor bias, float eps) -> Tensor",
         &jina3::add_layer_norm);
+  m.def("gelu_(Tensor(a!) x) -> Tensor(a!)", &jina3::gelu_);
   m.def("cpu_kernels() -> str", &jina3::cpu_kernels);
 }

@@ -19,8 +19,8 @@ precision close to float32 results at little cost.
 
 As built, the model uses LibTorch operators only (the eager reference runs it so). jina3.export
 calls use_kernels() before scripting where the compiled jina3 module is present: LoRALinear then
-goes through torch.ops.jina3.lora_linear, FloatLayerNorm through torch.ops.jina3.add_layer_norm
-and the CPU attention softmax through torch.ops.jina3.softmax_with_bias_ (src/torch_ops.cpp): the
+goes through torch.ops.jina3.lora_linear, FloatLayerNorm through torch.ops.jina3.add_layer_norm,
+the MLP's GELU through torch.ops.jina3.gelu_ and the CPU attention softmax through torch.ops.jina3.softmax_with_bias_ (src/torch_ops.cpp): the
 same functions with faster kernels.
 """
 
@@ -301,12 +301,14 @@ def kernels_available() -> bool:
 def use_kernels(model: "JinaEmbeddingsV3") -> None:
     """Swaps jina3's operators into a model in place before scripting: every LoRALinear over a float
     nn.Linear becomes a KernelLoRALinear on the same tensors (int8 ones, already quantised, stay),
-    every FloatLayerNorm a KernelLayerNorm, and manual attention FusedSoftmaxAttention. The scripted
+    every FloatLayerNorm a KernelLayerNorm, Gelu KernelGelu, and manual attention
+    FusedSoftmaxAttention. The scripted
     module then needs libjina3."""
     model.embeddings.norm = KernelLayerNorm.wrapping(model.embeddings.norm)
     for block in model.layers:
         block.norm1 = KernelLayerNorm.wrapping(block.norm1)
         block.norm2 = KernelLayerNorm.wrapping(block.norm2)
+        block.activation = KernelGelu()
         for name in ("qkv", "out_proj", "fc1", "fc2"):
             lora = getattr(block, name)
             if type(lora.base) is nn.Linear:
@@ -330,6 +332,22 @@ def make_attention(head_dim: int, kind: str = "auto",
     raise ValueError(f"unknown attention kind {kind!r}; expected 'auto', 'sdpa' or 'manual'")
 
 
+class Gelu(nn.Module):
+    """F.gelu (the erf form) of the MLP's fresh hidden activations."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.gelu(x)
+
+
+class KernelGelu(nn.Module):
+    """Gelu in place through torch.ops.jina3.gelu_ for reduced precision (float32 stays F.gelu)."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        if x.dtype == torch.float32:
+            return F.gelu(x)
+        return torch.ops.jina3.gelu_(x)
+
+
 def rotate(x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
     """Non-interleaved rotary: pairs (x_j, x_{j+d/2}) rotated by position x frequency j."""
     half = x.size(-1) // 2
@@ -351,6 +369,7 @@ class Block(nn.Module):
         self.norm1 = FloatLayerNorm(H, config.layer_norm_eps, device=device)
         self.fc1 = LoRALinear(H, F_, T, r, s, device=device)
         self.fc2 = LoRALinear(F_, H, T, r, s, device=device)
+        self.activation = Gelu()
         self.norm2 = FloatLayerNorm(H, config.layer_norm_eps, device=device)
         self.heads = config.num_attention_heads
         self.head_dim = config.head_dim
@@ -367,7 +386,7 @@ class Block(nn.Module):
         attn = self.attention(q, k, qkv[2], key_bias, key_keep, workspace)  # [B, heads, L, d]
         attn = attn.transpose(1, 2).reshape(batch, length, hidden)
         h = self.norm1(self.out_proj(attn, task_mask), h)
-        mlp = self.fc2(F.gelu(self.fc1(h, task_mask)), task_mask)
+        mlp = self.fc2(self.activation(self.fc1(h, task_mask)), task_mask)
         return self.norm2(mlp, h)
 
 

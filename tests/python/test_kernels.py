@@ -220,6 +220,32 @@ def test_add_layer_norm_float32_is_the_python_computation():
         assert torch.equal(kernel(x.clone(), residual), norm(x.clone(), residual))
 
 
+# --- gelu_ ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("count", [1, 15, 16, 17, 100000])
+def test_gelu_bfloat16_matches_torch_within_a_unit(count):
+    x = (torch.randn(count) * 4).bfloat16()
+    x[0] = 0.0
+    expected = F.gelu(x.float())
+    got = torch.ops.jina3.gelu_(x.clone())
+    assert got.dtype == torch.bfloat16
+    assert torch.all((got.float() - expected).abs() <= expected.abs() * 2.0 ** -8 + 1e-6)
+    # Large |x|: the identity and zero.
+    edge = torch.tensor([-30.0, -8.0, 8.0, 30.0]).bfloat16()
+    assert torch.equal(torch.ops.jina3.gelu_(edge.clone()), F.gelu(edge))
+
+
+def test_gelu_works_in_place_and_falls_back_for_float32_and_strided():
+    x = torch.randn(40).bfloat16()
+    out = torch.ops.jina3.gelu_(x)
+    assert out.data_ptr() == x.data_ptr()
+    y = torch.randn(33)
+    assert torch.equal(torch.ops.jina3.gelu_(y.clone()), F.gelu(y))
+    strided = torch.randn(8, 6).bfloat16().t()
+    assert torch.equal(torch.ops.jina3.gelu_(strided.clone()), F.gelu(strided))
+
+
 # --- packages with and without the operators -------------------------------------------------------
 
 
@@ -237,6 +263,7 @@ def test_test_packages_call_the_operators_and_the_torch_package_does_not():
         assert ("ops.jina3.lora_linear" in code) is (expected and name != "int8")
         assert ("ops.jina3.softmax_with_bias_" in code) is expected
         assert ("ops.jina3.add_layer_norm" in code) is expected
+        assert ("ops.jina3.gelu_" in code) is expected
 
 
 @pytest.mark.parametrize("task", [None] + TASK_NAMES)
