@@ -212,6 +212,18 @@ def test_add_layer_norm_matches_float_layer_norm(width, with_residual):
     assert torch.all((got.float() - expected.float()).abs() <= expected.float().abs() * 2.0 ** -7 + 1e-6)
 
 
+def test_add_layer_norm_fallback_for_other_layouts_is_the_python_computation():
+    # A strided input is not the kernel's layout: the operator computes FloatLayerNorm's way (as on
+    # CUDA and on CPUs without AVX-512), which must give FloatLayerNorm's result exactly.
+    norm = FloatLayerNorm(24, 1e-5).requires_grad_(False).bfloat16()
+    x = torch.randn(24, 10).bfloat16().t()
+    residual = torch.randn(10, 24).bfloat16()
+    with torch.inference_mode():
+        got = torch.ops.jina3.add_layer_norm(x, residual, norm.weight, norm.bias, 1e-5)
+        assert torch.equal(got, norm(x, residual))
+        assert torch.equal(torch.ops.jina3.add_layer_norm(x, None, norm.weight, norm.bias, 1e-5), norm(x))
+
+
 def test_add_layer_norm_float32_is_the_python_computation():
     norm = FloatLayerNorm(24, 1e-5).requires_grad_(False)
     kernel = KernelLayerNorm.wrapping(norm)
