@@ -124,17 +124,13 @@ JINA3_AVX512 __m512 column(const __m512 (&row)[NB], int j) {
   return j < NB ? row[j] : _mm512_setzero_ps();
 }
 
+// Four lanes (a tile's columns) through the 16-lane conversions.
 JINA3_AVX512 __m128 load_bf16_x4(const std::uint16_t* source, __mmask8 mask) {
-  return _mm_castsi128_ps(_mm_slli_epi32(_mm_cvtepu16_epi32(_mm_maskz_loadu_epi16(mask, source)), 16));
+  return _mm512_castps512_ps128(load_bf16(source, static_cast<__mmask16>(mask)));
 }
 
 JINA3_AVX512 void store_bf16_x4(std::uint16_t* dest, __m128 value, __mmask8 mask) {
-  const __m128i bits = _mm_castps_si128(value);
-  const __m128i odd = _mm_and_si128(_mm_srli_epi32(bits, 16), _mm_set1_epi32(1));
-  __m128i rounded = _mm_srli_epi32(_mm_add_epi32(bits, _mm_add_epi32(odd, _mm_set1_epi32(0x7FFF))), 16);
-  const __mmask8 nan = _mm_cmp_ps_mask(value, value, _CMP_UNORD_Q);
-  rounded = _mm_mask_mov_epi32(rounded, nan, _mm_set1_epi32(0x7FC0));
-  _mm_mask_storeu_epi16(dest, mask, _mm_cvtepi32_epi16(rounded));
+  store_bf16(dest, _mm512_zextps128_ps512(value), static_cast<__mmask16>(mask));
 }
 
 JINA3_AVX512 __m512 gelu(__m512 x) {
