@@ -1,7 +1,7 @@
 // Hand-written x86-64 kernels for the places where LibTorch 1.13's CPU kernels waste most time:
-// the masked softmax of attention and the residual sum + LayerNorm in bfloat16 (a separate pass
-// over memory per step, float32 copies in between), and bfloat16 matrix products with few rows
-// (a query). Each entry point reports whether this CPU can run it; callers fall back to
+// the masked softmax of attention, the residual sum + LayerNorm and GELU in bfloat16 (a separate
+// pass over memory per step, float32 copies in between), and bfloat16 matrix products with few
+// rows (a query). Each entry point reports whether this CPU can run it; callers fall back to
 // LibTorch when it cannot.
 #pragma once
 
@@ -9,7 +9,8 @@
 
 namespace jina3::cpu {
 
-// AVX-512 F/BW/VL: the softmax kernels. AVX-512 BF16 (vdpbf16ps): the bfloat16 matrix product.
+// AVX-512 F/BW/VL: the softmax, LayerNorm and GELU kernels. AVX-512 BF16 (vdpbf16ps): the
+// bfloat16 matrix product.
 bool has_avx512() noexcept;
 bool has_avx512_bf16() noexcept;
 

@@ -15,7 +15,8 @@
 namespace jina3 {
 namespace {
 
-// Rows up to which the bfloat16 kernel beats oneDNN (measured with benchmarks/cpu_kernels.py).
+// Rows up to which the bfloat16 kernel beats oneDNN: measured on 96 full-size projections with
+// weights cold in memory, 0.71x oneDNN's time at 16 rows, 0.91x at 30, 0.99x at 48, 1.03x at 64.
 constexpr std::int64_t kSmallLinearMaxRows = 48;
 
 bool use_softmax_kernel(const at::Tensor& scores, const at::Tensor& bias) {
@@ -102,7 +103,8 @@ at::Tensor empty_output(const at::Tensor& input, std::int64_t outputs) {
   return at::empty(shape, input.options());
 }
 
-// input [..., K] @ weight[N, K]ᵀ + bias[N], as nn.Linear.
+// input [..., K] @ weight[N, K]ᵀ + bias[N], as nn.Linear. The model calls lora_linear; this is the
+// kernel on its own, which the tests probe at every tile edge.
 at::Tensor linear(const at::Tensor& input, const at::Tensor& weight, const c10::optional<at::Tensor>& bias) {
   if (!use_linear_kernel(input, weight, bias)) return at::linear(input, weight, bias);
   at::Tensor out = empty_output(input, weight.size(0));
@@ -188,7 +190,8 @@ at::Tensor gelu_(at::Tensor x) {
 }
 
 // Which kernels this process runs, e.g. "softmax:avx512 linear:avx512_bf16" or
-// "softmax:torch linear:torch". For tests and benchmark reports.
+// "softmax:torch linear:torch" ("softmax" stands for every AVX-512 kernel: softmax, LayerNorm,
+// GELU; "linear" for the bfloat16 matrix product). For tests and benchmark reports.
 std::string cpu_kernels() {
   std::string out = cpu::has_avx512() ? "softmax:avx512" : "softmax:torch";
   out += cpu::has_avx512_bf16() ? " linear:avx512_bf16" : " linear:torch";

@@ -20,8 +20,8 @@ precision close to float32 results at little cost.
 As built, the model uses LibTorch operators only (the eager reference runs it so). jina3.export
 calls use_kernels() before scripting where the compiled jina3 module is present: LoRALinear then
 goes through torch.ops.jina3.lora_linear, FloatLayerNorm through torch.ops.jina3.add_layer_norm,
-the MLP's GELU through torch.ops.jina3.gelu_ and the CPU attention softmax through torch.ops.jina3.softmax_with_bias_ (src/torch_ops.cpp): the
-same functions with faster kernels.
+the MLP's GELU through torch.ops.jina3.gelu_ and the CPU attention softmax through
+torch.ops.jina3.softmax_with_bias_ (src/torch_ops.cpp): the same functions with faster kernels.
 """
 
 import importlib
@@ -224,7 +224,6 @@ class FusedSoftmaxAttention(nn.Module):
     def __init__(self, manual: ManualAttention, max_chunk_elements: int = FUSED_SCORE_ELEMENTS):
         super().__init__()
         self.manual = manual
-        self.scale = manual.scale
         self.max_chunk_elements = max_chunk_elements
 
     def forward(self, q: Tensor, k: Tensor, v: Tensor, key_bias: Tensor, key_keep: Tensor,
@@ -233,7 +232,7 @@ class FusedSoftmaxAttention(nn.Module):
             return self.manual(q, k, v, key_bias, key_keep, workspace)
         batch, heads, length, dim = q.size(0), q.size(1), q.size(2), q.size(3)
         bh = batch * heads
-        q = (q * self.scale).view(bh, length, dim)
+        q = (q * self.manual.scale).view(bh, length, dim)
         k_t = k.view(bh, length, dim).transpose(1, 2)
         v = v.view(bh, length, dim)
         rows = max(1, min(length, self.max_chunk_elements // length))
@@ -302,8 +301,7 @@ def use_kernels(model: "JinaEmbeddingsV3") -> None:
     """Swaps jina3's operators into a model in place before scripting: every LoRALinear over a float
     nn.Linear becomes a KernelLoRALinear on the same tensors (int8 ones, already quantised, stay),
     every FloatLayerNorm a KernelLayerNorm, Gelu KernelGelu, and manual attention
-    FusedSoftmaxAttention. The scripted
-    module then needs libjina3."""
+    FusedSoftmaxAttention. The scripted module then needs libjina3."""
     model.embeddings.norm = KernelLayerNorm.wrapping(model.embeddings.norm)
     for block in model.layers:
         block.norm1 = KernelLayerNorm.wrapping(block.norm1)
@@ -315,7 +313,7 @@ def use_kernels(model: "JinaEmbeddingsV3") -> None:
                 setattr(block, name, KernelLoRALinear(lora))
         if isinstance(block.attention, ManualAttention):
             block.attention = FusedSoftmaxAttention(block.attention)
-            model.fused_softmax = True
+    model.fused_softmax = model.manual_attention
 
 
 def make_attention(head_dim: int, kind: str = "auto",
