@@ -13,7 +13,7 @@ packages=(
   libtorch-dev python3-torch python3-dev python3-numpy python3-pytest
   libfmt-dev catch2 pybind11-dev python3-pybind11
   libopenblas0-pthread
-  python3-sentencepiece
+  python3-sentencepiece python3-tqdm
   golang-go rustc cargo valgrind
 )
 missing=()
