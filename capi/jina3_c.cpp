@@ -3,12 +3,18 @@
 #include <jina3/jina3.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstddef>
 #include <cstring>
 #include <exception>
+#include <future>
+#include <memory>
+#include <mutex>
 #include <new>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <type_traits>
 #include <vector>
 
@@ -25,6 +31,63 @@ struct jina3_error {
 
 namespace {
 
+// What a request shares with its on_ready function, which the encoder calls on its worker thread
+// and which may outlive the request (jina3_request_free may come first). The caller's callback
+// runs with mutex held, so detach() (under the same mutex) returns only once no callback can run.
+struct RequestNotifier {
+  std::mutex mutex;
+  jina3_request_callback callback = nullptr;  // nullptr once the request was freed
+  void* user_data = nullptr;
+  jina3_request* request = nullptr;
+  bool armed = false;                         // submit has stored the future: the callback may run
+  std::atomic<bool> ready{false};             // the future is ready (jina3_request_ready)
+  std::atomic<std::thread::id> calling{};     // the thread running the callback now, if any
+
+  // on_ready of encode_async. It may run inside encode_async, or on the worker before
+  // encode_async has returned the future; then the callback waits for arm().
+  void on_ready() noexcept {
+    std::lock_guard<std::mutex> lock(mutex);
+    ready.store(true, std::memory_order_release);
+    if (armed) invoke();
+  }
+  // Called by submit once the request is complete and returned.
+  void arm() noexcept {
+    std::lock_guard<std::mutex> lock(mutex);
+    armed = true;
+    if (ready.load(std::memory_order_acquire)) invoke();
+  }
+  // With mutex held.
+  void invoke() noexcept {
+    if (callback == nullptr) return;
+    calling.store(std::this_thread::get_id());
+    callback(request, user_data);
+    calling.store(std::thread::id());
+  }
+  void detach() noexcept {
+    // From inside the callback this thread already holds mutex (and the callback is not called again).
+    if (calling.load() == std::this_thread::get_id()) {
+      callback = nullptr;
+      return;
+    }
+    std::lock_guard<std::mutex> lock(mutex);
+    callback = nullptr;
+  }
+};
+
+}  // namespace
+
+struct jina3_request {
+  std::shared_ptr<RequestNotifier> notifier;
+  std::size_t rows = 0;
+  int dims = 0;
+  std::mutex mutex;                        // serialises collecting the result (concurrent waits)
+  std::future<jina3::Embeddings> future;   // valid until the result is collected
+  std::optional<jina3::Embeddings> result;  // once collected, kept until jina3_request_free
+  std::exception_ptr failure;              // or the request's failure, rethrown by every wait
+};
+
+namespace {
+
 // The C and C++ enums are one contract: a mismatch here is a build error, not a wrong code.
 static_assert(JINA3_OK == static_cast<int>(jina3::ErrorCode::Ok));
 static_assert(JINA3_ERR_INVALID_ARGUMENT == static_cast<int>(jina3::ErrorCode::InvalidArgument));
@@ -36,6 +99,9 @@ static_assert(JINA3_ERR_DEVICE == static_cast<int>(jina3::ErrorCode::Device));
 static_assert(JINA3_ERR_BUFFER_TOO_SMALL == static_cast<int>(jina3::ErrorCode::BufferTooSmall));
 static_assert(JINA3_ERR_OUT_OF_MEMORY == static_cast<int>(jina3::ErrorCode::OutOfMemory));
 static_assert(JINA3_ERR_INTERNAL == static_cast<int>(jina3::ErrorCode::Internal));
+static_assert(JINA3_ERR_QUEUE_FULL == static_cast<int>(jina3::ErrorCode::QueueFull));
+static_assert(JINA3_ERR_DEADLINE_EXCEEDED == static_cast<int>(jina3::ErrorCode::DeadlineExceeded));
+static_assert(JINA3_ERR_CANCELLED == static_cast<int>(jina3::ErrorCode::Cancelled));
 static_assert(JINA3_TASK_NONE == static_cast<int>(jina3::Task::None));
 static_assert(JINA3_TASK_RETRIEVAL_QUERY == static_cast<int>(jina3::Task::RetrievalQuery));
 static_assert(JINA3_TASK_RETRIEVAL_PASSAGE == static_cast<int>(jina3::Task::RetrievalPassage));
@@ -50,11 +116,53 @@ static_assert(JINA3_DTYPE_BFLOAT16 == static_cast<int>(jina3::DType::BFloat16));
 static_assert(JINA3_DTYPE_FLOAT16 == static_cast<int>(jina3::DType::Float16));
 static_assert(JINA3_DTYPE_INT8 == static_cast<int>(jina3::DType::Int8));
 static_assert(sizeof(jina3::Task) == sizeof(jina3_task), "task arrays are passed through as they are");
+// The last status this header defines: larger values are not a jina3_status.
+constexpr int kLastStatus = JINA3_ERR_CANCELLED;
 
-// Sizes of the first published layouts: the smallest struct_size a caller may pass. Appending a
-// field grows sizeof() but never these.
-constexpr std::size_t kEncoderOptionsV1Size = offsetof(jina3_encoder_options, retain_host_memory);
-constexpr std::size_t kEncodeOptionsV1Size = sizeof(jina3_encode_options);
+// One counter per jina3::EncoderStats field, all 64-bit: a field added on one side only is a
+// build error here.
+static_assert(sizeof(jina3::EncoderStats) % sizeof(std::uint64_t) == 0);
+static_assert(sizeof(jina3_stats) == offsetof(jina3_stats, requests) + sizeof(jina3::EncoderStats),
+              "jina3_stats must have one uint64_t per jina3::EncoderStats field");
+
+// The layouts published before the serving fields were appended, as the headers of that time
+// declared them: their sizes are the struct_size values older programs pass.
+struct EncoderOptionsV2 {
+  std::size_t struct_size;
+  jina3_device device;
+  int device_index;
+  jina3_dtype dtype;
+  int num_threads;
+  int max_batch_tokens;
+  int max_batch_size;
+  bool verify_checksums;
+  bool retain_host_memory;
+};
+static_assert(offsetof(EncoderOptionsV2, retain_host_memory) == offsetof(jina3_encoder_options, retain_host_memory));
+struct EncodeOptionsV1 {
+  std::size_t struct_size;
+  int max_length;
+  int batch_size;
+  bool normalize;
+  bool truncate;
+};
+static_assert(offsetof(EncodeOptionsV1, truncate) == offsetof(jina3_encode_options, truncate));
+
+// What read_options needs to know of a struct's published layouts.
+struct Layouts {
+  // The first published layout: the smallest struct_size a caller may pass. Appending a field
+  // grows sizeof() but never this.
+  std::size_t minimum_size;
+  // The layout before the current one and where its fields end. Its tail padding may hold fields
+  // appended since (max_wait_us lies in the padding of EncoderOptionsV2), bytes that a caller
+  // built with that header never set: those fields keep their defaults.
+  std::size_t previous_size;
+  std::size_t previous_fields_end;
+};
+constexpr Layouts kEncoderOptionsLayouts{offsetof(jina3_encoder_options, retain_host_memory),
+                                         sizeof(EncoderOptionsV2), offsetof(jina3_encoder_options, max_wait_us)};
+constexpr Layouts kEncodeOptionsLayouts{sizeof(EncodeOptionsV1), sizeof(EncodeOptionsV1),
+                                        offsetof(jina3_encode_options, deadline_us)};
 
 // Returned when an error object cannot be allocated; jina3_error_free leaves it alone.
 const jina3_error kOutOfMemoryError{JINA3_ERR_OUT_OF_MEMORY, "out of memory (while reporting another error)"};
@@ -87,7 +195,7 @@ jina3_status fail(jina3_status code, const char* message, jina3_error** error) n
 jina3_status status_of(jina3::ErrorCode code) noexcept {
   const int value = static_cast<int>(code);
   // An Error carrying Ok, or a value this header does not know, is still a failure.
-  if (value <= JINA3_OK || value > JINA3_ERR_INTERNAL) return JINA3_ERR_INTERNAL;
+  if (value <= JINA3_OK || value > kLastStatus) return JINA3_ERR_INTERNAL;
   return static_cast<jina3_status>(value);
 }
 
@@ -125,12 +233,12 @@ void require(bool condition, const char* function, const char* what) {
 // Reads a caller's options struct of any published size: the caller's bytes over our defaults,
 // so fields appended after the caller's header keep their defaults.
 template <class COptions>
-COptions read_options(const COptions* given, std::size_t minimum_size, const char* function, const char* type_name,
+COptions read_options(const COptions* given, const Layouts& layouts, const char* function, const char* type_name,
                       void (*defaults)(COptions*, std::size_t)) {
   COptions options;
   defaults(&options, sizeof options);
   if (given == nullptr) return options;
-  if (given->struct_size < minimum_size) {
+  if (given->struct_size < layouts.minimum_size) {
     invalid(function, std::string("options->struct_size is ") + std::to_string(given->struct_size) + ", expected sizeof(" +
                           type_name + ") = " + std::to_string(sizeof(COptions)) + "; fill the options with " +
                           "the matching *_default_options(&options, sizeof options)");
@@ -141,7 +249,9 @@ COptions read_options(const COptions* given, std::size_t minimum_size, const cha
                                  std::to_string(sizeof(COptions)) + " bytes: the program was built with a newer " +
                                  "jina3.h than the library it runs with");
   }
-  std::memcpy(static_cast<void*>(&options), given, given->struct_size);
+  std::size_t bytes = given->struct_size;
+  if (bytes <= layouts.previous_size) bytes = std::min(bytes, layouts.previous_fields_end);
+  std::memcpy(static_cast<void*>(&options), given, bytes);
   return options;
 }
 
@@ -155,6 +265,10 @@ jina3::EncoderOptions to_cpp(const jina3_encoder_options& c) {
   options.max_batch_size = c.max_batch_size;
   options.verify_checksums = c.verify_checksums;
   options.retain_host_memory = c.retain_host_memory;
+  options.max_wait_us = c.max_wait_us;
+  options.max_queued_requests = c.max_queued_requests;
+  options.cache_bytes = c.cache_bytes;
+  options.use_scheduler = c.use_scheduler;
   return options;
 }
 
@@ -164,6 +278,8 @@ jina3::EncodeOptions to_cpp(const jina3_encode_options& c) {
   options.truncate = c.truncate;
   options.max_length = c.max_length;
   options.batch_size = c.batch_size;
+  options.deadline_us = c.deadline_us;
+  options.block_when_full = c.block_when_full;
   return options;
 }
 
@@ -195,8 +311,8 @@ void encode(const char* function, const jina3_encoder* encoder, const char* cons
             const jina3_encode_options* options, float* out, std::size_t out_capacity, std::uint8_t* truncated) {
   require(encoder != nullptr, function, "encoder is NULL");
   if (count > 0 && out == nullptr) invalid(function, "out is NULL but count is " + std::to_string(count));
-  const jina3::EncodeOptions cpp_options =
-      to_cpp(read_options(options, kEncodeOptionsV1Size, function, "jina3_encode_options", jina3_encode_default_options));
+  const jina3::EncodeOptions cpp_options = to_cpp(
+      read_options(options, kEncodeOptionsLayouts, function, "jina3_encode_options", jina3_encode_default_options));
   const std::vector<std::string_view> views = text_views(texts, lengths, count, function);
   encoder->encoder.encode_into(views.data(), count, reinterpret_cast<const jina3::Task*>(tasks), task_count, dims, out,
                                out_capacity, cpp_options, truncated);
@@ -212,7 +328,7 @@ int jina3_abi_version(void) { return JINA3_ABI_VERSION; }
 
 const char* jina3_status_name(jina3_status status) {
   const int value = static_cast<int>(status);
-  if (value < JINA3_OK || value > JINA3_ERR_INTERNAL) return "unknown";
+  if (value < JINA3_OK || value > kLastStatus) return "unknown";
   return jina3::to_string(static_cast<jina3::ErrorCode>(value));
 }
 
@@ -273,6 +389,10 @@ void jina3_encoder_default_options(jina3_encoder_options* options, size_t struct
   c.max_batch_size = cpp.max_batch_size;
   c.verify_checksums = cpp.verify_checksums;
   c.retain_host_memory = cpp.retain_host_memory;
+  c.max_wait_us = cpp.max_wait_us;
+  c.max_queued_requests = cpp.max_queued_requests;
+  c.cache_bytes = cpp.cache_bytes;
+  c.use_scheduler = cpp.use_scheduler;
   std::memcpy(static_cast<void*>(options), &c, std::min(struct_size, sizeof c));
 }
 
@@ -286,6 +406,8 @@ void jina3_encode_default_options(jina3_encode_options* options, size_t struct_s
   c.batch_size = cpp.batch_size;
   c.normalize = cpp.normalize;
   c.truncate = cpp.truncate;
+  c.deadline_us = cpp.deadline_us;
+  c.block_when_full = cpp.block_when_full;
   std::memcpy(static_cast<void*>(options), &c, std::min(struct_size, sizeof c));
 }
 
@@ -295,8 +417,9 @@ jina3_status jina3_encoder_create(const char* package_path, const jina3_encoder_
     constexpr const char* function = "jina3_encoder_create";
     require(package_path != nullptr, function, "package_path is NULL");
     require(encoder != nullptr, function, "encoder is NULL (pass the address of a jina3_encoder*)");
-    const jina3::EncoderOptions cpp_options = to_cpp(
-        read_options(options, kEncoderOptionsV1Size, function, "jina3_encoder_options", jina3_encoder_default_options));
+    const jina3::EncoderOptions cpp_options = to_cpp(read_options(options, kEncoderOptionsLayouts, function,
+                                                                  "jina3_encoder_options",
+                                                                  jina3_encoder_default_options));
     *encoder = new jina3_encoder{jina3::Encoder(package_path, cpp_options)};
   });
 }
@@ -359,6 +482,119 @@ jina3_status jina3_encoder_prompt(const jina3_encoder* encoder, jina3_task task,
     require(encoder != nullptr, "jina3_encoder_prompt", "encoder is NULL");
     require(prompt != nullptr, "jina3_encoder_prompt", "prompt is NULL");
     *prompt = encoder->encoder.prompt(static_cast<jina3::Task>(task)).c_str();
+  });
+}
+
+jina3_status jina3_encoder_submit(const jina3_encoder* encoder, const char* const* texts, const size_t* lengths,
+                                  size_t count, const jina3_task* tasks, size_t task_count, int dims,
+                                  const jina3_encode_options* options, jina3_request_callback callback,
+                                  void* user_data, jina3_request** request, jina3_error** error) {
+  return guarded(error, [&] {
+    constexpr const char* function = "jina3_encoder_submit";
+    require(encoder != nullptr, function, "encoder is NULL");
+    require(request != nullptr, function, "request is NULL (pass the address of a jina3_request*)");
+    if (task_count > 0 && tasks == nullptr) {
+      invalid(function, "tasks is NULL but task_count is " + std::to_string(task_count));
+    }
+    const jina3::EncodeOptions cpp_options = to_cpp(
+        read_options(options, kEncodeOptionsLayouts, function, "jina3_encode_options", jina3_encode_default_options));
+    const std::vector<std::string_view> views = text_views(texts, lengths, count, function);
+
+    // The request exists before encode_async, since on_ready may run before that returns.
+    auto notifier = std::make_shared<RequestNotifier>();
+    auto owned = std::make_unique<jina3_request>();
+    notifier->callback = callback;
+    notifier->user_data = user_data;
+    notifier->request = owned.get();
+    owned->notifier = notifier;
+    owned->rows = count;
+    owned->dims = dims == 0 ? encoder->encoder.hidden_size() : dims;
+    owned->future = encoder->encoder.encode_async(views.data(), count, reinterpret_cast<const jina3::Task*>(tasks),
+                                                  task_count, dims, cpp_options, [notifier] { notifier->on_ready(); });
+    *request = owned.release();
+    // notifier, not the request, stays in use here: the callback may free the request.
+    notifier->arm();
+  });
+}
+
+jina3_status jina3_request_wait(jina3_request* request, float* out, size_t out_capacity, uint8_t* truncated,
+                                jina3_error** error) {
+  return guarded(error, [&] {
+    constexpr const char* function = "jina3_request_wait";
+    require(request != nullptr, function, "request is NULL");
+    const std::size_t needed = request->rows * static_cast<std::size_t>(request->dims);
+    if (needed > 0 && out == nullptr) {
+      invalid(function, "out is NULL but the result has " + std::to_string(needed) + " floats");
+    }
+    std::lock_guard<std::mutex> lock(request->mutex);
+    if (request->future.valid()) {
+      try {
+        request->result = request->future.get();
+      } catch (...) {
+        request->failure = std::current_exception();
+      }
+    }
+    if (request->failure) std::rethrow_exception(request->failure);
+    const jina3::Embeddings& result = *request->result;
+    if (out_capacity < result.data.size()) {
+      throw jina3::BufferTooSmall(std::string(function) + ": out_capacity is " + std::to_string(out_capacity) +
+                                  " floats, need " + std::to_string(result.data.size()) + " (" +
+                                  std::to_string(result.rows) + " rows x " + std::to_string(result.dims) + " dims)");
+    }
+    std::copy(result.data.begin(), result.data.end(), out);
+    if (truncated != nullptr) std::copy(result.truncated.begin(), result.truncated.end(), truncated);
+  });
+}
+
+bool jina3_request_ready(const jina3_request* request) {
+  return request != nullptr && request->notifier->ready.load(std::memory_order_acquire);
+}
+
+size_t jina3_request_rows(const jina3_request* request) { return request ? request->rows : 0; }
+
+int jina3_request_dims(const jina3_request* request) { return request ? request->dims : 0; }
+
+void jina3_request_free(jina3_request* request) {
+  if (request == nullptr) return;
+  request->notifier->detach();
+  delete request;
+}
+
+jina3_status jina3_encoder_stats(const jina3_encoder* encoder, jina3_stats* stats, jina3_error** error) {
+  return guarded(error, [&] {
+    constexpr const char* function = "jina3_encoder_stats";
+    require(encoder != nullptr, function, "encoder is NULL");
+    require(stats != nullptr, function, "stats is NULL");
+    constexpr std::size_t counters = offsetof(jina3_stats, requests);
+    if (stats->struct_size < counters + sizeof(std::uint64_t)) {
+      invalid(function, "stats->struct_size is " + std::to_string(stats->struct_size) +
+                            ": set it to sizeof(jina3_stats) = " + std::to_string(sizeof(jina3_stats)) +
+                            " before the call");
+    }
+    const jina3::EncoderStats cpp = encoder->encoder.stats();
+    jina3_stats c;
+    std::memset(static_cast<void*>(&c), 0, sizeof c);
+    c.requests = cpp.requests;
+    c.rows = cpp.rows;
+    c.passes = cpp.passes;
+    c.tokens = cpp.tokens;
+    c.padded_tokens = cpp.padded_tokens;
+    c.queue_depth = cpp.queue_depth;
+    c.max_queue_depth = cpp.max_queue_depth;
+    c.rejected = cpp.rejected;
+    c.deadline_exceeded = cpp.deadline_exceeded;
+    c.failed = cpp.failed;
+    c.cache_hits = cpp.cache_hits;
+    c.cache_misses = cpp.cache_misses;
+    c.cache_evictions = cpp.cache_evictions;
+    c.cache_bytes = cpp.cache_bytes;
+    c.cache_entries = cpp.cache_entries;
+    c.queue_wait_us = cpp.queue_wait_us;
+    c.pass_us = cpp.pass_us;
+    // Whole counters only: a struct_size that ends inside one writes the counters before it.
+    const std::size_t fits = std::min(stats->struct_size, sizeof c);
+    c.struct_size = counters + (fits - counters) / sizeof(std::uint64_t) * sizeof(std::uint64_t);
+    std::memcpy(static_cast<void*>(stats), &c, c.struct_size);
   });
 }
 

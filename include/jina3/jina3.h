@@ -11,9 +11,11 @@
  *   Strings     All text, in and out, is UTF-8. Input strings are NUL-terminated unless a length
  *               is given. Returned strings are never NULL.
  *   Ownership   Inputs are borrowed for the duration of the call only. The library keeps no
- *               pointer to caller memory after a call returns. The only heap objects it hands
- *               out are jina3_encoder (free with jina3_encoder_free) and jina3_error (free with
- *               jina3_error_free); never release them, or anything else it returns, with free().
+ *               pointer to caller memory after a call returns (a request's user_data is kept,
+ *               never dereferenced, and handed back to its callback). The only heap objects it
+ *               hands out are jina3_encoder (free with jina3_encoder_free), jina3_request (free
+ *               with jina3_request_free) and jina3_error (free with jina3_error_free); never
+ *               release them, or anything else it returns, with free().
  *   Errors      Fallible functions return a jina3_status (JINA3_OK = 0) and are marked
  *               JINA3_NODISCARD. A failed call leaves its out-parameters untouched, except where
  *               a function says otherwise. The reason is available two ways:
@@ -29,10 +31,13 @@
  *               you need. Fields are only ever appended, so a program built against an older
  *               header keeps working with a newer library.
  *
- * Thread safety: jina3_encoder_encode() and jina3_encoder_encode_tasks() may be called
- * concurrently on one encoder from any number of threads. jina3_encoder_create() and
- * jina3_encoder_free() must not overlap with any other call on that encoder. Getters may be
- * called from any thread while the encoder lives. Every other function is thread-safe.
+ * Thread safety: jina3_encoder_encode(), jina3_encoder_encode_tasks(), jina3_encoder_submit()
+ * and jina3_encoder_stats() may be called concurrently on one encoder from any number of
+ * threads: the encoder's request scheduler merges the rows of concurrent calls into shared
+ * forward passes. jina3_encoder_create() and jina3_encoder_free() must not overlap with any other
+ * call on that encoder. Getters may be called from any thread while the encoder lives. Requests
+ * (jina3_request) have their own rules, given with jina3_encoder_submit. Every other function is
+ * thread-safe.
  */
 #ifndef JINA3_JINA3_H
 #define JINA3_JINA3_H
@@ -89,7 +94,10 @@ typedef enum jina3_status {
   JINA3_ERR_DEVICE = 6,           /* device unavailable (CUDA absent) or dtype unsupported there */
   JINA3_ERR_BUFFER_TOO_SMALL = 7, /* caller's output buffer is too small; nothing was written */
   JINA3_ERR_OUT_OF_MEMORY = 8,    /* an allocation failed */
-  JINA3_ERR_INTERNAL = 9          /* anything else: a bug in jina3 or its dependencies */
+  JINA3_ERR_INTERNAL = 9,         /* anything else: a bug in jina3 or its dependencies */
+  JINA3_ERR_QUEUE_FULL = 10,      /* the encoder's request queue is full and options->block_when_full is false */
+  JINA3_ERR_DEADLINE_EXCEEDED = 11, /* the request had not started when options->deadline_us passed */
+  JINA3_ERR_CANCELLED = 12        /* the encoder was freed before the request ran */
 } jina3_status;
 
 /* The five LoRA task adapters of jina-embeddings-v3. JINA3_TASK_NONE embeds without adapter
@@ -127,6 +135,10 @@ typedef struct jina3_encoder jina3_encoder;
 /* The status and message of one failed call, owned by the caller. Release with
    jina3_error_free. Thread safety: immutable; may be read from any thread. */
 typedef struct jina3_error jina3_error;
+
+/* One asynchronous encode call (jina3_encoder_submit), owned by the caller until
+   jina3_request_free. */
+typedef struct jina3_request jina3_request;
 
 /* ------------------------------------------------------------------------------------------ */
 /* Library and errors.                                                                        */
@@ -196,13 +208,25 @@ typedef struct jina3_encoder_options {
   jina3_device device;     /* default JINA3_DEVICE_CPU */
   int device_index;        /* CUDA device ordinal; default 0 */
   jina3_dtype dtype;       /* JINA3_DTYPE_AUTO: the package's dtype; others cast at load */
-  int num_threads;         /* intra-op threads for CPU inference (process-wide in LibTorch); 0 = all cores */
+  int num_threads;         /* intra-op threads for CPU inference, used by the encoder's worker thread;
+                              0 = every CPU this process may run on (sched_getaffinity) */
   int max_batch_tokens;    /* padded tokens per forward pass; 0 = automatic for the device */
   int max_batch_size;      /* rows per forward pass; 0 = automatic for the device */
   bool verify_checksums;   /* check every package file's SHA-256 against the manifest at load; default true */
   bool retain_host_memory; /* CPU: keep freed memory in the process (glibc: no mmap for large blocks, no
                               trimming) so passes do not page-fault their working set back in;
                               process-wide and permanent once set; default true */
+  /* Serving (appended; an older struct_size leaves these at their defaults). Every
+     encode call, synchronous or not, is a request to the encoder's scheduler, which merges the
+     rows of concurrent requests into shared forward passes. */
+  int max_wait_us;         /* after a pass that completed several requests, wait up to this long for their
+                              callers to come back before a smaller pass; 0 = never wait; default 2000 */
+  int max_queued_requests; /* requests accepted and not completed, at most; when full, calls wait for room
+                              (or fail with JINA3_ERR_QUEUE_FULL, see block_when_full); 0 = automatic (1024) */
+  size_t cache_bytes;      /* LRU cache of embeddings of this size in bytes, keyed by exact text, task, dims
+                              and the options that change a vector; 0 = off (default) */
+  bool use_scheduler;      /* false: each call runs its own passes on the calling thread (no merging, no
+                              queue bound); for comparisons; default true */
 } jina3_encoder_options;
 
 /* Per-call settings. */
@@ -212,6 +236,11 @@ typedef struct jina3_encode_options {
   int batch_size;     /* rows per forward pass for this call; 0 = the encoder's limits */
   bool normalize;     /* L2-normalise each row after Matryoshka truncation; default true */
   bool truncate;      /* cut over-long texts to max_length; false: JINA3_ERR_INPUT_TOO_LONG; default true */
+  /* Serving (appended; an older struct_size leaves these at their defaults). */
+  int64_t deadline_us;  /* fail with JINA3_ERR_DEADLINE_EXCEEDED if none of the call's texts is in a forward
+                           pass within this many microseconds of the call; 0 = no deadline (default) */
+  bool block_when_full; /* queue full (max_queued_requests): true waits for room (up to deadline_us), false
+                           fails at once with JINA3_ERR_QUEUE_FULL; default true */
 } jina3_encode_options;
 
 /* Writes the defaults (those of the C++ structs) into *options and sets options->struct_size.
@@ -238,8 +267,10 @@ JINA3_NODISCARD JINA3_API jina3_status jina3_encoder_create(const char* package_
                                                             const jina3_encoder_options* options,
                                                             jina3_encoder** encoder, jina3_error** error);
 
-/* Releases an encoder. NULL is a no-op. Thread safety: must not overlap with any other call on
-   this encoder. */
+/* Releases an encoder. NULL is a no-op. A forward pass that is running finishes first; requests
+   of jina3_encoder_submit not completed by then fail with JINA3_ERR_CANCELLED (their callbacks
+   run inside this call) and stay valid until jina3_request_free.
+   Thread safety: must not overlap with any other call on this encoder. */
 JINA3_API void jina3_encoder_free(jina3_encoder* encoder);
 
 /* Embeds count texts with one task and writes count x dims floats, row-major, rows in input
@@ -257,10 +288,14 @@ JINA3_API void jina3_encoder_free(jina3_encoder* encoder);
    struct_size, unknown task or task not in the package, dims not offered, invalid UTF-8, option
    out of range), JINA3_ERR_INPUT_TOO_LONG (options->truncate false), JINA3_ERR_BUFFER_TOO_SMALL,
    JINA3_ERR_VERSION_MISMATCH (options->struct_size larger than this library knows),
-   JINA3_ERR_OUT_OF_MEMORY, JINA3_ERR_INTERNAL. Every error except the last two is detected
-   before anything is written; after JINA3_ERR_OUT_OF_MEMORY or JINA3_ERR_INTERNAL the contents
-   of out are unspecified (truncated is still untouched).
-   Thread safety: may be called concurrently on one encoder from any number of threads. */
+   JINA3_ERR_QUEUE_FULL (options->block_when_full false), JINA3_ERR_DEADLINE_EXCEEDED
+   (options->deadline_us), JINA3_ERR_OUT_OF_MEMORY, JINA3_ERR_INTERNAL. Every error except the
+   last two is detected before anything is written; after JINA3_ERR_OUT_OF_MEMORY or
+   JINA3_ERR_INTERNAL the contents of out are unspecified (truncated is still untouched).
+   Thread safety: may be called concurrently on one encoder from any number of threads. The call
+   is a request to the encoder's scheduler like jina3_encoder_submit, and blocks until it has
+   completed: concurrent calls share forward passes, which run on the encoder's worker thread
+   with options->num_threads intra-op threads. */
 JINA3_NODISCARD JINA3_API jina3_status jina3_encoder_encode(const jina3_encoder* encoder, const char* const* texts,
                                                             const size_t* lengths, size_t count, jina3_task task,
                                                             int dims, const jina3_encode_options* options, float* out,
@@ -312,6 +347,109 @@ JINA3_API const char* jina3_encoder_package_path(const jina3_encoder* encoder);
    Thread safety: may be called from any thread while the encoder lives. */
 JINA3_NODISCARD JINA3_API jina3_status jina3_encoder_prompt(const jina3_encoder* encoder, jina3_task task,
                                                             const char** prompt, jina3_error** error);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Asynchronous requests.                                                                     */
+/* ------------------------------------------------------------------------------------------ */
+
+/* Called once when a request's result (or failure) is ready. request: the request it belongs
+   to; user_data: as given to jina3_encoder_submit. */
+typedef void (*jina3_request_callback)(jina3_request* request, void* user_data);
+
+/* Queues count texts for embedding and returns at once; the result is collected with
+   jina3_request_wait. Arguments as jina3_encoder_encode_tasks, except:
+   texts, lengths: only read during this call (they may be freed or reused as soon as it returns).
+   tasks: task_count tasks: 1 (used for every text) or count (one per text).
+   callback: NULL, or a function called exactly once when the request is ready, whether it
+     succeeded or failed, with request and user_data. It runs on the encoder's worker thread (or
+     inside this call, before it returns, when the request completed at once, e.g. for count 0;
+     or inside jina3_encoder_free for a cancelled request). It must be quick (it holds up every
+     request behind it) and must not call jina3_encoder_free. It may call jina3_request_ready,
+     jina3_request_wait (which then does not block) and jina3_request_free on its request.
+   request: on success *request receives the new request, which the caller owns and must release
+     with jina3_request_free, completed or not.
+   Errors (synchronous: no request is created and the callback is never called):
+   JINA3_ERR_INVALID_ARGUMENT (NULL encoder/texts/tasks/request, task_count neither 1 nor count,
+   and the argument errors of jina3_encoder_encode), JINA3_ERR_INPUT_TOO_LONG,
+   JINA3_ERR_VERSION_MISMATCH, JINA3_ERR_QUEUE_FULL (queue full and options->block_when_full
+   false), JINA3_ERR_DEADLINE_EXCEEDED (still no room when options->deadline_us passed),
+   JINA3_ERR_OUT_OF_MEMORY. Failures after the request was queued are reported by
+   jina3_request_wait.
+   Thread safety: may be called concurrently on one encoder from any number of threads. */
+JINA3_NODISCARD JINA3_API jina3_status jina3_encoder_submit(const jina3_encoder* encoder, const char* const* texts,
+                                                            const size_t* lengths, size_t count,
+                                                            const jina3_task* tasks, size_t task_count, int dims,
+                                                            const jina3_encode_options* options,
+                                                            jina3_request_callback callback, void* user_data,
+                                                            jina3_request** request, jina3_error** error);
+
+/* Blocks until the request is ready, then copies its rows x dims floats (jina3_request_rows x
+   jina3_request_dims), row-major, rows in input order, to out, and its rows truncation flags to
+   truncated (NULL, or a buffer of rows bytes). The result stays in the request until
+   jina3_request_free, so wait may be called again (e.g. with a bigger buffer).
+   out: out_capacity floats, at least rows x dims; may be NULL when rows is 0.
+   Errors: JINA3_ERR_INVALID_ARGUMENT (NULL request, NULL out; found without waiting),
+   JINA3_ERR_BUFFER_TOO_SMALL (the request succeeded but out_capacity is short: nothing written),
+   and the request's own failure, the same each time it is asked: JINA3_ERR_DEADLINE_EXCEEDED,
+   JINA3_ERR_CANCELLED (its encoder was freed first), JINA3_ERR_OUT_OF_MEMORY, JINA3_ERR_INTERNAL.
+   A failed call writes nothing to out or truncated.
+   Thread safety: may be called from any thread, also from the request's callback and from
+   several threads at once; not concurrently with jina3_request_free of the same request. */
+JINA3_NODISCARD JINA3_API jina3_status jina3_request_wait(jina3_request* request, float* out, size_t out_capacity,
+                                                          uint8_t* truncated, jina3_error** error);
+
+/* Whether jina3_request_wait would return without blocking (the request completed or failed).
+   Never blocks; false for NULL. It becomes true just before the callback runs. */
+JINA3_API bool jina3_request_ready(const jina3_request* request);
+
+/* The shape of the request's result: the count and the dims (the full size for dims 0) given
+   to jina3_encoder_submit; 0 for NULL. Known at once, before the request is ready. */
+JINA3_API size_t jina3_request_rows(const jina3_request* request);
+JINA3_API int jina3_request_dims(const jina3_request* request);
+
+/* Releases a request. NULL is a no-op. It may be called at any time: before completion the
+   request is detached (it still runs, its result is dropped and its callback is not called after
+   this function returns; a callback already running on another thread is waited for), and after
+   jina3_encoder_free of its encoder. Thread safety: must not overlap with any other call on this
+   request, except from within its own callback. */
+JINA3_API void jina3_request_free(jina3_request* request);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Statistics.                                                                                */
+/* ------------------------------------------------------------------------------------------ */
+
+/* Counters of one encoder since it was loaded, as jina3::EncoderStats. Times in microseconds.
+   Fields are only ever appended. */
+typedef struct jina3_stats {
+  size_t struct_size;         /* set to sizeof(jina3_stats) before the call; on return, the bytes written */
+  uint64_t requests;          /* calls accepted (encode, encode_tasks, submit), cache-only ones included */
+  uint64_t rows;              /* texts in those calls */
+  uint64_t passes;            /* forward passes run */
+  uint64_t tokens;            /* real tokens in those passes */
+  uint64_t padded_tokens;     /* rows x longest row, summed over passes (>= tokens) */
+  uint64_t queue_depth;       /* requests accepted and not yet completed, now */
+  uint64_t max_queue_depth;   /* the largest queue_depth seen */
+  uint64_t rejected;          /* calls refused with JINA3_ERR_QUEUE_FULL */
+  uint64_t deadline_exceeded; /* requests failed with JINA3_ERR_DEADLINE_EXCEEDED */
+  uint64_t failed;            /* requests failed by a pass (out of memory, ...) or cancelled */
+  uint64_t cache_hits;        /* rows answered from the cache */
+  uint64_t cache_misses;      /* rows looked up and not found (0 while the cache is off) */
+  uint64_t cache_evictions;   /* entries dropped to stay within cache_bytes */
+  uint64_t cache_bytes;       /* bytes the cache holds now */
+  uint64_t cache_entries;     /* entries the cache holds now */
+  uint64_t queue_wait_us;     /* summed over requests: from the call to its first forward pass */
+  uint64_t pass_us;           /* summed over passes: time inside forward passes and pooling */
+} jina3_stats;
+
+/* Reads the encoder's counters. stats->struct_size must be set first (sizeof *stats): the
+   library writes only the fields that fit in it, so a program built with an older header keeps
+   working, and then sets stats->struct_size to the bytes it wrote (smaller than yours when the
+   library is older than your header).
+   Errors: JINA3_ERR_INVALID_ARGUMENT (NULL encoder or stats, struct_size too small for the first
+   counter); then *stats is untouched.
+   Thread safety: may be called concurrently with any call on the encoder but create and free. */
+JINA3_NODISCARD JINA3_API jina3_status jina3_encoder_stats(const jina3_encoder* encoder, jina3_stats* stats,
+                                                           jina3_error** error);
 
 #ifdef __cplusplus
 } /* extern "C" */
