@@ -1,0 +1,338 @@
+#!/usr/bin/python3
+"""Serving benchmark from Python: closed-loop callers on one jina3.Encoder.
+
+Each caller sends one short retrieval.query text, waits for its embedding and sends the next, for
+a fixed window after a warm-up; req/s and latency percentiles count the requests that completed
+inside the window. Modes:
+  threads         N threading.Thread callers of encoder.encode() (which releases the GIL)
+  asyncio         N asyncio tasks awaiting encoder.encode_async() on one event loop
+  batched         the same first N queries in one encode() call (time, and req/s = N / time)
+  bypass-threads  threads on a second encoder with use_scheduler=False (not run by default)
+Encoder.stats() deltas over each window are reported beside the figures.
+
+The query texts come from jina3_load_bench (the C++ load generator), so that both languages send
+the same queries:
+  build/benchmarks/jina3_load_bench --package PKG --emit-inputs queries.json --inputs-only
+  PYTHONPATH=build/python /usr/bin/python3 benchmarks/load_bench.py --package PKG --queries queries.json
+Prints one JSON document (stdout or --out); progress goes to stderr. benchmarks/serving.py runs it
+beside jina3_load_bench; see benchmarks/README.md, "Serving".
+"""
+
+import argparse
+import asyncio
+import json
+import math
+import os
+import sys
+import threading
+import time
+from pathlib import Path
+
+ALL_MODES = ["threads", "asyncio", "batched", "bypass-threads"]
+DEFAULT_MODES = ["threads", "asyncio", "batched"]
+
+
+def log(message):
+    print(f"load_bench.py: {message}", file=sys.stderr, flush=True)
+
+
+def int_list(text):
+    values = [int(v) for v in text.split(",") if v]
+    if not values or min(values) < 1:
+        raise argparse.ArgumentTypeError(f"expected positive integers, comma-separated, got {text!r}")
+    return values
+
+
+def mode_list(text):
+    modes = [m for m in text.split(",") if m]
+    unknown = sorted(set(modes) - set(ALL_MODES))
+    if unknown or not modes:
+        raise argparse.ArgumentTypeError(f"unknown modes {unknown} (known: {', '.join(ALL_MODES)})")
+    return modes
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--package", required=True, help="jina3 model package")
+    p.add_argument("--queries", required=True, help="query texts: JSON written by jina3_load_bench --emit-inputs")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--callers", type=int_list, default=[1, 8, 60, 256], help="caller counts (default 1,8,60,256)")
+    p.add_argument("--modes", type=mode_list, default=DEFAULT_MODES,
+                   help=f"comma-separated, from {', '.join(ALL_MODES)} (default {','.join(DEFAULT_MODES)})")
+    p.add_argument("--seconds", type=float, default=15.0, help="measurement window of each closed loop (default 15)")
+    p.add_argument("--warmup-seconds", type=float, default=3.0,
+                   help="warm-up before each window, longer until every caller has completed a request (default 3)")
+    p.add_argument("--max-warmup-seconds", type=float, default=60.0, help="the window opens after this in any case")
+    p.add_argument("--max-drain-seconds", type=float, default=300.0,
+                   help="callers must finish their request in flight within this after a window (else exit 3)")
+    p.add_argument("--batch-repeats", type=int, default=3, help="timed runs of each batched call (default 3)")
+    p.add_argument("--threads", type=int, default=None, help="num_threads of the encoders (default: the library's)")
+    p.add_argument("--max-wait-us", type=int, default=None, help="max_wait_us (default: the library's)")
+    p.add_argument("--no-verify", action="store_true", help="skip the SHA-256 check of the package files at load")
+    p.add_argument("--out", default="", help="write the JSON here instead of stdout")
+    args = p.parse_args(argv)
+    if args.seconds <= 0 or args.warmup_seconds < 0 or args.batch_repeats < 1:
+        p.error("--seconds must be > 0, --warmup-seconds >= 0, --batch-repeats >= 1")
+    return args
+
+
+def percentile(values, p):
+    """Nearest-rank percentile (as jina3_load_bench computes it); None for no values."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = math.ceil(p / 100.0 * len(ordered))
+    return ordered[min(len(ordered), max(rank, 1)) - 1]
+
+
+def latency_ms(seconds):
+    ms = [s * 1e3 for s in seconds]
+    return {"count": len(ms), "p50": percentile(ms, 50), "p90": percentile(ms, 90), "p99": percentile(ms, 99),
+            "max": percentile(ms, 100), "mean": sum(ms) / len(ms) if ms else None}
+
+
+def stats_delta(before, after):
+    """What the encoder did between two stats() snapshots (the same fields as jina3_load_bench's)."""
+    d = {k: max(after[k] - before[k], 0) for k in ("requests", "rows", "passes", "tokens", "padded_tokens",
+                                                   "queue_wait_us", "pass_us", "rejected", "deadline_exceeded",
+                                                   "failed", "cache_hits")}
+
+    def per(x, n):
+        return x / n if n else None
+
+    return {"requests": d["requests"], "rows": d["rows"], "passes": d["passes"], "tokens": d["tokens"],
+            "padded_tokens": d["padded_tokens"], "rows_per_pass": per(d["rows"], d["passes"]),
+            "tokens_per_pass": per(d["tokens"], d["passes"]),
+            "padded_per_real_token": per(d["padded_tokens"], d["tokens"]),
+            "queue_wait_ms_per_request": per(d["queue_wait_us"], d["requests"] * 1000),
+            "pass_ms": per(d["pass_us"], d["passes"] * 1000), "max_queue_depth": after["max_queue_depth"],
+            "rejected": d["rejected"], "deadline_exceeded": d["deadline_exceeded"], "failed": d["failed"],
+            "cache_hits": d["cache_hits"]}
+
+
+def loop_result(callers, origin, warmup_end, window_end, drain_s, completions, errors, before, after):
+    """The closed-loop figures, counting requests that completed inside [warmup_end, window_end]."""
+    window = [lat for mine in completions for end, lat in mine if warmup_end <= end <= window_end]
+    window_s = window_end - warmup_end
+    return {"callers": callers, "window_s": window_s, "completed": len(window),
+            "requests_per_s": len(window) / window_s if window_s > 0 else None, "latency_ms": latency_ms(window),
+            "warmup_s": warmup_end - origin, "steady_at_window_start": None, "drain_s": drain_s,
+            "completed_total": sum(len(m) for m in completions),
+            "errors": [f"caller {c}: {e}" for c, e in enumerate(errors) if e], "stats": stats_delta(before, after)}
+
+
+class Timing:
+    def __init__(self, args):
+        self.seconds = args.seconds
+        self.warmup_s = args.warmup_seconds
+        self.max_warmup_s = max(args.max_warmup_seconds, args.warmup_seconds)
+        self.max_drain_s = args.max_drain_seconds
+
+
+def query_for(queries, caller, k, callers):
+    """Caller c sends queries c, c + callers, c + 2 callers, ... (as jina3_load_bench's callers do)."""
+    return queries[(caller + k * callers) % len(queries)]
+
+
+def threads_loop(encoder, queries, task, callers, timing):
+    start = threading.Event()
+    stop = threading.Event()
+    completions = [[] for _ in range(callers)]
+    errors = [None] * callers
+
+    def caller(c):
+        start.wait()
+        mine = completions[c]
+        k = 0
+        while not stop.is_set():
+            text = query_for(queries, c, k, callers)
+            sent = time.perf_counter()
+            try:
+                rows = encoder.encode([text], task=task).shape[0]
+                if rows != 1:
+                    raise RuntimeError(f"encode returned {rows} rows for 1 text")
+            except Exception as e:  # recorded and reported; the caller stops
+                errors[c] = f"{type(e).__name__}: {e}"
+                return
+            done = time.perf_counter()
+            mine.append((done, done - sent))
+            k += 1
+
+    threads = [threading.Thread(target=caller, args=(c,), daemon=True) for c in range(callers)]
+    for t in threads:
+        t.start()
+    origin = time.perf_counter()
+    start.set()
+    while True:
+        elapsed = time.perf_counter() - origin
+        warm = elapsed >= timing.warmup_s and all(completions)
+        if warm or elapsed >= timing.max_warmup_s or any(errors):
+            break
+        time.sleep(0.005)
+    steady = all(completions)
+    warmup_end = time.perf_counter()
+    before = encoder.stats()
+    time.sleep(timing.seconds)
+    window_end = time.perf_counter()
+    after = encoder.stats()
+    stop.set()
+    for t in threads:
+        t.join(max(0.0, window_end + timing.max_drain_s - time.perf_counter()))
+    if any(t.is_alive() for t in threads):
+        log(f"{callers} threads did not finish within {timing.max_drain_s:.0f} s of the window; giving up")
+        sys.stderr.flush()
+        os._exit(3)
+    result = loop_result(callers, origin, warmup_end, window_end, time.perf_counter() - window_end, completions,
+                         errors, before, after)
+    result["steady_at_window_start"] = steady
+    return result
+
+
+async def asyncio_loop(encoder, queries, task, callers, timing):
+    stop = False
+    completions = [[] for _ in range(callers)]
+    errors = [None] * callers
+
+    async def caller(c):
+        mine = completions[c]
+        k = 0
+        while not stop:
+            text = query_for(queries, c, k, callers)
+            sent = time.perf_counter()
+            try:
+                rows = (await encoder.encode_async([text], task=task)).shape[0]
+                if rows != 1:
+                    raise RuntimeError(f"encode_async returned {rows} rows for 1 text")
+            except Exception as e:  # recorded and reported; the caller stops
+                errors[c] = f"{type(e).__name__}: {e}"
+                return
+            done = time.perf_counter()
+            mine.append((done, done - sent))
+            k += 1
+
+    origin = time.perf_counter()
+    tasks = [asyncio.ensure_future(caller(c)) for c in range(callers)]
+    while True:
+        elapsed = time.perf_counter() - origin
+        warm = elapsed >= timing.warmup_s and all(completions)
+        if warm or elapsed >= timing.max_warmup_s or any(errors):
+            break
+        await asyncio.sleep(0.005)
+    steady = all(completions)
+    warmup_end = time.perf_counter()
+    before = encoder.stats()
+    await asyncio.sleep(timing.seconds)
+    window_end = time.perf_counter()
+    after = encoder.stats()
+    stop = True
+    try:
+        await asyncio.wait_for(asyncio.gather(*tasks), timing.max_drain_s)
+    except asyncio.TimeoutError:
+        log(f"{callers} asyncio callers did not finish within {timing.max_drain_s:.0f} s of the window; giving up")
+        sys.stderr.flush()
+        os._exit(3)
+    result = loop_result(callers, origin, warmup_end, window_end, time.perf_counter() - window_end, completions,
+                         errors, before, after)
+    result["steady_at_window_start"] = steady
+    return result
+
+
+def batched_call(encoder, queries, task, n, repeats):
+    texts = [queries[i % len(queries)] for i in range(n)]
+    encoder.encode(texts, task=task)  # untimed first run
+    before = encoder.stats()
+    runs = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        rows = encoder.encode(texts, task=task).shape[0]
+        runs.append(time.perf_counter() - start)
+        if rows != n:
+            raise RuntimeError(f"encode returned {rows} rows for {n} texts")
+    after = encoder.stats()
+    median = percentile(runs, 50)
+    return {"callers": n, "texts": n, "median_s": median, "requests_per_s": n / median, "runs_s": runs,
+            "stats": stats_delta(before, after)}
+
+
+def report(label, r):
+    lat = r["latency_ms"]
+    fmt = lambda v: "n/a" if v is None else f"{v:.1f}"  # noqa: E731
+    log(f"{label:<14} {r['callers']:>4} callers: {r['requests_per_s'] or 0:8.2f} req/s, p50 {fmt(lat['p50'])} ms, "
+        f"p99 {fmt(lat['p99'])} ms ({r['completed']} requests in {r['window_s']:.1f} s"
+        f"{', %d callers failed' % len(r['errors']) if r['errors'] else ''})")
+
+
+def load(jina3, args, **extra):
+    options = {"verify_checksums": not args.no_verify}
+    if args.threads is not None:
+        options["num_threads"] = args.threads
+    if args.max_wait_us is not None:
+        options["max_wait_us"] = args.max_wait_us
+    options.update(extra)
+    log(f"loading {args.package} with {options}")
+    start = time.perf_counter()
+    encoder = jina3.Encoder(args.package, args.device, **options)
+    return encoder, {"options": {k: v for k, v in options.items() if k != "verify_checksums"},
+                     "load_s": time.perf_counter() - start}
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    import jina3
+
+    inputs = json.loads(Path(args.queries).read_text())
+    queries, task = inputs["queries"], inputs["task"]
+    if not queries:
+        raise SystemExit("load_bench.py: the query file has no queries")
+    timing = Timing(args)
+    doc = {"tool": "load_bench.py", "jina3_version": jina3.__version__, "python": sys.version.split()[0],
+           "package": str(args.package), "queries": {"file": str(args.queries), "pool": len(queries), "task": task},
+           "settings": {"callers": args.callers, "modes": args.modes, "seconds": args.seconds,
+                        "warmup_seconds": args.warmup_seconds, "max_warmup_seconds": timing.max_warmup_s,
+                        "batch_repeats": args.batch_repeats},
+           "encoders": {}, "closed_loop": {}, "batched": []}
+    failed = False
+    encoder, doc["encoders"]["scheduler"] = load(jina3, args)
+    if "batched" in args.modes:
+        for n in args.callers:
+            r = batched_call(encoder, queries, task, n, args.batch_repeats)
+            log(f"batched        {n:>4} queries in one call: {r['median_s'] * 1e3:.1f} ms, "
+                f"{r['requests_per_s']:.2f} req/s")
+            doc["batched"].append(r)
+    if "threads" in args.modes:
+        doc["closed_loop"]["python-threads"] = []
+        for n in args.callers:
+            r = threads_loop(encoder, queries, task, n, timing)
+            report("python-threads", r)
+            failed = failed or bool(r["errors"])
+            doc["closed_loop"]["python-threads"].append(r)
+    if "asyncio" in args.modes:
+        doc["closed_loop"]["python-asyncio"] = []
+        for n in args.callers:
+            r = asyncio.run(asyncio_loop(encoder, queries, task, n, timing))
+            report("python-asyncio", r)
+            failed = failed or bool(r["errors"])
+            doc["closed_loop"]["python-asyncio"].append(r)
+    del encoder
+    if "bypass-threads" in args.modes:
+        bypass, doc["encoders"]["bypass"] = load(jina3, args, use_scheduler=False)
+        doc["closed_loop"]["python-bypass-threads"] = []
+        for n in args.callers:
+            r = threads_loop(bypass, queries, task, n, timing)
+            report("python-bypass", r)
+            failed = failed or bool(r["errors"])
+            doc["closed_loop"]["python-bypass-threads"].append(r)
+        del bypass
+    text = json.dumps(doc, indent=1)
+    if args.out:
+        Path(args.out).write_text(text + "\n")
+    else:
+        print(text)
+    if failed:
+        log('some requests failed (see "errors" in the report)')
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
