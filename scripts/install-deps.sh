@@ -14,6 +14,7 @@ packages=(
   libfmt-dev catch2 pybind11-dev python3-pybind11
   libopenblas0-pthread
   python3-sentencepiece python3-tqdm
+  python3-dask python3-distributed python3-pandas
   golang-go rustc cargo valgrind
 )
 missing=()
