@@ -5,12 +5,51 @@ The Encoder and error classes come from the compiled module ``_jina3`` (built by
 ``jina3.reference``, ``jina3.convert_tokenizer``) work without it.
 """
 
+import asyncio as _asyncio
+
 try:
     from ._jina3 import *  # noqa: F401,F403  (Encoder, Task, errors, __version__)
     from ._jina3 import __version__  # noqa: F401
     _import_error = None
 except ImportError as exc:  # the pure-Python tools must work before the C++ build exists
     _import_error = exc
+
+
+async def _encode_async(self, texts, task=None, dims=None, **options):
+    """Embeds texts like encode() without blocking the event loop; ``await`` gives the same array.
+
+    Takes encode()'s arguments and keywords (normalize, max_length, batch_size, truncate,
+    deadline_us, block_when_full), except show_progress_bar. The texts are tokenised and queued
+    at once, with the GIL released; the result arrives through the event loop while other tasks
+    run. Errors raise here: InvalidArgumentError and the like for bad arguments, QueueFullError
+    (block_when_full=False and a full queue), DeadlineExceededError, CancelledError (the encoder
+    was deleted before the request ran). A full queue with block_when_full=True waits for room on
+    the loop's default executor, not on the loop. Cancelling the awaiting task drops the result.
+
+    Example::
+
+        async def handle(encoder, query):
+            return await encoder.encode_async([query], task="retrieval.query", dims=256)
+    """
+    loop = _asyncio.get_running_loop()
+    future = loop.create_future()
+    try:
+        wait_for_room = self._submit_async(loop, future, texts, task, dims, **options)
+        if wait_for_room is not None:  # the queue is full and this call may wait: not on the loop
+            await loop.run_in_executor(None, wait_for_room)
+        # As with C++ futures, a queued request does not keep the encoder alive: deleting its last
+        # reference fails what has not started with CancelledError.
+        del self, texts, wait_for_room
+        return await future
+    finally:
+        if not loop.is_closed():  # (a coroutine can be closed after its loop)
+            future.cancel()  # a no-op once resolved; otherwise the late result is dropped
+
+
+if _import_error is None:
+    _encode_async.__name__ = "encode_async"
+    _encode_async.__qualname__ = "Encoder.encode_async"
+    Encoder.encode_async = _encode_async  # noqa: F405
 
 
 def __getattr__(name):

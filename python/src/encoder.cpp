@@ -7,6 +7,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include <pybind11/numpy.h>
@@ -14,6 +15,7 @@
 
 #include <jina3/encoder.hpp>
 
+#include "async.hpp"
 #include "gil.hpp"
 #include "module.hpp"
 
@@ -39,15 +41,42 @@ std::string type_name(py::handle object) { return py::str(py::type::handle_of(ob
 struct Texts {
   std::vector<py::object> owners;
   std::vector<std::string_view> views;
+
+  // Adds item, text number index of the call (for messages).
+  void add(py::handle item, std::size_t index) {
+    const char* data = nullptr;
+    Py_ssize_t size = 0;
+    if (PyUnicode_Check(item.ptr())) {
+      data = PyUnicode_AsUTF8AndSize(item.ptr(), &size);
+      if (data == nullptr) {  // lone surrogates: a str that has no UTF-8 form
+        py::error_already_set cause;
+        throw InvalidArgument("text " + std::to_string(index) + " is not valid UTF-8: " + cause.what());
+      }
+    } else if (PyBytes_Check(item.ptr())) {  // raw UTF-8, checked by the core
+      char* bytes = nullptr;
+      if (PyBytes_AsStringAndSize(item.ptr(), &bytes, &size) != 0) throw py::error_already_set();
+      data = bytes;
+    } else {
+      throw py::type_error("texts[" + std::to_string(index) + "] is " + type_name(item) + ", expected str");
+    }
+    owners.push_back(py::reinterpret_borrow<py::object>(item));
+    views.emplace_back(data, static_cast<std::size_t>(size));
+  }
 };
 
-Texts texts_from_python(py::handle texts) {
+void reject_single_text(py::handle texts) {
   if (py::isinstance<py::str>(texts) || py::isinstance<py::bytes>(texts)) {
     throw py::type_error("texts must be a list of str, not a single " + type_name(texts) +
                          ": wrap one text in a list, e.g. encoder.encode([text])");
   }
-  const std::string not_a_list = "texts must be a list of str, not " + type_name(texts);
-  py::object sequence = py::reinterpret_steal<py::object>(PySequence_Fast(texts.ptr(), not_a_list.c_str()));
+}
+
+std::string not_a_list(py::handle texts) { return "texts must be a list of str, not " + type_name(texts); }
+
+Texts texts_from_python(py::handle texts) {
+  reject_single_text(texts);
+  const std::string message = not_a_list(texts);
+  py::object sequence = py::reinterpret_steal<py::object>(PySequence_Fast(texts.ptr(), message.c_str()));
   if (!sequence) throw py::error_already_set();
 
   Texts result;
@@ -55,72 +84,66 @@ Texts texts_from_python(py::handle texts) {
   PyObject** items = PySequence_Fast_ITEMS(sequence.ptr());
   result.owners.reserve(static_cast<std::size_t>(count));
   result.views.reserve(static_cast<std::size_t>(count));
-  for (Py_ssize_t i = 0; i < count; ++i) {
-    PyObject* item = items[i];
-    const char* data = nullptr;
-    Py_ssize_t size = 0;
-    if (PyUnicode_Check(item)) {
-      data = PyUnicode_AsUTF8AndSize(item, &size);
-      if (data == nullptr) {  // lone surrogates: a str that has no UTF-8 form
-        py::error_already_set cause;
-        throw InvalidArgument("text " + std::to_string(i) + " is not valid UTF-8: " + cause.what());
-      }
-    } else if (PyBytes_Check(item)) {  // raw UTF-8, checked by the core
-      char* bytes = nullptr;
-      if (PyBytes_AsStringAndSize(item, &bytes, &size) != 0) throw py::error_already_set();
-      data = bytes;
-    } else {
-      throw py::type_error("texts[" + std::to_string(i) + "] is " + type_name(item) + ", expected str");
-    }
-    result.owners.push_back(py::reinterpret_borrow<py::object>(item));
-    result.views.emplace_back(data, static_cast<std::size_t>(size));
-  }
+  for (Py_ssize_t i = 0; i < count; ++i) result.add(items[i], static_cast<std::size_t>(i));
   return result;
 }
 
 // task: one task for every text, or a list/tuple with one per text.
-std::vector<Task> tasks_from_python(py::handle task, std::size_t text_count) {
-  if (!py::isinstance<py::list>(task) && !py::isinstance<py::tuple>(task)) return {task_from_python(task)};
+bool is_task_list(py::handle task) { return py::isinstance<py::list>(task) || py::isinstance<py::tuple>(task); }
+
+std::vector<Task> tasks_from_python(py::handle task) {
+  if (!is_task_list(task)) return {task_from_python(task)};
   std::vector<Task> tasks;
   for (py::handle item : task) tasks.push_back(task_from_python(item));
+  return tasks;
+}
+
+InvalidArgument task_count_mismatch(std::size_t tasks, std::size_t texts) {
+  return InvalidArgument(std::to_string(tasks) + " tasks for " + std::to_string(texts) +
+                         " texts: give one task, or a list with one task per text");
+}
+
+std::vector<Task> tasks_from_python(py::handle task, std::size_t text_count) {
+  std::vector<Task> tasks = tasks_from_python(task);
   // The core reads a single task as "for every text"; a Python list always means one per text.
-  if (tasks.size() != text_count) {
-    throw InvalidArgument(std::to_string(tasks.size()) + " tasks for " + std::to_string(text_count) +
-                          " texts: give one task, or a list with one task per text");
-  }
+  if (is_task_list(task) && tasks.size() != text_count) throw task_count_mismatch(tasks.size(), text_count);
   return tasks;
 }
 
 EncodeOptions encode_options(bool normalize, std::optional<int> max_length, std::optional<int> batch_size,
-                             bool truncate) {
+                             bool truncate, std::int64_t deadline_us = kEncodeDefaults.deadline_us,
+                             bool block_when_full = kEncodeDefaults.block_when_full) {
   EncodeOptions options = kEncodeDefaults;
   options.normalize = normalize;
   options.truncate = truncate;
   if (max_length) options.max_length = *max_length;
   if (batch_size) options.batch_size = *batch_size;
+  options.deadline_us = deadline_us;
+  options.block_when_full = block_when_full;
   return options;
 }
 
-py::array_t<float> encode(const Encoder& self, py::object texts, py::object task, std::optional<int> dims,
-                          bool normalize, std::optional<int> max_length, std::optional<int> batch_size,
-                          bool truncate) {
+// The row width of a result: the buffer is sized for a dims the package accepts, and any other
+// value gets width 0 (no buffer), which the core then rejects (it checks dims before anything
+// else), so a huge dims allocates nothing.
+std::size_t output_width(const Encoder& self, int requested) {
+  const auto& valid = self.dims();
+  if (requested == 0) return static_cast<std::size_t>(self.hidden_size());
+  if (std::find(valid.begin(), valid.end(), requested) != valid.end()) return static_cast<std::size_t>(requested);
+  return 0;
+}
+
+// A list or tuple of texts: one call, straight into the buffer the array then owns.
+py::array_t<float> encode_sequence(const Encoder& self, py::handle texts, py::handle task, int dims,
+                                   const EncodeOptions& options) {
   const Texts batch = texts_from_python(texts);
   const std::size_t rows = batch.views.size();
   const std::vector<Task> tasks = tasks_from_python(task, rows);
-  const EncodeOptions options = encode_options(normalize, max_length, batch_size, truncate);
-
-  // The buffer is sized for a dims the package accepts; any other value gets no buffer and the
-  // core rejects it (it checks dims before anything else), so a huge dims allocates nothing.
-  const int requested = dims.value_or(0);
-  const auto& valid = self.dims();
-  std::size_t width = 0;
-  if (requested == 0) width = static_cast<std::size_t>(self.hidden_size());
-  else if (std::find(valid.begin(), valid.end(), requested) != valid.end()) width = static_cast<std::size_t>(requested);
+  const std::size_t width = output_width(self, dims);
   std::unique_ptr<float[]> data(new float[rows * width]);
 
   without_gil([&] {
-    self.encode_into(batch.views.data(), rows, tasks.data(), tasks.size(), requested, data.get(), rows * width,
-                     options);
+    self.encode_into(batch.views.data(), rows, tasks.data(), tasks.size(), dims, data.get(), rows * width, options);
   });
 
   // NumPy takes the buffer: the capsule frees it when the last view of the array goes.
@@ -130,6 +153,173 @@ py::array_t<float> encode(const Encoder& self, py::object texts, py::object task
   const auto stride = static_cast<py::ssize_t>(width * sizeof(float));
   return py::array_t<float>({static_cast<py::ssize_t>(rows), static_cast<py::ssize_t>(width)},
                             {stride, static_cast<py::ssize_t>(sizeof(float))}, values, owner);
+}
+
+// Texts per call when encode reads an iterable block by block: batch_size if given, else this.
+// Large enough that the core still sorts plenty of rows by length into each pass.
+constexpr std::size_t kDefaultBlockTexts = 1024;
+
+// tqdm's bar on stderr, counting texts; total < 0 = unknown. tqdm is imported only here.
+py::object progress_bar(Py_ssize_t total) {
+  py::module_ tqdm;
+  try {
+    tqdm = py::module_::import("tqdm");
+  } catch (py::error_already_set& e) {
+    if (!e.matches(PyExc_ImportError)) throw;
+    throw py::import_error(std::string("show_progress_bar=True needs tqdm (Debian: apt install python3-tqdm): ") +
+                           e.what());
+  }
+  return tqdm.attr("tqdm")(py::arg("total") = total >= 0 ? py::object(py::int_(total)) : py::object(py::none()),
+                           py::arg("unit") = "text");
+}
+
+// Any iterable of texts, or a list with a progress bar: one core call per block of texts, so a
+// generator is read lazily and never held whole. The rows go into one buffer, reserved up front
+// when the length is known, which the array then owns.
+py::array_t<float> encode_blocks(const Encoder& self, py::handle texts, py::handle task, int dims,
+                                 const EncodeOptions& options, bool show_progress_bar) {
+  reject_single_text(texts);
+  const std::size_t width = output_width(self, dims);
+  const std::vector<Task> tasks = tasks_from_python(task);
+  const bool task_per_text = is_task_list(task);
+  if (width == 0) {  // an unaccepted dims: the core's error, before any text is read
+    self.encode_into(nullptr, 0, tasks.data(), tasks.size(), dims, nullptr, 0, options);
+  }
+  py::object iterator = py::reinterpret_steal<py::object>(PyObject_GetIter(texts.ptr()));
+  if (!iterator) {
+    PyErr_Clear();
+    throw py::type_error(not_a_list(texts));
+  }
+  const Py_ssize_t known = PyObject_LengthHint(texts.ptr(), -1);
+  if (known < 0 && PyErr_Occurred()) throw py::error_already_set();
+  const std::size_t block_size =
+      options.batch_size > 0 ? static_cast<std::size_t>(options.batch_size) : kDefaultBlockTexts;
+
+  std::vector<float> values;
+  if (known > 0) values.reserve(static_cast<std::size_t>(known) * width);
+  py::object bar = show_progress_bar ? progress_bar(known) : py::object();
+  std::size_t rows = 0;
+  try {
+    for (bool more = true; more;) {
+      Texts block;
+      while (block.views.size() < block_size) {
+        py::object item = py::reinterpret_steal<py::object>(PyIter_Next(iterator.ptr()));
+        if (!item) {
+          if (PyErr_Occurred()) throw py::error_already_set();
+          more = false;
+          break;
+        }
+        block.add(item, rows + block.views.size());
+      }
+      const std::size_t count = block.views.size();
+      if (count == 0) break;
+      const Task* block_tasks = tasks.data();
+      std::size_t task_count = tasks.size();
+      if (task_per_text) {
+        if (rows + count > tasks.size()) throw task_count_mismatch(tasks.size(), rows + count);
+        block_tasks += rows;
+        task_count = count;
+      }
+      values.resize((rows + count) * width);
+      float* output = values.data() + rows * width;
+      without_gil([&] {
+        self.encode_into(block.views.data(), count, block_tasks, task_count, dims, output, count * width, options);
+      });
+      rows += count;
+      if (bar) bar.attr("update")(count);
+    }
+    if (task_per_text && rows != tasks.size()) throw task_count_mismatch(tasks.size(), rows);
+  } catch (...) {
+    if (bar) {
+      try {
+        bar.attr("close")();
+      } catch (py::error_already_set&) {  // the first error is the one to report
+      }
+    }
+    throw;
+  }
+  if (bar) bar.attr("close")();
+  return owning_array(std::move(values), rows, width);
+}
+
+py::array_t<float> encode(const Encoder& self, py::object texts, py::object task, std::optional<int> dims,
+                          bool normalize, std::optional<int> max_length, std::optional<int> batch_size,
+                          bool truncate, std::int64_t deadline_us, bool block_when_full, bool show_progress_bar) {
+  const EncodeOptions options = encode_options(normalize, max_length, batch_size, truncate, deadline_us,
+                                               block_when_full);
+  const int requested = dims.value_or(0);
+  if (!show_progress_bar && (PyList_Check(texts.ptr()) || PyTuple_Check(texts.ptr()))) {
+    return encode_sequence(self, texts, task, requested, options);
+  }
+  return encode_blocks(self, texts, task, requested, options, show_progress_bar);
+}
+
+// What one encode_async call needs until it is queued, kept together so that a call that must
+// wait for room in the queue can do so later on an executor thread.
+struct AsyncCall {
+  py::object encoder;  // keeps the Encoder alive until the request is queued
+  Texts texts;
+  std::vector<Task> tasks;
+  int dims = 0;
+  EncodeOptions options;
+  py::object loop;
+  py::object future;
+
+  void submit() const {
+    const Encoder& self = encoder.cast<const Encoder&>();
+    submit_to_future(loop, future, [&](std::function<void()> on_ready) {
+      return self.encode_async(texts.views.data(), texts.views.size(), tasks.data(), tasks.size(), dims, options,
+                               std::move(on_ready));
+    });
+  }
+};
+
+// The C++ half of Encoder.encode_async (python/jina3/__init__.py): queues the request, whose
+// result then resolves future. Returns None, or, when the queue is full and the call may wait for
+// room, a callable that does the waiting submit, for the caller to run off the event loop.
+py::object submit_async(py::object self, py::object loop, py::object future, py::object texts, py::object task,
+                        std::optional<int> dims, bool normalize, std::optional<int> max_length,
+                        std::optional<int> batch_size, bool truncate, std::int64_t deadline_us,
+                        bool block_when_full) {
+  auto call = std::make_shared<AsyncCall>();
+  call->encoder = self;
+  call->texts = texts_from_python(texts);
+  call->tasks = tasks_from_python(task, call->texts.views.size());
+  call->dims = dims.value_or(0);
+  call->options = encode_options(normalize, max_length, batch_size, truncate, deadline_us, false);
+  call->loop = loop;
+  call->future = future;
+  try {
+    call->submit();  // never waits: the event loop's thread must not block
+    return py::none();
+  } catch (const Error& e) {
+    if (e.code() != ErrorCode::QueueFull || !block_when_full) throw;
+  }
+  call->options.block_when_full = true;
+  return py::cpp_function([call] { call->submit(); });
+}
+
+py::dict stats(const Encoder& self) {
+  const EncoderStats s = self.stats();
+  py::dict result;
+  result["requests"] = s.requests;
+  result["rows"] = s.rows;
+  result["passes"] = s.passes;
+  result["tokens"] = s.tokens;
+  result["padded_tokens"] = s.padded_tokens;
+  result["queue_depth"] = s.queue_depth;
+  result["max_queue_depth"] = s.max_queue_depth;
+  result["rejected"] = s.rejected;
+  result["deadline_exceeded"] = s.deadline_exceeded;
+  result["failed"] = s.failed;
+  result["cache_hits"] = s.cache_hits;
+  result["cache_misses"] = s.cache_misses;
+  result["cache_evictions"] = s.cache_evictions;
+  result["cache_bytes"] = s.cache_bytes;
+  result["cache_entries"] = s.cache_entries;
+  result["queue_wait_us"] = s.queue_wait_us;
+  result["pass_us"] = s.pass_us;
+  return result;
 }
 
 std::vector<std::vector<std::int32_t>> tokenize(const Encoder& self, py::object texts, py::object task,
@@ -169,7 +359,9 @@ A jina-embeddings-v3 model package loaded in-process.
 
 Texts get the task's prompt, ``<s>`` ... ``</s>``, the task's LoRA adapter, mean pooling,
 Matryoshka truncation and L2 normalisation, exactly as Jina's own ``encode()`` does.
-``encode`` and ``tokenize`` may be called from many threads at once; they release the GIL.
+``encode``, ``encode_async``, ``tokenize`` and ``stats`` may be called from many threads at once;
+they release the GIL. Every call becomes a request to the encoder's scheduler, which merges the
+rows of concurrent callers (threads or asyncio tasks) into shared forward passes.
 
 Example::
 
@@ -181,7 +373,8 @@ Example::
 
   encoder.def(
       py::init([](py::object path, const std::string& device, const std::string& dtype, int num_threads,
-                  int max_batch_tokens, int max_batch_size, bool verify_checksums, bool retain_host_memory) {
+                  int max_batch_tokens, int max_batch_size, bool verify_checksums, bool retain_host_memory,
+                  int max_wait_us, int max_queued_requests, std::size_t cache_bytes, bool use_scheduler) {
         EncoderOptions options = kEncoderDefaults;
         options.device = device_from_string(device, &options.device_index);
         options.dtype = dtype_from_string(dtype);
@@ -190,6 +383,10 @@ Example::
         options.max_batch_size = max_batch_size;
         options.verify_checksums = verify_checksums;
         options.retain_host_memory = retain_host_memory;
+        options.max_wait_us = max_wait_us;
+        options.max_queued_requests = max_queued_requests;
+        options.cache_bytes = cache_bytes;
+        options.use_scheduler = use_scheduler;
         const std::string package_path = path_from_python(path);
         // Loading reads and hashes the whole package: no reason to hold up other threads.
         return EncoderHolder(without_gil([&] { return new Encoder(package_path, options); }));
@@ -201,14 +398,27 @@ Example::
       py::arg("max_batch_size") = kEncoderDefaults.max_batch_size,
       py::arg("verify_checksums") = kEncoderDefaults.verify_checksums,
       py::arg("retain_host_memory") = kEncoderDefaults.retain_host_memory,
+      py::arg("max_wait_us") = kEncoderDefaults.max_wait_us,
+      py::arg("max_queued_requests") = kEncoderDefaults.max_queued_requests,
+      py::arg("cache_bytes") = kEncoderDefaults.cache_bytes,
+      py::arg("use_scheduler") = kEncoderDefaults.use_scheduler,
       R"doc(Loads the package directory ``path`` (str or os.PathLike).
 
 device: "cpu", "cuda" or "cuda:N". dtype: "auto" (as stored in the package), "float32",
-"bfloat16", "float16" or "int8". num_threads: intra-op CPU threads, 0 = LibTorch default
-(process-wide). max_batch_tokens / max_batch_size: padded tokens / rows per forward pass,
-0 = automatic. verify_checksums: check each file's SHA-256 against the manifest.
+"bfloat16", "float16" or "int8". num_threads: intra-op CPU threads of this encoder's worker,
+0 = every CPU the process may run on (sched_getaffinity), not LibTorch's own default.
+max_batch_tokens / max_batch_size: padded tokens / rows per forward pass, 0 = automatic.
+verify_checksums: check each file's SHA-256 against the manifest.
 retain_host_memory: on the CPU, keep freed memory in the process (glibc: no mmap for large
 blocks, no trimming) so that passes reuse their pages; process-wide and permanent once set.
+
+Serving: max_wait_us: after a pass that completed several requests, how long the next pass may
+wait for those callers to come back before it starts with fewer rows (0 = never; an idle encoder
+always starts at once). max_queued_requests: requests accepted and not yet completed, at most;
+a full queue makes calls wait, or raise QueueFullError with block_when_full=False (0 = automatic).
+cache_bytes: size of an in-process LRU cache of embeddings (exact text, task, dims and options
+as the key); 0 = off. use_scheduler=False runs each call on its calling thread instead, with no
+merging across callers (for comparison).
 
 Raises ModelNotFoundError, ModelInvalidError, VersionMismatchError, DeviceError or
 InvalidArgumentError.
@@ -216,21 +426,30 @@ InvalidArgumentError.
 Example::
 
     encoder = jina3.Encoder("package-bfloat16", device="cuda:0", max_batch_tokens=16384)
+    server = jina3.Encoder("package-bfloat16", cache_bytes=256 << 20, max_queued_requests=256)
 )doc");
 
   encoder.def("encode", &encode, py::arg("texts"), py::arg("task") = py::none(), py::arg("dims") = py::none(),
               py::kw_only(), py::arg("normalize") = kEncodeDefaults.normalize,
               py::arg("max_length") = py::none(), py::arg("batch_size") = py::none(),
-              py::arg("truncate") = kEncodeDefaults.truncate,
-              R"doc(Embeds a list of texts; returns a float32 array of shape (len(texts), dims).
+              py::arg("truncate") = kEncodeDefaults.truncate, py::arg("deadline_us") = kEncodeDefaults.deadline_us,
+              py::arg("block_when_full") = kEncodeDefaults.block_when_full,
+              py::arg("show_progress_bar") = false,
+              R"doc(Embeds texts; returns a float32 array of shape (number of texts, dims).
 
-texts: list of str (bytes are taken as UTF-8). A single str is a TypeError.
+texts: a list of str (bytes are taken as UTF-8), or any iterable of them, such as a generator
+or a file: those are read and embedded batch_size texts at a time (1024 without batch_size),
+never held whole. A single str is a TypeError.
 task: None (no adapter, no prompt), a name such as "retrieval.query", a jina3.Task, or a list
 with one task per text (rows with different tasks still share forward passes).
 dims: None for the full size, or one of encoder.dims (Matryoshka).
 normalize: L2-normalise each row. max_length: token limit per text including <s> and </s>,
 None = the package's. batch_size: rows per forward pass, None = the encoder's limits.
 truncate: cut over-long texts; False raises InputTooLongError instead.
+deadline_us: raise DeadlineExceededError if the request has not started within this many
+microseconds (0 = no deadline). block_when_full: when the encoder's queue is full, wait for room
+(True) or raise QueueFullError at once (False).
+show_progress_bar: show a tqdm bar on stderr counting texts (needs tqdm: python3-tqdm).
 
 The array owns the buffer the library wrote (no copy). The GIL is released while encoding.
 
@@ -239,6 +458,32 @@ Example::
     q = encoder.encode(["What is LoRA?"], task="retrieval.query", dims=128)
     d = encoder.encode(docs, task=jina3.Task.RetrievalPassage, dims=128)
     scores = q @ d.T
+    vectors = encoder.encode((line.rstrip("\n") for line in open("corpus.txt")), show_progress_bar=True)
+)doc");
+
+  // encode_async itself is the coroutine in python/jina3/__init__.py; this is its C++ half.
+  encoder.def("_submit_async", &submit_async, py::arg("loop"), py::arg("future"), py::arg("texts"),
+              py::arg("task") = py::none(), py::arg("dims") = py::none(), py::kw_only(),
+              py::arg("normalize") = kEncodeDefaults.normalize, py::arg("max_length") = py::none(),
+              py::arg("batch_size") = py::none(), py::arg("truncate") = kEncodeDefaults.truncate,
+              py::arg("deadline_us") = kEncodeDefaults.deadline_us,
+              py::arg("block_when_full") = kEncodeDefaults.block_when_full,
+              "Queues an encode whose result resolves the asyncio future (see encode_async).");
+
+  encoder.def("stats", &stats, R"doc(Counters of this encoder since it was loaded, as a dict of int.
+
+requests / rows: calls accepted and their texts. passes, tokens, padded_tokens: forward passes
+run, the real tokens in them and rows x longest row summed (padding = padded_tokens - tokens).
+queue_depth / max_queue_depth: requests accepted and not completed, now and at most. rejected:
+calls refused with QueueFullError (an encode_async that then waits for room counts once too).
+deadline_exceeded, failed: requests that failed (failed also counts cancelled ones). cache_hits, cache_misses, cache_evictions, cache_bytes, cache_entries:
+the embedding cache (cache_bytes=). queue_wait_us: summed over requests, from the call to its
+first pass. pass_us: summed time inside forward passes.
+
+Example::
+
+    s = encoder.stats()
+    print(s["rows"] / max(s["passes"], 1), "rows per pass;", s["cache_hits"], "cache hits")
 )doc");
 
   encoder.def("tokenize", &tokenize, py::arg("texts"), py::arg("task") = py::none(), py::kw_only(),

@@ -7,10 +7,15 @@
 //   jina3::ModelInvalid      -> jina3.ModelInvalidError(Error)
 //   jina3::VersionMismatch   -> jina3.VersionMismatchError(Error)
 //   jina3::DeviceError       -> jina3.DeviceError(Error)
+//   jina3::QueueFull         -> jina3.QueueFullError(Error)
+//   jina3::DeadlineExceeded  -> jina3.DeadlineExceededError(Error, TimeoutError)
+//   jina3::Cancelled         -> jina3.CancelledError(Error)
 //   std::bad_alloc           -> MemoryError
 //
 // Each class also derives from the matching built-in so that callers who only know Python's own
-// exceptions (except ValueError, except FileNotFoundError) still catch them.
+// exceptions (except ValueError, except FileNotFoundError) still catch them. jina3.CancelledError is
+// deliberately not asyncio.CancelledError: that one means "this task was cancelled" and is a
+// BaseException, while the encoder cancelling a request is an ordinary failure of the call.
 #include <new>
 #include <string>
 
@@ -31,6 +36,9 @@ struct ErrorClasses {
   PyObject* model_invalid = nullptr;
   PyObject* version_mismatch = nullptr;
   PyObject* device = nullptr;
+  PyObject* queue_full = nullptr;
+  PyObject* deadline_exceeded = nullptr;
+  PyObject* cancelled = nullptr;
 };
 ErrorClasses classes;
 
@@ -52,6 +60,9 @@ PyObject* class_for(ErrorCode code) {
     case ErrorCode::ModelInvalid: return classes.model_invalid;
     case ErrorCode::VersionMismatch: return classes.version_mismatch;
     case ErrorCode::Device: return classes.device;
+    case ErrorCode::QueueFull: return classes.queue_full;
+    case ErrorCode::DeadlineExceeded: return classes.deadline_exceeded;
+    case ErrorCode::Cancelled: return classes.cancelled;
     case ErrorCode::OutOfMemory: return PyExc_MemoryError;
     default: return classes.base;  // Internal, BufferTooSmall (never raised here), anything new
   }
@@ -114,28 +125,52 @@ void register_errors(py::module_& m) {
       "Example::\n\n    jina3.Encoder(path, device='cuda')  # raises DeviceError on a machine without CUDA\n",
       py::make_tuple(base));
 
+  classes.queue_full = add_class(
+      m, "QueueFullError",
+      "The encoder's request queue (max_queued_requests) is full and the call asked not to wait.\n\n"
+      "Example::\n\n    encoder.encode(texts, block_when_full=False)  # raises QueueFullError when full\n",
+      py::make_tuple(base));
+  classes.deadline_exceeded = add_class(
+      m, "DeadlineExceededError",
+      "The request had not started when its deadline (deadline_us) passed. Also a TimeoutError.\n\n"
+      "Example::\n\n    encoder.encode(texts, deadline_us=50_000)  # raises it if not started within 50 ms\n",
+      py::make_tuple(base, py::handle(PyExc_TimeoutError)));
+  classes.cancelled = add_class(
+      m, "CancelledError",
+      "The encoder was deleted before the request ran. Not asyncio.CancelledError, which means that\n"
+      "the awaiting task itself was cancelled.\n\n"
+      "Example::\n\n    pending = asyncio.ensure_future(encoder.encode_async(texts))\n"
+      "    del encoder  # pending raises CancelledError unless it had already started\n",
+      py::make_tuple(base));
+
   py::register_exception_translator([](std::exception_ptr pending) {
     try {
       if (pending) std::rethrow_exception(pending);
-    } catch (const InvalidArgument& e) {  // the subclasses first, most-derived before the base
-      raise(classes.invalid_argument, e);
-    } catch (const InputTooLong& e) {
-      raise(classes.input_too_long, e);
-    } catch (const ModelNotFound& e) {
-      raise(classes.model_not_found, e);
-    } catch (const ModelInvalid& e) {
-      raise(classes.model_invalid, e);
-    } catch (const VersionMismatch& e) {
-      raise(classes.version_mismatch, e);
-    } catch (const DeviceError& e) {
-      raise(classes.device, e);
-    } catch (const Error& e) {
+    } catch (const Error& e) {  // every subclass carries its own code, so the code picks the class
       raise(class_for(e.code()), e);
     } catch (const std::bad_alloc&) {
       PyErr_SetString(PyExc_MemoryError, "jina3: out of memory");
     }
     // Anything else propagates to pybind11's own translators (std::exception -> RuntimeError).
   });
+}
+
+py::object exception_object(std::exception_ptr failure) {
+  try {
+    std::rethrow_exception(failure);
+  } catch (py::error_already_set& e) {
+    e.restore();
+  } catch (const Error& e) {
+    raise(class_for(e.code()), e);
+  } catch (const std::bad_alloc&) {
+    PyErr_SetString(PyExc_MemoryError, "jina3: out of memory");
+  } catch (const std::exception& e) {  // what pybind11 would raise for it
+    PyErr_SetString(PyExc_RuntimeError, e.what());
+  } catch (...) {
+    PyErr_SetString(PyExc_RuntimeError, "jina3: unknown C++ exception");
+  }
+  py::error_already_set raised;  // takes the error just set (normalised) off the thread state
+  return raised.value();
 }
 
 }  // namespace jina3::python

@@ -1,6 +1,7 @@
 // The compiled module jina3._jina3; python/jina3/__init__.py re-exports everything in it.
 #include <jina3/version.hpp>
 
+#include "async.hpp"
 #include "module.hpp"
 
 PYBIND11_MODULE(_jina3, m) {
@@ -12,4 +13,5 @@ PYBIND11_MODULE(_jina3, m) {
   jina3::python::register_errors(m);
   jina3::python::register_task(m);
   jina3::python::register_encoder(m);
+  jina3::python::init_async();
 }

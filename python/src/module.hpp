@@ -2,6 +2,8 @@
 // argument converters more than one binding needs.
 #pragma once
 
+#include <exception>
+
 #include <pybind11/pybind11.h>
 
 #include <jina3/task.hpp>
@@ -17,5 +19,10 @@ void register_encoder(py::module_& m);  // encoder.cpp: jina3.Encoder
 // None, a jina3.Task or a task name ("retrieval.query", ...). Raises TypeError for anything else
 // and InvalidArgumentError (from the core) for an unknown name.
 Task task_from_python(py::handle task);
+
+// The Python exception for a C++ failure, built as the translator would raise it (the jina3 class
+// for its code, MemoryError, RuntimeError, or the Python error it carries), for callers that hand
+// exceptions on instead of raising them (asyncio futures). Needs the GIL.
+py::object exception_object(std::exception_ptr failure);
 
 }  // namespace jina3::python

@@ -1,0 +1,34 @@
+// Results of Encoder::encode_async delivered to asyncio futures, and NumPy arrays that own a
+// result's vector.
+#pragma once
+
+#include <cstddef>
+#include <functional>
+#include <future>
+#include <vector>
+
+#include <pybind11/numpy.h>
+
+#include <jina3/encoder.hpp>
+
+#include "module.hpp"
+
+namespace jina3::python {
+
+// Calls submit(on_ready) with the GIL released; submit must call the bindings form of
+// Encoder::encode_async with that on_ready and return its future. The result (a float32 array)
+// or the error then resolves future, an asyncio future of loop, on the loop's thread. What submit
+// throws propagates and future is left alone. Needs the GIL. Raises RuntimeError once the
+// interpreter has started to exit.
+using AsyncSubmit = std::function<std::future<Embeddings>(std::function<void()> on_ready)>;
+void submit_to_future(py::handle loop, py::handle future, const AsyncSubmit& submit);
+
+// A rows x dims float32 array that takes values over (no copy): a capsule frees it with the
+// array's last view. Needs the GIL.
+py::array_t<float> owning_array(std::vector<float>&& values, std::size_t rows, std::size_t dims);
+
+// Called once at import: creates the dispatcher (its thread starts with the first request) and
+// registers its stop at interpreter exit.
+void init_async();
+
+}  // namespace jina3::python
