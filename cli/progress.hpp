@@ -1,0 +1,51 @@
+// The progress line of `jina3 embed` on stderr: texts done / total, texts/s, tokens/s and ETA,
+// redrawn in place about twice a second by a thread of its own. Used only when stderr is a
+// terminal and --quiet is not given.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <future>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+
+namespace jina3_cli {
+
+class Progress {
+ public:
+  // total: the number of texts, when it becomes known (counted on another thread). tokens: the
+  // encoder's token counter (EncoderStats::tokens), sampled at each redraw.
+  Progress(std::shared_future<std::optional<std::uint64_t>> total, std::function<std::uint64_t()> tokens);
+  ~Progress();  // stops the thread without a final line (a failed run)
+  Progress(const Progress&) = delete;
+  Progress& operator=(const Progress&) = delete;
+
+  void add_done(std::uint64_t texts) { done_.fetch_add(texts, std::memory_order_relaxed); }
+  // Stops the thread and prints the final line (with the number of truncated texts, if any) and
+  // a newline.
+  void finish(std::uint64_t truncated);
+
+ private:
+  void run();
+  std::string line(bool final, std::uint64_t truncated);
+  void stop();
+
+  using Clock = std::chrono::steady_clock;
+  std::shared_future<std::optional<std::uint64_t>> total_;
+  std::function<std::uint64_t()> tokens_;
+  std::uint64_t tokens_at_start_ = 0;
+  Clock::time_point start_ = Clock::now();
+  std::atomic<std::uint64_t> done_{0};
+  std::size_t last_width_ = 0;
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  bool stopping_ = false;
+  std::thread thread_;
+};
+
+}  // namespace jina3_cli
