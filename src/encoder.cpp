@@ -1,20 +1,29 @@
-// jina3::Encoder: ties the package, tokenizer, backbone, batching and pooling together.
+// jina3::Encoder: ties the package, tokenizer, backbone, scheduler, cache and pooling together.
 #include <jina3/encoder.hpp>
+
+#include <sched.h>
 
 #include <algorithm>
 #include <array>
+#include <atomic>
+#include <chrono>
+#include <cmath>
 #include <cstring>
 #include <future>
+#include <numeric>
+#include <thread>
 
 #include <ATen/Parallel.h>
 #include <fmt/format.h>
 #include <torch/types.h>
 
 #include "batching.hpp"
+#include "cache.hpp"
 #include "host_memory.hpp"
 #include "package.hpp"
 #include "pooling.hpp"
 #include "runtime.hpp"
+#include "scheduler.hpp"
 #include "tokenizer.hpp"
 #include "utf8.hpp"
 
@@ -38,6 +47,24 @@ std::size_t task_slot(Task task) { return static_cast<std::size_t>(static_cast<i
 std::string describe(Task task) {
   if (task == Task::None || is_adapter_task(task)) return fmt::format("\"{}\"", to_string(task));
   return fmt::format("with value {}", static_cast<int>(task));
+}
+
+// The CPUs this process may run on (its affinity mask): what num_threads = 0 means.
+int process_cpus() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof set, &set) == 0) return std::max(1, CPU_COUNT(&set));
+  return static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+}
+
+// L2 normalisation of one row as torch.nn.functional.normalize does it (divide by max(norm,
+// 1e-12)), with the sum of squares in double, so that a row's result does not depend on which
+// rows shared its pass.
+void normalize_row(float* row, std::size_t dims) {
+  double squares = 0;
+  for (std::size_t d = 0; d < dims; ++d) squares += static_cast<double>(row[d]) * row[d];
+  const float norm = std::max(static_cast<float>(std::sqrt(squares)), 1e-12f);
+  for (std::size_t d = 0; d < dims; ++d) row[d] /= norm;
 }
 
 struct LoadedPackage {
@@ -79,9 +106,22 @@ struct Encoder::Impl {
       prompts[task_slot(task)] = manifest.prompts.at(task);
     }
     device = options.device;
-    limits = automatic_batch_limits(device == Device::CUDA);
+    BatchLimits limits = automatic_batch_limits(device == Device::CUDA);
     if (options.max_batch_tokens > 0) limits.max_tokens = static_cast<std::size_t>(options.max_batch_tokens);
     if (options.max_batch_size > 0) limits.max_rows = static_cast<std::size_t>(options.max_batch_size);
+    if (options.cache_bytes > 0) cache = std::make_unique<detail::EmbeddingCache>(options.cache_bytes);
+
+    detail::SchedulerOptions scheduling;
+    scheduling.limits = limits;
+    scheduling.max_queued_requests =
+        options.max_queued_requests > 0 ? static_cast<std::size_t>(options.max_queued_requests) : 1024;
+    scheduling.max_wait = std::chrono::microseconds(options.max_wait_us);
+    scheduling.use_worker = options.use_scheduler;
+    const int threads = options.num_threads > 0 ? options.num_threads : process_cpus();
+    // The worker runs the forward passes, so its intra-op thread count is the one that matters.
+    scheduler = std::make_unique<detail::Scheduler>(
+        [this](const std::vector<detail::PassRow>& rows) { run_pass(rows); }, scheduling,
+        [threads] { at::set_num_threads(threads); });
   }
 
   // Everything about one call that can be wrong with the caller's input is found here, before any
@@ -129,74 +169,66 @@ struct Encoder::Impl {
     return task == Task::None ? no_prompt : prompts[task_slot(task)];
   }
 
-  // texts: count views; tasks: count tasks or one for all.
-  Prepared prepare(const std::string_view* texts, std::size_t count, const Task* tasks, std::size_t task_count,
-                   const EncodeOptions& options) const {
-    if (count > 0 && texts == nullptr) throw InvalidArgument("texts is null but count is not zero");
-    if (task_count != 1 && task_count != count) {
-      throw InvalidArgument(fmt::format("{} tasks for {} texts: give one task, or one per text", task_count, count));
-    }
-    if (task_count > 0 && tasks == nullptr) throw InvalidArgument("tasks is null");
-    for (std::size_t i = 0; i < task_count; ++i) check_task(tasks[i]);
-    const std::size_t max_length = check_call_options(options);
-    for (std::size_t i = 0; i < count; ++i) {
+  // Validates and tokenises texts[rows[k]] for each k; tasks holds task_count tasks (one for all,
+  // or one per text). The call's other arguments were checked by the caller, and max_length is
+  // the effective token limit. Messages name texts by their index in the call.
+  Prepared prepare(const std::string_view* texts, const Task* tasks, std::size_t task_count,
+                   const std::vector<std::size_t>& rows, const EncodeOptions& options, std::size_t max_length) const {
+    for (std::size_t i : rows) {
       if (auto problem = utf8::check(texts[i])) {
         throw InvalidArgument(fmt::format("text {} is not valid UTF-8: {} at byte offset {}", i, problem->reason,
                                           problem->offset));
       }
     }
-
+    const std::size_t count = rows.size();
+    const auto task_of = [&](std::size_t i) { return tasks[task_count == 1 ? 0 : i]; };
     Prepared prepared;
     prepared.ids.resize(count);
     prepared.adapters.resize(count);
     prepared.truncated.assign(count, 0);
-    for (std::size_t i = 0; i < count; ++i) {
-      const Task task = tasks[task_count == 1 ? 0 : i];
-      prepared.adapters[i] = task == Task::None ? -1 : adapter_index[task_slot(task)];
+    for (std::size_t k = 0; k < count; ++k) {
+      const Task task = task_of(rows[k]);
+      prepared.adapters[k] = task == Task::None ? -1 : adapter_index[task_slot(task)];
     }
     // Tokenising thousands of texts would keep a GPU waiting; sentencepiece's Encode is const and
-    // thread-safe, so texts are split over LibTorch's intra-op threads.
+    // thread-safe, so a large call's texts are split over LibTorch's intra-op threads. A short
+    // call (the usual one when many callers share the encoder) stays on its own thread.
     constexpr std::int64_t kTextsPerTask = 16;
     at::parallel_for(0, static_cast<std::int64_t>(count), kTextsPerTask, [&](std::int64_t begin, std::int64_t end) {
-      for (auto i = static_cast<std::size_t>(begin); i < static_cast<std::size_t>(end); ++i) {
-        prepared.ids[i] = tokenizer.encode(prompt_for(tasks[task_count == 1 ? 0 : i]), texts[i]);
+      for (auto k = static_cast<std::size_t>(begin); k < static_cast<std::size_t>(end); ++k) {
+        prepared.ids[k] = tokenizer.encode(prompt_for(task_of(rows[k])), texts[rows[k]]);
       }
     });
     // In input order, so the first over-long text is the one reported.
-    for (std::size_t i = 0; i < count; ++i) {
-      const std::size_t length = prepared.ids[i].size();
+    for (std::size_t k = 0; k < count; ++k) {
+      const std::size_t length = prepared.ids[k].size();
       if (length > max_length && !options.truncate) {
         throw InputTooLong(fmt::format("text {} is {} tokens long (task prompt, <s> and </s> included), over the "
-                                       "limit of {}; shorten it or allow truncation", i, length, max_length));
+                                       "limit of {}; shorten it or allow truncation", rows[k], length, max_length));
       }
-      prepared.truncated[i] = truncate_ids(prepared.ids[i], max_length) ? 1 : 0;
+      prepared.truncated[k] = truncate_ids(prepared.ids[k], max_length) ? 1 : 0;
     }
     return prepared;
   }
 
-  // Runs the forward passes and writes row i of the result to output + i * dims.
-  void run(const Prepared& prepared, int dims, const EncodeOptions& options, float* output) const {
-    if (prepared.ids.empty()) return;
-    BatchLimits call_limits = limits;
-    if (options.batch_size > 0) call_limits.max_rows = static_cast<std::size_t>(options.batch_size);
-    std::vector<std::size_t> lengths(prepared.ids.size());
-    for (std::size_t i = 0; i < lengths.size(); ++i) lengths[i] = prepared.ids[i].size();
-
-    const auto& device = backbone.device();
-    const std::int64_t pad_id = package.manifest.special_ids.pad;
+  // One forward pass for the scheduler: mean pooling in float32, then each row cut to its own
+  // dims and normalised as its request asked (rows of different requests share the pass).
+  void run_pass(const std::vector<detail::PassRow>& rows) const {
+    const auto& on = backbone.device();
     try {
-      for (const auto& rows : plan_batches(lengths, call_limits)) {
-        BatchInputs inputs = make_batch_inputs(prepared.ids, prepared.adapters, rows, pad_id);
-        torch::Tensor input_ids = inputs.input_ids.to(device);
-        torch::Tensor mask = inputs.attention_mask.to(device);
-        torch::Tensor task_ids = inputs.task_ids.to(device);
-        torch::Tensor hidden = backbone.forward(input_ids, mask, task_ids);
-        torch::Tensor pooled = pool_embeddings(hidden, mask, dims, options.normalize).to(torch::kCPU).contiguous();
-        const float* pooled_data = pooled.data_ptr<float>();
-        const auto row_floats = static_cast<std::size_t>(dims);
-        for (std::size_t b = 0; b < rows.size(); ++b) {
-          std::memcpy(output + rows[b] * row_floats, pooled_data + b * row_floats, sizeof(float) * row_floats);
-        }
+      BatchInputs inputs = make_batch_inputs(rows, package.manifest.special_ids.pad);
+      torch::Tensor input_ids = inputs.input_ids.to(on);
+      torch::Tensor mask = inputs.attention_mask.to(on);
+      torch::Tensor task_ids = inputs.task_ids.to(on);
+      torch::Tensor hidden = backbone.forward(input_ids, mask, task_ids);
+      const auto hidden_size = static_cast<std::size_t>(package.manifest.hidden_size);
+      torch::Tensor pooled =
+          pool_embeddings(hidden, mask, static_cast<int>(hidden_size), false).to(torch::kCPU).contiguous();
+      const float* pooled_data = pooled.data_ptr<float>();
+      for (std::size_t b = 0; b < rows.size(); ++b) {
+        const detail::PassRow& row = rows[b];
+        std::memcpy(row.output, pooled_data + b * hidden_size, sizeof(float) * row.dims);
+        if (row.normalize) normalize_row(row.output, row.dims);
       }
     } catch (const c10::OutOfMemoryError& e) {
       throw Error(fmt::format("out of memory while encoding: {}", e.what_without_backtrace()), ErrorCode::OutOfMemory);
@@ -205,31 +237,120 @@ struct Encoder::Impl {
     }
   }
 
-  Embeddings encode(const std::vector<std::string_view>& texts, const Task* tasks, std::size_t task_count, int dims,
-                    const EncodeOptions& options) const {
+  // The cache key of one text: every setting that changes its vector, then the exact text bytes.
+  // The cache belongs to this encoder, so the package is part of every key implicitly.
+  static std::string cache_key(Task task, std::size_t dims, std::size_t max_length, const EncodeOptions& options,
+                               std::string_view text) {
+    std::string key;
+    key.reserve(13 + text.size());
+    const auto put = [&key](std::uint32_t value) {
+      for (int shift = 0; shift < 32; shift += 8) key.push_back(static_cast<char>((value >> shift) & 0xff));
+    };
+    put(static_cast<std::uint32_t>(static_cast<int>(task) + 1));
+    put(static_cast<std::uint32_t>(dims));
+    put(static_cast<std::uint32_t>(max_length));
+    key.push_back(static_cast<char>((options.normalize ? 1 : 0) | (options.truncate ? 2 : 0)));
+    key.append(text);
+    return key;
+  }
+
+  // One call in flight: its result (rows filled from the cache or by passes) and its delivery.
+  struct Call {
     Embeddings result;
-    result.dims = static_cast<std::size_t>(resolve_dims(dims));
-    if (texts.empty()) {
-      for (std::size_t i = 0; i < task_count; ++i) check_task(tasks[i]);
-      (void)check_call_options(options);
-      return result;
+    std::vector<std::size_t> computed;  // rows that passes compute; the others came from the cache
+    std::vector<std::string> keys;      // their cache keys, when the cache is on
+    std::promise<Embeddings> promise;
+    std::function<void()> on_ready;
+  };
+
+  // Checks everything about a call, answers what the cache holds, tokenises the rest and queues it.
+  std::future<Embeddings> submit(const std::string_view* texts, std::size_t count, const Task* tasks,
+                                 std::size_t task_count, int dims, const EncodeOptions& options,
+                                 std::function<void()> on_ready) const {
+    const auto call_start = detail::Clock::now();
+    const auto resolved_dims = static_cast<std::size_t>(resolve_dims(dims));
+    if (count > 0 && texts == nullptr) throw InvalidArgument("texts is null but count is not zero");
+    if (task_count != 1 && task_count != count) {
+      throw InvalidArgument(fmt::format("{} tasks for {} texts: give one task, or one per text", task_count, count));
     }
-    Prepared prepared = prepare(texts.data(), texts.size(), tasks, task_count, options);
-    result.rows = texts.size();
-    result.data.resize(result.rows * result.dims);
-    run(prepared, static_cast<int>(result.dims), options, result.data.data());
-    result.truncated = std::move(prepared.truncated);
-    return result;
+    if (task_count > 0 && tasks == nullptr) throw InvalidArgument("tasks is null");
+    for (std::size_t i = 0; i < task_count; ++i) check_task(tasks[i]);
+    const std::size_t max_length = check_call_options(options);
+    if (options.deadline_us < 0) throw InvalidArgument(fmt::format("deadline_us {} is negative", options.deadline_us));
+
+    auto call = std::make_shared<Call>();
+    call->on_ready = std::move(on_ready);
+    Embeddings& result = call->result;
+    result.rows = count;
+    result.dims = resolved_dims;
+    result.data.resize(count * resolved_dims);
+    result.truncated.assign(count, 0);
+    if (cache) {
+      for (std::size_t i = 0; i < count; ++i) {
+        std::string key = cache_key(tasks[task_count == 1 ? 0 : i], resolved_dims, max_length, options, texts[i]);
+        if (!cache->lookup(key, result.data.data() + i * resolved_dims, resolved_dims, &result.truncated[i])) {
+          call->computed.push_back(i);
+          call->keys.push_back(std::move(key));
+        }
+      }
+    } else {
+      call->computed.resize(count);
+      std::iota(call->computed.begin(), call->computed.end(), std::size_t{0});
+    }
+
+    std::future<Embeddings> future = call->promise.get_future();
+    if (call->computed.empty()) {  // no texts, or every row from the cache
+      answered_directly.fetch_add(1, std::memory_order_relaxed);
+      call->promise.set_value(std::move(call->result));
+      if (call->on_ready) call->on_ready();
+      return future;
+    }
+
+    Prepared prepared = prepare(texts, tasks, task_count, call->computed, options, max_length);
+    detail::Job job;
+    job.ids = std::move(prepared.ids);
+    job.adapters = std::move(prepared.adapters);
+    job.outputs.reserve(call->computed.size());
+    for (std::size_t k = 0; k < call->computed.size(); ++k) {
+      const std::size_t i = call->computed[k];
+      job.outputs.push_back(result.data.data() + i * resolved_dims);
+      result.truncated[i] = prepared.truncated[k];
+    }
+    job.dims = resolved_dims;
+    job.normalize = options.normalize;
+    job.max_rows_per_pass = static_cast<std::size_t>(options.batch_size);
+    if (options.deadline_us > 0) job.deadline = call_start + std::chrono::microseconds(options.deadline_us);
+
+    scheduler->submit(std::move(job), options.block_when_full, [this, call](std::exception_ptr error) {
+      if (error) {
+        call->promise.set_exception(error);
+      } else {
+        Embeddings& done = call->result;
+        if (cache) {
+          for (std::size_t k = 0; k < call->computed.size(); ++k) {
+            const std::size_t i = call->computed[k];
+            cache->insert(call->keys[k], done.data.data() + i * done.dims, done.dims, done.truncated[i]);
+          }
+        }
+        call->promise.set_value(std::move(done));
+      }
+      if (call->on_ready) call->on_ready();
+    });
+    return future;
   }
 
   Package package;
   Tokenizer tokenizer;
   Backbone backbone;
   Device device = Device::CPU;
-  BatchLimits limits{};
   std::array<std::int64_t, kTaskCount> adapter_index{};
   std::array<std::string, kTaskCount> prompts;
   std::string no_prompt;
+  std::unique_ptr<detail::EmbeddingCache> cache;
+  mutable std::atomic<std::uint64_t> answered_directly{0};  // calls that needed no pass (cache, no texts)
+  // Last, so destroyed first: the worker has stopped and every request is settled before the
+  // cache, backbone and tokenizer that requests use go away.
+  std::unique_ptr<detail::Scheduler> scheduler;
 };
 
 namespace {
@@ -247,6 +368,10 @@ void check_encoder_options(const EncoderOptions& options) {
     throw InvalidArgument(fmt::format("max_batch_tokens {} is negative", options.max_batch_tokens));
   }
   if (options.max_batch_size < 0) throw InvalidArgument(fmt::format("max_batch_size {} is negative", options.max_batch_size));
+  if (options.max_wait_us < 0) throw InvalidArgument(fmt::format("max_wait_us {} is negative", options.max_wait_us));
+  if (options.max_queued_requests < 0) {
+    throw InvalidArgument(fmt::format("max_queued_requests {} is negative", options.max_queued_requests));
+  }
 }
 
 }  // namespace
@@ -254,8 +379,9 @@ void check_encoder_options(const EncoderOptions& options) {
 Encoder::Encoder(const std::string& package_path, const EncoderOptions& options) {
   check_encoder_options(options);
   // LibTorch's intra-op thread count is process-wide: this affects every Encoder and any other
-  // LibTorch user in the process.
-  if (options.num_threads > 0) at::set_num_threads(options.num_threads);
+  // LibTorch user in the process. 0 means every CPU the process may use, not LibTorch's own
+  // default (which counts cores its own way: 1 on some 2-core VMs).
+  at::set_num_threads(options.num_threads > 0 ? options.num_threads : process_cpus());
   if (options.device == Device::CPU && options.retain_host_memory) retain_freed_host_memory();
   impl_ = std::make_unique<Impl>(package_path, options);
 }
@@ -264,10 +390,16 @@ Encoder::~Encoder() = default;
 Encoder::Encoder(Encoder&&) noexcept = default;
 Encoder& Encoder::operator=(Encoder&&) noexcept = default;
 
+namespace {
+
+std::vector<std::string_view> views_of(const std::vector<std::string>& texts) {
+  return std::vector<std::string_view>(texts.begin(), texts.end());
+}
+
+}  // namespace
+
 Embeddings Encoder::encode(const std::vector<std::string>& texts, Task task, int dims, const EncodeOptions& options) const {
-  if (!impl_) throw_moved_from();
-  std::vector<std::string_view> views(texts.begin(), texts.end());
-  return impl_->encode(views, &task, 1, dims, options);
+  return encode_async(texts, task, dims, options).get();
 }
 
 Embeddings Encoder::encode(const std::vector<std::string>& texts, std::string_view task, int dims,
@@ -277,12 +409,44 @@ Embeddings Encoder::encode(const std::vector<std::string>& texts, std::string_vi
 
 Embeddings Encoder::encode(const std::vector<std::string>& texts, const std::vector<Task>& tasks, int dims,
                            const EncodeOptions& options) const {
+  return encode_async(texts, tasks, dims, options).get();
+}
+
+std::future<Embeddings> Encoder::encode_async(const std::vector<std::string>& texts, Task task, int dims,
+                                              const EncodeOptions& options) const {
+  if (!impl_) throw_moved_from();
+  const auto views = views_of(texts);
+  return impl_->submit(views.data(), views.size(), &task, 1, dims, options, {});
+}
+
+std::future<Embeddings> Encoder::encode_async(const std::vector<std::string>& texts, std::string_view task, int dims,
+                                              const EncodeOptions& options) const {
+  return encode_async(texts, task_from_string(task), dims, options);
+}
+
+std::future<Embeddings> Encoder::encode_async(const std::vector<std::string>& texts, const std::vector<Task>& tasks,
+                                              int dims, const EncodeOptions& options) const {
   if (!impl_) throw_moved_from();
   if (tasks.size() != texts.size()) {
     throw InvalidArgument(fmt::format("{} tasks for {} texts: give one task per text", tasks.size(), texts.size()));
   }
-  std::vector<std::string_view> views(texts.begin(), texts.end());
-  return impl_->encode(views, tasks.data(), tasks.size(), dims, options);
+  const auto views = views_of(texts);
+  return impl_->submit(views.data(), views.size(), tasks.data(), tasks.size(), dims, options, {});
+}
+
+std::future<Embeddings> Encoder::try_encode_async(const std::vector<std::string>& texts, Task task, int dims,
+                                                  const EncodeOptions& options) const {
+  EncodeOptions no_wait = options;
+  no_wait.block_when_full = false;
+  return encode_async(texts, task, dims, no_wait);
+}
+
+std::future<Embeddings> Encoder::encode_async(const std::string_view* texts, std::size_t count, const Task* tasks,
+                                              std::size_t task_count, int dims, const EncodeOptions& options,
+                                              std::function<void()> on_ready) const {
+  if (!impl_) throw_moved_from();
+  if (count == 0 && task_count > 1) throw InvalidArgument(fmt::format("{} tasks for 0 texts", task_count));
+  return impl_->submit(texts, count, tasks, task_count, dims, options, std::move(on_ready));
 }
 
 void Encoder::encode_into(const std::string_view* texts, std::size_t count, const Task* tasks, std::size_t task_count,
@@ -290,37 +454,58 @@ void Encoder::encode_into(const std::string_view* texts, std::size_t count, cons
                           std::uint8_t* truncated) const {
   if (!impl_) throw_moved_from();
   const auto resolved_dims = static_cast<std::size_t>(impl_->resolve_dims(dims));
-  if (count == 0) {
-    if (task_count > 1) throw InvalidArgument(fmt::format("{} tasks for 0 texts", task_count));
-    if (task_count == 1) {
-      if (tasks == nullptr) throw InvalidArgument("tasks is null");
-      impl_->check_task(tasks[0]);
-    }
-    (void)impl_->check_call_options(options);
-    return;
-  }
-  if (output == nullptr) throw InvalidArgument("output is null");
+  if (count == 0 && task_count > 1) throw InvalidArgument(fmt::format("{} tasks for 0 texts", task_count));
+  if (count > 0 && output == nullptr) throw InvalidArgument("output is null");
   // Checked before tokenising: cheap, and a wrong buffer is the caller's first problem. Written
   // without count * dims, which could overflow.
-  if (count > output_capacity / resolved_dims) {
+  if (count > 0 && count > output_capacity / resolved_dims) {
     throw BufferTooSmall(fmt::format("output holds {} floats; {} texts x {} dims need {}", output_capacity, count,
                                      resolved_dims, count * resolved_dims));
   }
-  Impl::Prepared prepared = impl_->prepare(texts, count, tasks, task_count, options);
-  impl_->run(prepared, static_cast<int>(resolved_dims), options, output);
-  if (truncated) std::copy(prepared.truncated.begin(), prepared.truncated.end(), truncated);
+  // Copied out only once the whole call has succeeded: a failure at any stage leaves output and
+  // truncated untouched.
+  Embeddings result = impl_->submit(texts, count, tasks, task_count, dims, options, {}).get();
+  std::copy(result.data.begin(), result.data.end(), output);
+  if (truncated) std::copy(result.truncated.begin(), result.truncated.end(), truncated);
+}
+
+EncoderStats Encoder::stats() const {
+  if (!impl_) throw_moved_from();
+  const detail::SchedulerStats s = impl_->scheduler->stats();
+  EncoderStats stats;
+  stats.requests = s.requests + impl_->answered_directly.load(std::memory_order_relaxed);
+  stats.rows = s.rows;
+  stats.passes = s.passes;
+  stats.tokens = s.tokens;
+  stats.padded_tokens = s.padded_tokens;
+  stats.queue_depth = s.queue_depth;
+  stats.max_queue_depth = s.max_queue_depth;
+  stats.rejected = s.rejected;
+  stats.deadline_exceeded = s.deadline_exceeded;
+  stats.failed = s.failed;
+  stats.queue_wait_us = s.queue_wait_us;
+  stats.pass_us = s.pass_us;
+  if (impl_->cache) {
+    const auto c = impl_->cache->counters();
+    stats.cache_hits = c.hits;
+    stats.cache_misses = c.misses;
+    stats.cache_evictions = c.evictions;
+    stats.cache_bytes = c.bytes;
+    stats.cache_entries = c.entries;
+    stats.rows += c.hits;  // rows answered from the cache never reach the scheduler
+  }
+  return stats;
 }
 
 std::vector<std::vector<std::int32_t>> Encoder::tokenize(const std::vector<std::string>& texts, Task task,
                                                          const EncodeOptions& options) const {
   if (!impl_) throw_moved_from();
   impl_->check_task(task);
-  if (texts.empty()) {
-    (void)impl_->check_call_options(options);
-    return {};
-  }
-  std::vector<std::string_view> views(texts.begin(), texts.end());
-  return impl_->prepare(views.data(), views.size(), &task, 1, options).ids;
+  const std::size_t max_length = impl_->check_call_options(options);
+  const auto views = views_of(texts);
+  std::vector<std::size_t> rows(views.size());
+  std::iota(rows.begin(), rows.end(), std::size_t{0});
+  return impl_->prepare(views.data(), &task, 1, rows, options, max_length).ids;
 }
 
 namespace {

@@ -15,6 +15,9 @@ const char* to_string(ErrorCode code) noexcept {
     case ErrorCode::BufferTooSmall: return "buffer_too_small";
     case ErrorCode::OutOfMemory: return "out_of_memory";
     case ErrorCode::Internal: return "internal";
+    case ErrorCode::QueueFull: return "queue_full";
+    case ErrorCode::DeadlineExceeded: return "deadline_exceeded";
+    case ErrorCode::Cancelled: return "cancelled";
   }
   return "unknown";
 }

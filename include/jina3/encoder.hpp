@@ -3,6 +3,8 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
+#include <future>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -25,12 +27,41 @@ struct Embeddings {
   const float* row(std::size_t i) const { return data.data() + i * dims; }
 };
 
+// Counters of one encoder since it was loaded (Encoder::stats()). Times are in microseconds.
+struct EncoderStats {
+  std::uint64_t requests = 0;          // calls accepted (encode, encode_into, encode_async), cache-only ones included
+  std::uint64_t rows = 0;              // texts in those calls
+  std::uint64_t passes = 0;            // forward passes run
+  std::uint64_t tokens = 0;            // real tokens in those passes
+  std::uint64_t padded_tokens = 0;     // rows x longest row, summed over passes (>= tokens)
+  std::uint64_t queue_depth = 0;       // requests accepted and not yet completed, now
+  std::uint64_t max_queue_depth = 0;   // the largest queue_depth seen
+  std::uint64_t rejected = 0;          // calls refused with QueueFull
+  std::uint64_t deadline_exceeded = 0; // requests failed with DeadlineExceeded
+  std::uint64_t failed = 0;            // requests failed by a pass (out of memory, ...) or cancelled
+  std::uint64_t cache_hits = 0;        // rows answered from the cache
+  std::uint64_t cache_misses = 0;      // rows looked up and not found (0 while the cache is off)
+  std::uint64_t cache_evictions = 0;   // entries dropped to stay within cache_bytes
+  std::uint64_t cache_bytes = 0;       // bytes the cache holds now
+  std::uint64_t cache_entries = 0;     // entries the cache holds now
+  std::uint64_t queue_wait_us = 0;     // summed over requests: from the call to its first pass
+  std::uint64_t pass_us = 0;           // summed over passes: time inside forward passes and pooling
+};
+
 // Loads a jina3 model package (see docs/package-format.md) and turns texts into embeddings the
 // way Jina's own encode() does: task prompt prepended, <s> ... </s>, the task's LoRA adapter,
 // mean pooling over all tokens, Matryoshka truncation, then L2 normalisation.
 //
-// Thread safety: encode() and tokenize() may be called concurrently on one instance from any
-// number of threads. Construction, move and destruction must not overlap with any other call.
+// Serving: every encode call, synchronous or not, becomes a request to the encoder's scheduler.
+// One worker thread per encoder owns the forward passes and the intra-op threads; it merges the
+// rows of all queued requests (any tasks and dims) into length-sorted passes, shares each pass
+// fairly between requests so that a large call cannot hold up small ones, and hands each request
+// its rows in its own order. Tokenising happens on the calling thread.
+//
+// Thread safety: encode(), encode_async(), tokenize() and stats() may be called concurrently on
+// one instance from any number of threads. Construction, move and destruction must not overlap
+// with any other call; requests still queued when the encoder is destroyed fail with Cancelled
+// (a pass already running finishes first).
 class JINA3_EXPORT Encoder {
  public:
   // Throws ModelNotFound, ModelInvalid, VersionMismatch or DeviceError.
@@ -59,6 +90,32 @@ class JINA3_EXPORT Encoder {
   void encode_into(const std::string_view* texts, std::size_t count, const Task* tasks, std::size_t task_count,
                    int dims, float* output, std::size_t output_capacity, const EncodeOptions& options = {},
                    std::uint8_t* truncated = nullptr) const;
+
+  // Asynchronous encode: checks the arguments and tokenises on the calling thread, queues the
+  // request and returns at once. Argument errors (InvalidArgument, InputTooLong) and QueueFull
+  // (when options.block_when_full is false) are thrown here; the future carries the result, or
+  // DeadlineExceeded, Cancelled, OutOfMemory or Internal. If the queue is full and
+  // block_when_full is true, the call waits for room (up to options.deadline_us).
+  std::future<Embeddings> encode_async(const std::vector<std::string>& texts, Task task = Task::None, int dims = 0,
+                                       const EncodeOptions& options = {}) const;
+  std::future<Embeddings> encode_async(const std::vector<std::string>& texts, std::string_view task, int dims = 0,
+                                       const EncodeOptions& options = {}) const;
+  std::future<Embeddings> encode_async(const std::vector<std::string>& texts, const std::vector<Task>& tasks,
+                                       int dims = 0, const EncodeOptions& options = {}) const;
+  // The non-blocking "try" form: as encode_async with options.block_when_full = false.
+  std::future<Embeddings> try_encode_async(const std::vector<std::string>& texts, Task task = Task::None,
+                                           int dims = 0, const EncodeOptions& options = {}) const;
+  // Form for bindings: texts are only read during the call. tasks points to task_count tasks (1,
+  // or one per text). on_ready, if set, is called exactly once, right after the future becomes
+  // ready: on the encoder's worker thread, or on this thread if the call completed at once (all
+  // rows from the cache, or no texts). It must be quick, must not throw and must not destroy the
+  // encoder. It is not called when this function throws.
+  std::future<Embeddings> encode_async(const std::string_view* texts, std::size_t count, const Task* tasks,
+                                       std::size_t task_count, int dims, const EncodeOptions& options,
+                                       std::function<void()> on_ready) const;
+
+  // Counters since load; see EncoderStats.
+  EncoderStats stats() const;
 
   // The token ids encode() would run for each text: prompt, <s> and </s> included, truncated
   // (or InputTooLong) as options say.

@@ -21,6 +21,9 @@ enum class ErrorCode : int {
   BufferTooSmall = 7,   // caller-provided output buffer is too small (C API and zero-copy C++ overloads)
   OutOfMemory = 8,      // allocation failed
   Internal = 9,         // anything else: a bug in jina3 or its dependencies
+  QueueFull = 10,       // the encoder's request queue is full and the call asked not to wait
+  DeadlineExceeded = 11,  // the request had not started when its deadline passed
+  Cancelled = 12,       // the encoder was destroyed before the request ran
 };
 
 // Canonical lower-case name of a code, e.g. "invalid_argument".
@@ -49,6 +52,9 @@ JINA3_DEFINE_ERROR(ModelNotFound)
 JINA3_DEFINE_ERROR(ModelInvalid)
 JINA3_DEFINE_ERROR(VersionMismatch)
 JINA3_DEFINE_ERROR(BufferTooSmall)
+JINA3_DEFINE_ERROR(QueueFull)
+JINA3_DEFINE_ERROR(DeadlineExceeded)
+JINA3_DEFINE_ERROR(Cancelled)
 #undef JINA3_DEFINE_ERROR
 
 // Named DeviceError (not Device) so it does not clash with the jina3::Device enum.
