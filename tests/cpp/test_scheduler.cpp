@@ -1,0 +1,1190 @@
+// Unit tests of the request scheduler (src/scheduler.hpp) with a fake backend: no LibTorch, so the
+// whole program can run under ThreadSanitizer (scripts/test.sh, JINA3_SANITIZE=thread).
+//
+// The fake pass writes a deterministic function of each row's ids, so a row that went to the
+// wrong request or the wrong place shows up as a wrong value. Every row's ids start with its
+// request's number and its row index, which lets the fake record each pass's composition.
+// Special ids make a pass throw (kThrowId) or wait at a gate the test opens (kGateId), which makes
+// "a pass is running now" a fact rather than a guess about timing.
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <functional>
+#include <exception>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <random>
+#include <set>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include <jina3/errors.hpp>
+
+#include "batch_plan.hpp"
+#include "cache.hpp"
+#include "scheduler.hpp"
+
+using namespace std::chrono_literals;
+using jina3::detail::Clock;
+using jina3::detail::Completion;
+using jina3::detail::Job;
+using jina3::detail::PassRow;
+using jina3::detail::Scheduler;
+using jina3::detail::SchedulerOptions;
+using jina3::detail::SchedulerStats;
+
+namespace {
+
+constexpr std::int32_t kThrowId = 900001;  // a pass with a row holding this id throws FakeFailure
+constexpr std::int32_t kGateId = 900002;   // a pass with a row holding this id waits until the gate opens
+constexpr float kUnwritten = -7.5f;        // what output buffers hold before the scheduler writes them
+constexpr std::size_t kGuard = 8;          // floats after each request's outputs that must stay untouched
+
+struct FakeFailure : std::runtime_error {
+  FakeFailure() : std::runtime_error("fake pass failure") {}
+};
+
+// The value the fake writes at position d of a row's output. Weighted so that rows differing only
+// in order or in one id give different values; small enough to be exact in a float.
+float expected_value(const std::vector<std::int32_t>& ids, std::int64_t adapter, bool normalize, std::size_t d) {
+  std::int64_t h = 0;
+  for (std::size_t i = 0; i < ids.size(); ++i) h = (h + static_cast<std::int64_t>(i + 1) * ids[i]) % 1000003;
+  return static_cast<float>(h) + static_cast<float>(d) + 4096.0f * static_cast<float>(adapter + 1) +
+         (normalize ? 0.25f : 0.0f);
+}
+
+// Fails the process if a test hangs (a scheduler that never completes a request, or a destructor
+// that never returns), instead of leaving ctest to time out with no clue.
+class Watchdog {
+ public:
+  explicit Watchdog(const char* what, std::chrono::seconds limit = 60s) : what_(what) {
+    thread_ = std::thread([this, limit] {
+      std::unique_lock<std::mutex> lock(mutex_);
+      if (!cv_.wait_for(lock, limit, [this] { return disarmed_; })) {
+        std::fprintf(stderr, "watchdog: '%s' still running after %lld s; aborting\n", what_,
+                     static_cast<long long>(limit.count()));
+        std::fflush(stderr);
+        std::_Exit(124);
+      }
+    });
+  }
+  ~Watchdog() {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      disarmed_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+  }
+
+ private:
+  const char* what_;
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  bool disarmed_ = false;
+  std::thread thread_;
+};
+
+struct RecordedRow {
+  int request;
+  int row;
+  std::size_t length;
+};
+
+struct RecordedPass {
+  std::vector<RecordedRow> rows;
+  bool threw = false;
+  Clock::time_point start;
+};
+
+// The backend. Thread-safe: in inline mode passes run concurrently on the submitting threads.
+class FakeBackend {
+ public:
+  jina3::detail::PassFunction function() {
+    return [this](const std::vector<PassRow>& rows) { run(rows); };
+  }
+
+  void set_sleep(std::chrono::microseconds sleep) { sleep_us_ = sleep.count(); }
+
+  // Passes holding kGateId wait until open_gate(). The gate starts open.
+  void close_gate() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    gate_open_ = false;
+  }
+  void open_gate() {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      gate_open_ = true;
+    }
+    cv_.notify_all();
+  }
+  // True once a pass is waiting at the (closed) gate.
+  bool wait_at_gate(std::chrono::milliseconds timeout = 10000ms) {
+    std::unique_lock<std::mutex> lock(mutex_);
+    return cv_.wait_for(lock, timeout, [this] { return at_gate_ > 0; });
+  }
+
+  std::vector<RecordedPass> passes() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return passes_;
+  }
+  std::size_t pass_count() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return passes_.size();
+  }
+  int max_overlap() const { return max_overlap_.load(); }
+
+ private:
+  void run(const std::vector<PassRow>& rows) {
+    int now = ++running_;
+    int seen = max_overlap_.load();
+    while (now > seen && !max_overlap_.compare_exchange_weak(seen, now)) {
+    }
+    RecordedPass record;
+    record.start = Clock::now();
+    bool gate = false;
+    bool fail = false;
+    for (const PassRow& row : rows) {
+      const auto& ids = *row.ids;
+      record.rows.push_back({ids.size() > 0 ? ids[0] : -1, ids.size() > 1 ? ids[1] : -1, ids.size()});
+      for (std::int32_t id : ids) {
+        gate = gate || id == kGateId;
+        fail = fail || id == kThrowId;
+      }
+    }
+    record.threw = fail;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      passes_.push_back(record);
+    }
+    if (gate) {
+      std::unique_lock<std::mutex> lock(mutex_);
+      ++at_gate_;
+      cv_.notify_all();
+      cv_.wait(lock, [this] { return gate_open_; });
+      --at_gate_;
+    }
+    if (sleep_us_ > 0) std::this_thread::sleep_for(std::chrono::microseconds(sleep_us_.load()));
+    for (const PassRow& row : rows) {
+      for (std::size_t d = 0; d < row.dims; ++d) row.output[d] = expected_value(*row.ids, row.adapter, row.normalize, d);
+    }
+    --running_;
+    if (fail) throw FakeFailure();
+  }
+
+  mutable std::mutex mutex_;
+  std::condition_variable cv_;
+  std::vector<RecordedPass> passes_;
+  bool gate_open_ = true;
+  int at_gate_ = 0;
+  std::atomic<long long> sleep_us_{0};
+  std::atomic<int> running_{0};
+  std::atomic<int> max_overlap_{0};
+};
+
+// Opens the gate when a test leaves early, so that the scheduler's destructor (which finishes the
+// running pass) cannot wait forever on a pass held at the gate. Declare it after the scheduler.
+struct GateOpener {
+  FakeBackend& backend;
+  ~GateOpener() { backend.open_gate(); }
+};
+
+std::atomic<int> next_request_number{1};
+std::atomic<std::uint64_t> completion_sequence{0};
+
+// One request as the test sees it: its rows, the buffer the scheduler writes into, and what its
+// completion reported.
+class TestRequest {
+ public:
+  // lengths: per row, at least 2 (the request number and row index come first).
+  explicit TestRequest(const std::vector<std::size_t>& lengths, std::size_t dims = 4, std::uint32_t seed = 1)
+      : number_(next_request_number++), dims_(dims) {
+    std::mt19937 random(seed ^ static_cast<std::uint32_t>(number_ * 2654435761u));
+    for (std::size_t r = 0; r < lengths.size(); ++r) {
+      std::vector<std::int32_t> row = {number_, static_cast<std::int32_t>(r)};
+      while (row.size() < std::max<std::size_t>(lengths[r], 2)) row.push_back(static_cast<std::int32_t>(5 + random() % 5000));
+      ids_.push_back(std::move(row));
+      adapters_.push_back(static_cast<std::int64_t>(random() % 6) - 1);
+    }
+    normalize_ = random() % 2 == 0;
+    buffer_.assign(lengths.size() * dims_ + kGuard, kUnwritten);
+  }
+  TestRequest(const TestRequest&) = delete;
+  TestRequest& operator=(const TestRequest&) = delete;
+
+  int number() const { return number_; }
+  std::size_t rows() const { return ids_.size(); }
+  // Puts a marker id into one row (after the request number and row index).
+  void mark_row(std::size_t row, std::int32_t marker) {
+    if (ids_[row].size() < 3) ids_[row].push_back(marker);
+    else ids_[row][2] = marker;
+  }
+  Clock::time_point deadline = Clock::time_point::max();
+  std::size_t max_rows_per_pass = 0;
+
+  Job job() {
+    Job job;
+    job.ids = ids_;
+    job.adapters = adapters_;
+    for (std::size_t r = 0; r < ids_.size(); ++r) job.outputs.push_back(buffer_.data() + r * dims_);
+    job.dims = dims_;
+    job.normalize = normalize_;
+    job.max_rows_per_pass = max_rows_per_pass;
+    job.deadline = deadline;
+    return job;
+  }
+
+  Completion completion() {
+    return [this](std::exception_ptr error) {
+      {
+        std::lock_guard<std::mutex> lock(mutex_);
+        ++calls_;
+        error_ = error;
+        completed_at_ = Clock::now();
+        sequence_ = ++completion_sequence;
+        thread_ = std::this_thread::get_id();
+      }
+      cv_.notify_all();
+    };
+  }
+
+  // Submits to scheduler; returns what submit threw (nullptr if it accepted the request).
+  std::exception_ptr submit(Scheduler& scheduler, bool block = true) {
+    submitted_at_ = Clock::now();
+    try {
+      scheduler.submit(job(), block, completion());
+    } catch (...) {
+      return std::current_exception();
+    }
+    return nullptr;
+  }
+
+  bool wait(std::chrono::milliseconds timeout = 20000ms) {
+    std::unique_lock<std::mutex> lock(mutex_);
+    return cv_.wait_for(lock, timeout, [this] { return calls_ > 0; });
+  }
+  bool done() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return calls_ > 0;
+  }
+  int calls() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return calls_;
+  }
+  std::exception_ptr error() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return error_;
+  }
+  bool ok() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return calls_ == 1 && !error_;
+  }
+  std::uint64_t sequence() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return sequence_;
+  }
+  std::thread::id completion_thread() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return thread_;
+  }
+  // From submit to completion.
+  std::chrono::microseconds latency() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return std::chrono::duration_cast<std::chrono::microseconds>(completed_at_ - submitted_at_);
+  }
+
+  // Rows written with the wrong value (or not at all), plus 1 if the guard after them was touched.
+  std::size_t wrong_outputs() const {
+    std::size_t wrong = 0;
+    for (std::size_t r = 0; r < ids_.size(); ++r) {
+      for (std::size_t d = 0; d < dims_; ++d) {
+        if (buffer_[r * dims_ + d] != expected_value(ids_[r], adapters_[r], normalize_, d)) {
+          ++wrong;
+          break;
+        }
+      }
+    }
+    for (std::size_t g = 0; g < kGuard; ++g) {
+      if (buffer_[ids_.size() * dims_ + g] != kUnwritten) return wrong + 1;
+    }
+    return wrong;
+  }
+
+ private:
+  int number_;
+  std::size_t dims_;
+  bool normalize_ = true;
+  std::vector<std::vector<std::int32_t>> ids_;
+  std::vector<std::int64_t> adapters_;
+  std::vector<float> buffer_;
+  Clock::time_point submitted_at_{};
+
+  mutable std::mutex mutex_;
+  std::condition_variable cv_;
+  int calls_ = 0;
+  std::exception_ptr error_;
+  Clock::time_point completed_at_{};
+  std::uint64_t sequence_ = 0;
+  std::thread::id thread_{};
+};
+
+template <typename E>
+bool holds(const std::exception_ptr& error) {
+  if (!error) return false;
+  try {
+    std::rethrow_exception(error);
+  } catch (const E&) {
+    return true;
+  } catch (...) {
+    return false;
+  }
+}
+
+std::string describe(const std::exception_ptr& error) {
+  if (!error) return "no error";
+  try {
+    std::rethrow_exception(error);
+  } catch (const std::exception& e) {
+    return e.what();
+  } catch (...) {
+    return "unknown exception";
+  }
+}
+
+// Passes (indices into passes) holding a row of request number.
+std::vector<std::size_t> passes_of(const std::vector<RecordedPass>& passes, int request) {
+  std::vector<std::size_t> found;
+  for (std::size_t p = 0; p < passes.size(); ++p) {
+    for (const RecordedRow& row : passes[p].rows) {
+      if (row.request == request) {
+        found.push_back(p);
+        break;
+      }
+    }
+  }
+  return found;
+}
+
+// Checks what must hold of any recorded history: each pass within the limits (a row longer than
+// max_tokens alone), each successful request's rows run exactly once, and a request failed by a
+// pass exactly when one of its rows was in a pass that threw.
+void check_history(const std::vector<RecordedPass>& passes, const std::vector<std::unique_ptr<TestRequest>>& requests,
+                   const jina3::BatchLimits& limits) {
+  std::map<std::pair<int, int>, int> runs;
+  std::set<int> failed_by_pass;
+  std::size_t over_limits = 0;
+  for (const RecordedPass& pass : passes) {
+    std::size_t longest = 0;
+    for (const RecordedRow& row : pass.rows) {
+      longest = std::max(longest, row.length);
+      ++runs[{row.request, row.row}];
+      if (pass.threw) failed_by_pass.insert(row.request);
+    }
+    if (pass.rows.empty() || pass.rows.size() > limits.max_rows ||
+        (pass.rows.size() > 1 && pass.rows.size() * longest > limits.max_tokens)) {
+      ++over_limits;
+    }
+  }
+  CHECK(over_limits == 0);
+  std::size_t wrong_runs = 0;
+  std::size_t wrong_outcome = 0;
+  std::size_t wrong_values = 0;
+  for (const auto& request : requests) {
+    bool failed = failed_by_pass.count(request->number()) > 0;
+    if (failed != holds<FakeFailure>(request->error()) || request->calls() != 1) ++wrong_outcome;
+    if (failed) continue;
+    for (std::size_t r = 0; r < request->rows(); ++r) {
+      auto it = runs.find({request->number(), static_cast<int>(r)});
+      if (it == runs.end() || it->second != 1) ++wrong_runs;
+    }
+    if (request->wrong_outputs() != 0) ++wrong_values;
+  }
+  CHECK(wrong_outcome == 0);
+  CHECK(wrong_runs == 0);
+  CHECK(wrong_values == 0);
+}
+
+SchedulerOptions make_options(jina3::BatchLimits limits, std::size_t max_queued = 1024,
+                              std::chrono::microseconds max_wait = 2000us, bool use_worker = true) {
+  SchedulerOptions options;
+  options.limits = limits;
+  options.max_queued_requests = max_queued;
+  options.max_wait = max_wait;
+  options.use_worker = use_worker;
+  return options;
+}
+
+// Many threads submit requests of random sizes (some with a row that makes its pass throw, some
+// longer than max_tokens, some limited per pass), a few at a time, while another reads stats().
+void random_workload(bool use_worker) {
+  const jina3::BatchLimits limits{256, 16};
+  FakeBackend backend;
+  std::vector<std::unique_ptr<TestRequest>> requests;
+  constexpr int kThreads = 12;
+  constexpr int kRounds = 12;
+  std::vector<std::vector<TestRequest*>> per_thread(kThreads);
+  std::mt19937 random(12345);
+  for (int t = 0; t < kThreads; ++t) {
+    for (int k = 0; k < kRounds * 2; ++k) {
+      std::size_t rows = random() % 10 == 0 ? 40 + random() % 60 : 1 + random() % 12;
+      std::vector<std::size_t> lengths(rows);
+      for (auto& length : lengths) length = random() % 25 == 0 ? 300 : 2 + random() % 40;
+      requests.push_back(std::make_unique<TestRequest>(lengths, 1 + random() % 12, random()));
+      if (random() % 20 == 0) requests.back()->mark_row(random() % rows, kThrowId);
+      if (random() % 8 == 0) requests.back()->max_rows_per_pass = 1 + random() % 3;
+      per_thread[t].push_back(requests.back().get());
+    }
+  }
+
+  Scheduler scheduler(backend.function(), make_options(limits, 1024, 500us, use_worker));
+  std::atomic<int> refused{0};
+  std::atomic<int> unfinished{0};
+  std::atomic<int> wrong_thread{0};
+  std::atomic<int> inconsistent_stats{0};
+  std::atomic<bool> stop_stats{false};
+  std::thread stats_reader([&] {
+    while (!stop_stats) {
+      SchedulerStats stats = scheduler.stats();
+      if (stats.queue_depth > stats.max_queue_depth || stats.padded_tokens < stats.tokens) ++inconsistent_stats;
+      std::this_thread::sleep_for(200us);
+    }
+  });
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      std::mt19937 local(static_cast<std::uint32_t>(t));
+      auto& mine = per_thread[t];
+      for (std::size_t i = 0; i < mine.size();) {
+        std::size_t batch = std::min<std::size_t>(1 + local() % 3, mine.size() - i);
+        for (std::size_t k = 0; k < batch; ++k) {
+          if (mine[i + k]->submit(scheduler)) ++refused;
+          if (!use_worker && !mine[i + k]->done()) ++unfinished;  // inline: done before submit returns
+          if (!use_worker && mine[i + k]->completion_thread() != std::this_thread::get_id()) ++wrong_thread;
+        }
+        for (std::size_t k = 0; k < batch; ++k) {
+          if (!mine[i + k]->wait()) ++unfinished;
+        }
+        i += batch;
+      }
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  stop_stats = true;
+  stats_reader.join();
+  CHECK(refused == 0);
+  CHECK(unfinished == 0);
+  CHECK(wrong_thread == 0);
+  CHECK(inconsistent_stats == 0);
+
+  std::vector<RecordedPass> passes = backend.passes();
+  check_history(passes, requests, limits);
+  // Rows of a request limited per pass never exceed its limit in any pass.
+  std::size_t over = 0;
+  for (const auto& request : requests) {
+    if (request->max_rows_per_pass == 0) continue;
+    for (const RecordedPass& pass : passes) {
+      std::size_t mine = 0;
+      for (const RecordedRow& row : pass.rows) mine += row.request == request->number();
+      if (mine > request->max_rows_per_pass) ++over;
+    }
+  }
+  CHECK(over == 0);
+  if (use_worker) CHECK(backend.max_overlap() == 1);  // one worker: passes never overlap
+
+  SchedulerStats stats = scheduler.stats();
+  std::uint64_t rows = 0;
+  for (const auto& request : requests) rows += request->rows();
+  CHECK(stats.requests == requests.size());
+  CHECK(stats.rows == rows);
+  CHECK(stats.passes == passes.size());
+  CHECK(stats.queue_depth == 0);
+  CHECK(stats.rejected == 0);
+  CHECK(stats.deadline_exceeded == 0);
+  std::uint64_t failed = 0;
+  for (const auto& request : requests) failed += request->error() != nullptr;
+  CHECK(failed > 0);  // the workload did include failing passes
+  CHECK(stats.failed == failed);
+}
+
+}  // namespace
+
+TEST_CASE("scheduler: every request gets its own rows, in order, from many threads", "[scheduler]") {
+  Watchdog dog("random workload, worker", 120s);
+  random_workload(true);
+}
+
+TEST_CASE("scheduler: inline mode (no worker) gives the same results", "[scheduler]") {
+  Watchdog dog("random workload, inline", 120s);
+  random_workload(false);
+}
+
+TEST_CASE("scheduler: a request with no rows completes at once on the calling thread", "[scheduler]") {
+  Watchdog dog("empty request");
+  FakeBackend backend;
+  for (bool use_worker : {true, false}) {
+    TestRequest empty({});
+    Scheduler scheduler(backend.function(), make_options({4096, 64}, 4, 2000us, use_worker));
+    CHECK_FALSE(empty.submit(scheduler));
+    CHECK(empty.done());
+    CHECK(empty.ok());
+    CHECK(empty.completion_thread() == std::this_thread::get_id());
+  }
+  CHECK(backend.pass_count() == 0);
+}
+
+TEST_CASE("scheduler: requests queued together share passes", "[scheduler]") {
+  Watchdog dog("merging");
+  FakeBackend backend;
+  std::vector<std::unique_ptr<TestRequest>> requests;
+  requests.push_back(std::make_unique<TestRequest>(std::vector<std::size_t>{4}));
+  requests[0]->mark_row(0, kGateId);
+  for (int i = 0; i < 20; ++i) requests.push_back(std::make_unique<TestRequest>(std::vector<std::size_t>{4}));
+  backend.close_gate();
+  Scheduler scheduler(backend.function(), make_options({4096, 64}));
+  GateOpener opener{backend};
+
+  REQUIRE_FALSE(requests[0]->submit(scheduler));
+  REQUIRE(backend.wait_at_gate());
+  for (std::size_t i = 1; i < requests.size(); ++i) REQUIRE_FALSE(requests[i]->submit(scheduler));
+  backend.open_gate();
+  for (const auto& request : requests) REQUIRE(request->wait());
+
+  std::vector<RecordedPass> passes = backend.passes();
+  check_history(passes, requests, {4096, 64});
+  // The gate's pass, then one pass with all twenty queued one-row requests.
+  REQUIRE(passes.size() == 2);
+  CHECK(passes[1].rows.size() == 20);
+}
+
+TEST_CASE("scheduler: concurrent callers in a loop share passes", "[scheduler]") {
+  Watchdog dog("merging under load", 120s);
+  FakeBackend backend;
+  backend.set_sleep(2ms);
+  constexpr int kThreads = 16;
+  constexpr int kEach = 8;
+  std::vector<std::unique_ptr<TestRequest>> requests;
+  for (int i = 0; i < kThreads * kEach; ++i) {
+    requests.push_back(std::make_unique<TestRequest>(std::vector<std::size_t>{3 + static_cast<std::size_t>(i % 7)}));
+  }
+  Scheduler scheduler(backend.function(), make_options({4096, 64}));
+  std::atomic<int> bad{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int k = 0; k < kEach; ++k) {
+        TestRequest& request = *requests[t * kEach + k];
+        if (request.submit(scheduler) || !request.wait()) ++bad;
+      }
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  CHECK(bad == 0);
+  std::vector<RecordedPass> passes = backend.passes();
+  check_history(passes, requests, {4096, 64});
+  std::size_t most = 0;
+  for (const RecordedPass& pass : passes) most = std::max(most, pass.rows.size());
+  INFO("passes: " << passes.size() << " for " << requests.size() << " requests; largest pass " << most);
+  CHECK(passes.size() * 2 <= requests.size());  // at least two requests per pass on average
+  CHECK(most >= 4);
+}
+
+TEST_CASE("scheduler: a 10,000-row request does not hold up one-row requests", "[scheduler]") {
+  Watchdog dog("fairness", 180s);
+  FakeBackend backend;
+  backend.close_gate();
+  const jina3::BatchLimits limits{4096, 64};
+  std::vector<std::unique_ptr<TestRequest>> requests;
+  requests.push_back(std::make_unique<TestRequest>(std::vector<std::size_t>{4}));
+  requests[0]->mark_row(0, kGateId);
+  requests.push_back(std::make_unique<TestRequest>(std::vector<std::size_t>(10000, 4)));
+  TestRequest& big = *requests[1];
+  for (int i = 0; i < 10; ++i) requests.push_back(std::make_unique<TestRequest>(std::vector<std::size_t>{4}));
+  TestRequest late({4});
+  std::atomic<std::size_t> passes_at_completion{0};
+  Scheduler scheduler(backend.function(), make_options(limits));
+  GateOpener opener{backend};
+
+  // Queued behind the gate: the big request first, then ten small ones.
+  REQUIRE_FALSE(requests[0]->submit(scheduler));
+  REQUIRE(backend.wait_at_gate());
+  for (std::size_t i = 1; i < requests.size(); ++i) REQUIRE_FALSE(requests[i]->submit(scheduler));
+  backend.set_sleep(1ms);  // so that the big request takes long enough to submit into its middle
+  backend.open_gate();
+  for (std::size_t i = 2; i < requests.size(); ++i) REQUIRE(requests[i]->wait());
+
+  // A small request submitted while the big one runs completes within a couple of passes.
+  while (backend.pass_count() < 20 && !big.done()) std::this_thread::sleep_for(200us);
+  REQUIRE_FALSE(big.done());
+  const std::size_t passes_at_submit = backend.pass_count();
+  {
+    Completion inner = late.completion();
+    Job job = late.job();
+    scheduler.submit(std::move(job), true, [&, inner](std::exception_ptr error) {
+      passes_at_completion = backend.pass_count();
+      inner(error);
+    });
+  }
+  REQUIRE(late.wait());
+  CHECK(late.ok());
+  CHECK(late.wrong_outputs() == 0);
+  CHECK(passes_at_completion <= passes_at_submit + 3);
+  CHECK_FALSE(big.done());
+  REQUIRE(big.wait(120000ms));
+
+  std::vector<RecordedPass> passes = backend.passes();
+  check_history(passes, requests, limits);
+  std::size_t late_passes = 0;
+  for (std::size_t i = 2; i < requests.size(); ++i) {
+    std::vector<std::size_t> where = passes_of(passes, requests[i]->number());
+    REQUIRE(where.size() == 1);
+    // Pass 0 was the gate's; each small request ran in the first step after it.
+    if (where[0] > 2) ++late_passes;
+    CHECK(requests[i]->sequence() < big.sequence());
+  }
+  CHECK(late_passes == 0);
+  CHECK(passes.size() >= 10000 / limits.max_rows);
+}
+
+TEST_CASE("scheduler: a full queue refuses or blocks", "[scheduler]") {
+  Watchdog dog("bounded queue");
+  FakeBackend backend;
+  backend.close_gate();
+  std::vector<std::unique_ptr<TestRequest>> requests;
+  for (int i = 0; i < 5; ++i) requests.push_back(std::make_unique<TestRequest>(std::vector<std::size_t>{5}));
+  requests[0]->mark_row(0, kGateId);
+  TestRequest& running = *requests[0];
+  TestRequest& queued = *requests[1];
+  TestRequest& refused = *requests[2];
+  TestRequest& blocked = *requests[3];
+  TestRequest& timed = *requests[4];
+  Scheduler scheduler(backend.function(), make_options({4096, 64}, 2));
+  GateOpener opener{backend};
+
+  REQUIRE_FALSE(running.submit(scheduler));
+  REQUIRE(backend.wait_at_gate());
+  REQUIRE_FALSE(queued.submit(scheduler));
+  CHECK(scheduler.stats().queue_depth == 2);
+
+  // The third request, not allowed to wait, is refused at once and never completed.
+  std::exception_ptr error = refused.submit(scheduler, false);
+  CHECK(holds<jina3::QueueFull>(error));
+  CHECK(scheduler.stats().rejected == 1);
+
+  // Allowed to wait, with a deadline: refused with DeadlineExceeded once it passes.
+  timed.deadline = Clock::now() + 100ms;
+  auto before = Clock::now();
+  error = timed.submit(scheduler, true);
+  auto waited = Clock::now() - before;
+  CHECK(holds<jina3::DeadlineExceeded>(error));
+  CHECK(waited >= 95ms);
+  CHECK(waited < 5s);
+
+  // Allowed to wait: blocks until the running request completes, then is queued and runs.
+  std::atomic<bool> returned{false};
+  std::exception_ptr blocked_error;
+  std::thread submitter([&] {
+    blocked_error = blocked.submit(scheduler, true);
+    returned = true;
+  });
+  std::this_thread::sleep_for(100ms);
+  CHECK_FALSE(returned);
+  CHECK(scheduler.stats().rejected == 1);
+  backend.open_gate();
+  submitter.join();
+  CHECK(returned);
+  CHECK_FALSE(blocked_error);
+  for (TestRequest* request : {&running, &queued, &blocked}) {
+    REQUIRE(request->wait());
+    CHECK(request->ok());
+    CHECK(request->wrong_outputs() == 0);
+  }
+  CHECK(refused.calls() == 0);
+  CHECK(timed.calls() == 0);
+  SchedulerStats stats = scheduler.stats();
+  CHECK(stats.queue_depth == 0);
+  CHECK(stats.max_queue_depth == 2);
+  CHECK(stats.requests == 3);
+}
+
+TEST_CASE("scheduler: a request not started by its deadline fails promptly", "[scheduler]") {
+  Watchdog dog("deadlines");
+  FakeBackend backend;
+  backend.close_gate();
+  TestRequest running({6});
+  TestRequest late({6, 3});
+  TestRequest started({6});
+  TestRequest long_one(std::vector<std::size_t>(200, 5));
+  Scheduler scheduler(backend.function(), make_options({4096, 64}));
+  GateOpener opener{backend};
+  running.mark_row(0, kGateId);
+  REQUIRE_FALSE(running.submit(scheduler));
+  REQUIRE(backend.wait_at_gate());
+
+  // Queued behind a pass that will not end until the gate opens: the deadline fails it anyway.
+  const auto submitted = Clock::now();
+  late.deadline = submitted + 50ms;
+  REQUIRE_FALSE(late.submit(scheduler));
+  REQUIRE(late.wait(10000ms));
+  const auto failed_after = Clock::now() - submitted;
+  CHECK(holds<jina3::DeadlineExceeded>(late.error()));
+  CHECK(failed_after >= 49ms);
+  CHECK(failed_after < 1s);
+  CHECK_FALSE(running.done());  // the long pass is still running
+  CHECK(scheduler.stats().deadline_exceeded == 1);
+
+  backend.open_gate();
+  REQUIRE(running.wait());
+  CHECK(running.ok());
+  // A request that started before its deadline completes even though its pass ends after it.
+  backend.set_sleep(100ms);
+  started.deadline = Clock::now() + 20ms;
+  REQUIRE_FALSE(started.submit(scheduler));
+  REQUIRE(started.wait());
+  CHECK(started.ok());
+  CHECK(started.wrong_outputs() == 0);
+  // So does one whose later passes start after its deadline.
+  backend.set_sleep(30ms);
+  long_one.deadline = Clock::now() + 40ms;
+  REQUIRE_FALSE(long_one.submit(scheduler));
+  REQUIRE(long_one.wait());
+  CHECK(long_one.ok());
+  CHECK(long_one.wrong_outputs() == 0);
+
+  std::vector<RecordedPass> passes = backend.passes();
+  CHECK(passes_of(passes, late.number()).empty());
+  CHECK(passes_of(passes, long_one.number()).size() >= 200 / 64);
+  CHECK(late.calls() == 1);
+  SchedulerStats stats = scheduler.stats();
+  CHECK(stats.deadline_exceeded == 1);
+  CHECK(stats.failed == 0);
+}
+
+TEST_CASE("scheduler: a failing pass fails only its own requests", "[scheduler]") {
+  Watchdog dog("failing pass");
+  FakeBackend backend;
+  backend.close_gate();
+  // The step after the gate takes all 120 real tokens queued behind it (round one a, e0, b; round
+  // two e1), planned into the passes [a, e0] (2 x 50 padded) and [b, e1] (a row of 10 does not
+  // fit next to the 50s): b's pass throws and fails b and e, and only them.
+  const jina3::BatchLimits limits{120, 64};
+  std::vector<std::unique_ptr<TestRequest>> requests;
+  auto add = [&](std::vector<std::size_t> lengths) -> TestRequest& {
+    requests.push_back(std::make_unique<TestRequest>(lengths));
+    return *requests.back();
+  };
+  TestRequest& gate = add({4});
+  gate.mark_row(0, kGateId);
+  TestRequest& a = add({50});
+  TestRequest& e = add({50, 10});
+  TestRequest& b = add({10});
+  b.mark_row(0, kThrowId);
+  TestRequest after({8, 9});
+  Scheduler scheduler(backend.function(), make_options(limits));
+  GateOpener opener{backend};
+
+  REQUIRE_FALSE(gate.submit(scheduler));
+  REQUIRE(backend.wait_at_gate());
+  for (TestRequest* request : {&a, &e, &b}) REQUIRE_FALSE(request->submit(scheduler));
+  backend.open_gate();
+  for (const auto& request : requests) REQUIRE(request->wait());
+
+  std::vector<RecordedPass> passes = backend.passes();
+  check_history(passes, requests, limits);
+  CHECK(gate.ok());
+  CHECK(a.ok());
+  CHECK(holds<FakeFailure>(b.error()));
+  CHECK(holds<FakeFailure>(e.error()));  // one of its rows was in b's pass
+  // a completed although it ran in the same step as b's failing pass.
+  auto pa = passes_of(passes, a.number());
+  auto pb = passes_of(passes, b.number());
+  REQUIRE(pa.size() == 1);
+  REQUIRE(pb.size() == 1);
+  CHECK(pa[0] != pb[0]);
+  CHECK(std::max(pa[0], pb[0]) - std::min(pa[0], pb[0]) == 1);
+  for (const auto& request : requests) CHECK(request->calls() == 1);
+
+  // The scheduler keeps serving.
+  REQUIRE_FALSE(after.submit(scheduler));
+  REQUIRE(after.wait());
+  CHECK(after.ok());
+  CHECK(after.wrong_outputs() == 0);
+  CHECK(scheduler.stats().failed == 2);
+}
+
+TEST_CASE("scheduler: destruction finishes the running pass and cancels the rest", "[scheduler]") {
+  Watchdog dog("shutdown");
+  FakeBackend backend;
+  backend.close_gate();
+  std::vector<std::unique_ptr<TestRequest>> requests;
+  for (int i = 0; i < 6; ++i) requests.push_back(std::make_unique<TestRequest>(std::vector<std::size_t>{5, 4}));
+  auto scheduler = std::make_unique<Scheduler>(backend.function(), make_options({4096, 64}, 5));
+  GateOpener opener{backend};
+  TestRequest& running = *requests[0];
+  running.mark_row(0, kGateId);
+  REQUIRE_FALSE(running.submit(*scheduler));
+  REQUIRE(backend.wait_at_gate());
+  for (int i = 1; i < 5; ++i) REQUIRE_FALSE(requests[i]->submit(*scheduler));
+  TestRequest& blocked = *requests[5];  // the queue is full: this one waits for room
+
+  std::atomic<bool> submit_returned{false};
+  std::exception_ptr blocked_error;
+  Scheduler* raw = scheduler.get();  // the destroyer resets the unique_ptr while this thread is in submit
+  std::thread submitter([&] {
+    blocked_error = blocked.submit(*raw, true);
+    submit_returned = true;
+  });
+  std::this_thread::sleep_for(50ms);
+  REQUIRE_FALSE(submit_returned);
+
+  std::atomic<bool> destroyed{false};
+  std::thread destroyer([&] {
+    scheduler.reset();
+    destroyed = true;
+  });
+  std::this_thread::sleep_for(100ms);
+  CHECK_FALSE(destroyed);  // it waits for the running pass
+  backend.open_gate();
+  destroyer.join();
+  submitter.join();
+  CHECK(destroyed);
+
+  CHECK(running.ok());
+  CHECK(running.wrong_outputs() == 0);
+  for (int i = 1; i < 5; ++i) {
+    CHECK(requests[i]->calls() == 1);
+    INFO(describe(requests[i]->error()));
+    CHECK(holds<jina3::Cancelled>(requests[i]->error()));
+  }
+  CHECK(holds<jina3::Cancelled>(blocked_error));
+  CHECK(blocked.calls() == 0);
+  CHECK(backend.pass_count() == 1);
+  // Nothing completes twice later on.
+  std::this_thread::sleep_for(20ms);
+  for (int i = 0; i < 5; ++i) CHECK(requests[i]->calls() == 1);
+}
+
+TEST_CASE("scheduler: destruction right after work, or with work queued, is quick", "[scheduler]") {
+  Watchdog dog("shutdown idle");
+  FakeBackend backend;
+  for (int round = 0; round < 20; ++round) {
+    TestRequest request({3, 4});
+    auto before = Clock::now();
+    {
+      // A long max_wait: the destructor must not wait it out.
+      Scheduler scheduler(backend.function(), make_options({4096, 64}, 1024, 2000000us));
+      REQUIRE_FALSE(request.submit(scheduler));
+      if (round % 2 == 0) REQUIRE(request.wait());
+      before = Clock::now();
+    }
+    CHECK(Clock::now() - before < 1s);
+    REQUIRE(request.done());
+    CHECK(request.calls() == 1);
+    if (!request.ok()) CHECK(holds<jina3::Cancelled>(request.error()));
+    if (request.ok()) CHECK(request.wrong_outputs() == 0);
+  }
+}
+
+TEST_CASE("scheduler: an idle scheduler starts a lone request at once", "[scheduler]") {
+  Watchdog dog("idle policy");
+  FakeBackend backend;
+  backend.set_sleep(30ms);
+  const auto max_wait = 400ms;
+  // first, five that come straight back, four completed in one step, then a lone one.
+  std::vector<std::unique_ptr<TestRequest>> requests;
+  for (int i = 0; i < 11; ++i) requests.push_back(std::make_unique<TestRequest>(std::vector<std::size_t>{5, 6}));
+  Scheduler scheduler(backend.function(), make_options({4096, 64}, 1024, max_wait));
+  auto check_latency = [&](TestRequest& request) {
+    REQUIRE(request.wait());
+    CHECK(request.ok());
+    INFO("latency " << request.latency().count() << " us");
+    CHECK(request.latency() >= 29ms);
+    CHECK(request.latency() < 30ms + max_wait / 2);
+  };
+  REQUIRE_FALSE(requests[0]->submit(scheduler));
+  check_latency(*requests[0]);
+  // One caller coming straight back: the next step waits for one request, which is there.
+  for (int i = 1; i < 6; ++i) {
+    REQUIRE_FALSE(requests[i]->submit(scheduler));
+    check_latency(*requests[i]);
+  }
+  // A step that completes three requests, then quiet for longer than max_wait.
+  backend.set_sleep(0us);
+  backend.close_gate();
+  requests[6]->mark_row(0, kGateId);
+  {
+    GateOpener opener{backend};
+    REQUIRE_FALSE(requests[6]->submit(scheduler));
+    REQUIRE(backend.wait_at_gate());
+    for (int i = 7; i < 10; ++i) REQUIRE_FALSE(requests[i]->submit(scheduler));
+  }
+  for (int i = 6; i < 10; ++i) REQUIRE(requests[i]->wait());
+  std::this_thread::sleep_for(max_wait + 100ms);
+  backend.set_sleep(30ms);
+  REQUIRE_FALSE(requests[10]->submit(scheduler));
+  check_latency(*requests[10]);
+  for (const auto& request : requests) CHECK(request->wrong_outputs() == 0);
+}
+
+TEST_CASE("scheduler: stats count requests, rows, passes and tokens", "[scheduler]") {
+  Watchdog dog("stats");
+  FakeBackend backend;
+  backend.close_gate();
+  const jina3::BatchLimits limits{100, 8};
+  std::vector<std::unique_ptr<TestRequest>> requests;
+  auto add = [&](std::vector<std::size_t> lengths) -> TestRequest& {
+    requests.push_back(std::make_unique<TestRequest>(lengths));
+    return *requests.back();
+  };
+  TestRequest& gate = add({4});
+  gate.mark_row(0, kGateId);
+  TestRequest& r1 = add({10, 20, 30});
+  TestRequest& deadline = add({7});
+  TestRequest& r2 = add({5});
+  r2.mark_row(0, kThrowId);
+  TestRequest& refused = add({9});
+  Scheduler scheduler(backend.function(), make_options(limits, 3));
+  GateOpener opener{backend};
+
+  CHECK(scheduler.stats().requests == 0);
+  REQUIRE_FALSE(gate.submit(scheduler));
+  REQUIRE(backend.wait_at_gate());
+  REQUIRE_FALSE(r1.submit(scheduler));
+  deadline.deadline = Clock::now() + 20ms;
+  REQUIRE_FALSE(deadline.submit(scheduler));
+  REQUIRE(deadline.wait());
+  CHECK(holds<jina3::DeadlineExceeded>(deadline.error()));
+  REQUIRE_FALSE(r2.submit(scheduler));
+  CHECK(holds<jina3::QueueFull>(refused.submit(scheduler, false)));
+  SchedulerStats held = scheduler.stats();
+  CHECK(held.queue_depth == 3);
+  CHECK(held.max_queue_depth == 3);
+  CHECK(held.rejected == 1);
+  CHECK(held.deadline_exceeded == 1);
+  std::this_thread::sleep_for(20ms);
+  backend.open_gate();
+  for (TestRequest* request : {&gate, &r1, &r2}) REQUIRE(request->wait());
+  CHECK(gate.ok());
+  CHECK(r1.ok());
+  CHECK(holds<FakeFailure>(r2.error()));
+
+  std::vector<RecordedPass> passes = backend.passes();
+  std::uint64_t tokens = 0;
+  std::uint64_t padded = 0;
+  for (const RecordedPass& pass : passes) {
+    std::size_t longest = 0;
+    for (const RecordedRow& row : pass.rows) {
+      tokens += row.length;
+      longest = std::max(longest, row.length);
+    }
+    padded += longest * pass.rows.size();
+  }
+  SchedulerStats stats = scheduler.stats();
+  CHECK(stats.requests == 4);  // gate, r1, deadline, r2: accepted ones only
+  CHECK(stats.rows == 6);
+  CHECK(stats.passes == passes.size());
+  CHECK(stats.tokens == tokens);
+  CHECK(stats.padded_tokens == padded);
+  CHECK(stats.padded_tokens > stats.tokens);  // r1's rows of 10 and 20 were padded to 30
+  CHECK(stats.queue_depth == 0);
+  CHECK(stats.max_queue_depth == 3);
+  CHECK(stats.rejected == 1);
+  CHECK(stats.deadline_exceeded == 1);
+  CHECK(stats.failed == 1);
+  CHECK(stats.pass_us >= 15000);        // the gate's pass was held for at least 20 ms
+  CHECK(stats.queue_wait_us >= 15000);  // r1 waited behind it
+}
+
+// ---- The embedding cache (src/cache.hpp) ----
+
+namespace {
+
+using jina3::detail::EmbeddingCache;
+
+std::vector<float> values_for(const std::string& key, std::size_t dims) {
+  std::vector<float> values(dims);
+  std::size_t h = std::hash<std::string>()(key);
+  for (std::size_t d = 0; d < dims; ++d) values[d] = static_cast<float>((h >> (d % 40)) % 100003) * 0.001f - 7.0f;
+  return values;
+}
+
+}  // namespace
+
+TEST_CASE("cache: a hit returns the identical vector and flag", "[cache]") {
+  EmbeddingCache cache(1 << 20);
+  const std::string key = "retrieval.query\x1f" "64\x1f" "hello world";
+  std::vector<float> values = values_for(key, 64);
+  values[3] = -0.0f;
+  values[5] = 1e-38f;  // a denormal-adjacent value survives as is
+  cache.insert(key, values.data(), values.size(), 1);
+  std::vector<float> out(64, 99.0f);
+  std::uint8_t truncated = 0;
+  REQUIRE(cache.lookup(key, out.data(), out.size(), &truncated));
+  CHECK(std::memcmp(out.data(), values.data(), values.size() * sizeof(float)) == 0);
+  CHECK(truncated == 1);
+  // A null truncated pointer is allowed.
+  std::fill(out.begin(), out.end(), 0.0f);
+  REQUIRE(cache.lookup(key, out.data(), out.size(), nullptr));
+  CHECK(std::memcmp(out.data(), values.data(), values.size() * sizeof(float)) == 0);
+  EmbeddingCache::Counters counters = cache.counters();
+  CHECK(counters.hits == 2);
+  CHECK(counters.misses == 0);
+  CHECK(counters.entries == 1);
+  CHECK(counters.bytes == EmbeddingCache::entry_bytes(key.size(), 64));
+}
+
+TEST_CASE("cache: any difference in the key, or another width, misses", "[cache]") {
+  EmbeddingCache cache(1 << 20);
+  const std::string key("text\0with nul", 13);
+  std::vector<float> values = values_for(key, 16);
+  cache.insert(key, values.data(), values.size(), 0);
+  std::vector<float> out(32, 5.0f);
+  std::uint8_t truncated = 7;
+  // Keys that differ after a NUL byte, by one byte, by length, or by case.
+  for (const std::string& other : {std::string("text\0with nuL", 13), std::string("text\0with nu", 12),
+                                   std::string("text"), std::string("text\0with nul ", 14), std::string("TEXT\0with nul", 13),
+                                   std::string()}) {
+    CHECK_FALSE(cache.lookup(other, out.data(), 16, &truncated));
+  }
+  CHECK_FALSE(cache.lookup(key, out.data(), 8, &truncated));   // stored with 16 values
+  CHECK_FALSE(cache.lookup(key, out.data(), 32, &truncated));
+  // A miss writes nothing.
+  CHECK(std::all_of(out.begin(), out.end(), [](float v) { return v == 5.0f; }));
+  CHECK(truncated == 7);
+  CHECK(cache.lookup(key, out.data(), 16, &truncated));
+  EmbeddingCache::Counters counters = cache.counters();
+  CHECK(counters.misses == 8);
+  CHECK(counters.hits == 1);
+}
+
+TEST_CASE("cache: inserting a key again replaces its entry", "[cache]") {
+  EmbeddingCache cache(1 << 20);
+  std::vector<float> first(8, 1.0f);
+  std::vector<float> second(8, 2.0f);
+  cache.insert("k", first.data(), 8, 0);
+  cache.insert("k", second.data(), 8, 1);
+  std::vector<float> out(8);
+  std::uint8_t truncated = 0;
+  REQUIRE(cache.lookup("k", out.data(), 8, &truncated));
+  CHECK(out == second);
+  CHECK(truncated == 1);
+  EmbeddingCache::Counters counters = cache.counters();
+  CHECK(counters.entries == 1);
+  CHECK(counters.bytes == EmbeddingCache::entry_bytes(1, 8));
+  CHECK(counters.evictions == 0);
+}
+
+TEST_CASE("cache: the byte bound holds and the least recently used entry goes first", "[cache]") {
+  const std::size_t dims = 32;
+  const std::size_t entry = EmbeddingCache::entry_bytes(6, dims);  // keys "key000" ...
+  SECTION("exactly three entries fit") {
+    EmbeddingCache cache(entry * 3 + entry / 2);
+    auto insert = [&](const std::string& key) { cache.insert(key, values_for(key, dims).data(), dims, 0); };
+    std::vector<float> out(dims);
+    insert("key000");
+    insert("key001");
+    insert("key002");
+    CHECK(cache.counters().entries == 3);
+    REQUIRE(cache.lookup("key000", out.data(), dims, nullptr));  // key001 is now the oldest
+    insert("key003");
+    CHECK(cache.counters().evictions == 1);
+    CHECK_FALSE(cache.lookup("key001", out.data(), dims, nullptr));
+    CHECK(cache.lookup("key000", out.data(), dims, nullptr));
+    CHECK(out == values_for("key000", dims));
+    CHECK(cache.lookup("key002", out.data(), dims, nullptr));
+    CHECK(cache.lookup("key003", out.data(), dims, nullptr));
+    CHECK(cache.counters().bytes == 3 * entry);
+  }
+  SECTION("many inserts") {
+    const std::size_t capacity = entry * 50 + 17;
+    EmbeddingCache cache(capacity);
+    std::vector<float> out(dims);
+    std::size_t over = 0;
+    for (int i = 0; i < 1000; ++i) {
+      char key[16];
+      std::snprintf(key, sizeof key, "key%03d", i);
+      cache.insert(key, values_for(key, dims).data(), dims, 0);
+      // key000 is used after every insert, so it is never the least recently used.
+      if (!cache.lookup("key000", out.data(), dims, nullptr)) ++over;
+      if (cache.counters().bytes > capacity) ++over;
+    }
+    CHECK(over == 0);
+    EmbeddingCache::Counters counters = cache.counters();
+    CHECK(counters.entries == 50);
+    CHECK(counters.bytes == 50 * entry);
+    CHECK(counters.evictions == 1000 - 50);
+    CHECK(cache.lookup("key999", out.data(), dims, nullptr));
+    CHECK_FALSE(cache.lookup("key500", out.data(), dims, nullptr));
+  }
+  SECTION("an entry bigger than the whole cache is not stored and evicts nothing") {
+    EmbeddingCache cache(entry * 2);
+    std::vector<float> out(dims);
+    cache.insert("key000", values_for("key000", dims).data(), dims, 0);
+    std::vector<float> huge(10000, 1.0f);
+    cache.insert("huge", huge.data(), huge.size(), 0);
+    CHECK_FALSE(cache.lookup("huge", huge.data(), huge.size(), nullptr));
+    CHECK(cache.lookup("key000", out.data(), dims, nullptr));
+    CHECK(cache.counters().entries == 1);
+    CHECK(cache.counters().evictions == 0);
+  }
+  SECTION("a zero-byte cache holds nothing") {
+    EmbeddingCache cache(0);
+    std::vector<float> out(dims);
+    cache.insert("key000", values_for("key000", dims).data(), dims, 0);
+    CHECK_FALSE(cache.lookup("key000", out.data(), dims, nullptr));
+    CHECK(cache.counters().bytes == 0);
+    CHECK(cache.counters().entries == 0);
+  }
+}
+
+TEST_CASE("cache: concurrent hits, misses and evictions are safe", "[cache]") {
+  Watchdog dog("cache threads", 120s);
+  const std::size_t dims = 24;
+  const std::size_t capacity = EmbeddingCache::entry_bytes(8, dims) * 60;
+  EmbeddingCache cache(capacity);
+  constexpr int kThreads = 8;
+  constexpr int kLookups = 4000;
+  std::atomic<int> wrong{0};
+  std::atomic<int> over{0};
+  std::atomic<std::uint64_t> hits{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      std::mt19937 random(static_cast<std::uint32_t>(t) * 7919u + 1u);
+      std::vector<float> out(dims);
+      for (int i = 0; i < kLookups; ++i) {
+        char key[16];
+        std::snprintf(key, sizeof key, "key%05u", static_cast<unsigned>(random() % 150));
+        std::vector<float> expected = values_for(key, dims);
+        std::uint8_t truncated = 9;
+        if (cache.lookup(key, out.data(), dims, &truncated)) {
+          ++hits;
+          if (out != expected || truncated != (key[7] == '7')) ++wrong;
+        } else {
+          cache.insert(key, expected.data(), dims, key[7] == '7');
+        }
+        if (i % 64 == 0 && cache.counters().bytes > capacity) ++over;
+      }
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  CHECK(wrong == 0);
+  CHECK(over == 0);
+  EmbeddingCache::Counters counters = cache.counters();
+  CHECK(counters.hits == hits);
+  CHECK(counters.hits + counters.misses == static_cast<std::uint64_t>(kThreads) * kLookups);
+  CHECK(counters.hits > 0);
+  CHECK(counters.evictions > 0);
+  CHECK(counters.bytes <= capacity);
+  CHECK(counters.bytes == counters.entries * EmbeddingCache::entry_bytes(8, dims));
+}
