@@ -20,8 +20,10 @@
 #include "batching.hpp"
 #include "cache.hpp"
 #include "host_memory.hpp"
+#include "late_chunk.hpp"
 #include "package.hpp"
 #include "pooling.hpp"
+#include "precision.hpp"
 #include "runtime.hpp"
 #include "scheduler.hpp"
 #include "tokenizer.hpp"
@@ -222,12 +224,21 @@ struct Encoder::Impl {
       torch::Tensor task_ids = inputs.task_ids.to(on);
       torch::Tensor hidden = backbone.forward(input_ids, mask, task_ids);
       const auto hidden_size = static_cast<std::size_t>(package.manifest.hidden_size);
-      torch::Tensor pooled =
-          pool_embeddings(hidden, mask, static_cast<int>(hidden_size), false).to(torch::kCPU).contiguous();
-      const float* pooled_data = pooled.data_ptr<float>();
+      const bool any_pooled = std::any_of(rows.begin(), rows.end(), [](const auto& r) { return !r.token_states; });
+      torch::Tensor pooled;
+      if (any_pooled) {
+        pooled = pool_embeddings(hidden, mask, static_cast<int>(hidden_size), false).to(torch::kCPU).contiguous();
+      }
       for (std::size_t b = 0; b < rows.size(); ++b) {
         const detail::PassRow& row = rows[b];
-        std::memcpy(row.output, pooled_data + b * hidden_size, sizeof(float) * row.dims);
+        if (row.token_states) {  // the output stage pools these itself (spans) or returns them
+          const auto n = static_cast<std::int64_t>(row.ids->size());
+          torch::Tensor states =
+              hidden[static_cast<std::int64_t>(b)].narrow(0, 0, n).to(torch::kCPU, torch::kFloat32).contiguous();
+          std::memcpy(row.output, states.data_ptr<float>(), sizeof(float) * static_cast<std::size_t>(n) * hidden_size);
+          continue;
+        }
+        std::memcpy(row.output, pooled.data_ptr<float>() + b * hidden_size, sizeof(float) * row.dims);
         if (row.normalize) normalize_row(row.output, row.dims);
       }
     } catch (const c10::OutOfMemoryError& e) {
@@ -337,6 +348,163 @@ struct Encoder::Impl {
       if (call->on_ready) call->on_ready();
     });
     return future;
+  }
+
+  // Token ids and offsets of texts[i] for each i, the task's prompt prepended (untruncated).
+  void tokenize_with_offsets(const std::string_view* texts, std::size_t count, Task task,
+                             std::vector<std::vector<std::int32_t>>& ids,
+                             std::vector<std::vector<std::int64_t>>& offsets) const {
+    for (std::size_t i = 0; i < count; ++i) {
+      if (auto problem = utf8::check(texts[i])) {
+        throw InvalidArgument(fmt::format("text {} is not valid UTF-8: {} at byte offset {}", i, problem->reason,
+                                          problem->offset));
+      }
+    }
+    ids.resize(count);
+    offsets.resize(count);
+    constexpr std::int64_t kTextsPerTask = 16;
+    at::parallel_for(0, static_cast<std::int64_t>(count), kTextsPerTask, [&](std::int64_t begin, std::int64_t end) {
+      for (auto i = static_cast<std::size_t>(begin); i < static_cast<std::size_t>(end); ++i) {
+        ids[i] = tokenizer.encode(prompt_for(task), texts[i], offsets[i]);
+      }
+    });
+  }
+
+  // The passes stage for unpooled outputs: rows through the scheduler, each row's token states
+  // (rows[k].size() x hidden floats) to outputs[k]. Waits for them.
+  void run_token_rows(std::vector<std::vector<std::int32_t>> rows, Task task, std::vector<float*> outputs) const {
+    if (rows.empty()) return;
+    detail::Job job;
+    job.adapters.assign(rows.size(), task == Task::None ? -1 : adapter_index[task_slot(task)]);
+    job.ids = std::move(rows);
+    job.outputs = std::move(outputs);
+    job.dims = static_cast<std::size_t>(package.manifest.hidden_size);
+    job.token_states = true;
+    auto done = std::make_shared<std::promise<void>>();
+    std::future<void> finished = done->get_future();
+    scheduler->submit(std::move(job), true, [done](std::exception_ptr error) {
+      if (error) done->set_exception(error);
+      else done->set_value();
+    });
+    finished.get();
+  }
+
+  std::vector<TokenEmbeddings> encode_tokens(const std::string_view* texts, std::size_t count, Task task,
+                                             const EncodeOptions& options) const {
+    check_task(task);
+    const std::size_t max_length = check_call_options(options);
+    if (count > 0 && texts == nullptr) throw InvalidArgument("texts is null but count is not zero");
+    std::vector<std::vector<std::int32_t>> ids;
+    std::vector<std::vector<std::int64_t>> offsets;
+    tokenize_with_offsets(texts, count, task, ids, offsets);
+    const auto hidden = static_cast<std::size_t>(package.manifest.hidden_size);
+    std::vector<TokenEmbeddings> result(count);
+    std::vector<float*> outputs(count);
+    for (std::size_t i = 0; i < count; ++i) {
+      if (ids[i].size() > max_length && !options.truncate) {
+        throw InputTooLong(fmt::format("text {} is {} tokens long (task prompt, <s> and </s> included), over the "
+                                       "limit of {}; shorten it or allow truncation", i, ids[i].size(), max_length));
+      }
+      TokenEmbeddings& out = result[i];
+      out.truncated = truncate_ids(ids[i], max_length);
+      if (out.truncated) {  // as truncate_ids: keep the first max_length - 1 tokens and </s>
+        offsets[i].resize(2 * (max_length - 1));
+        offsets[i].insert(offsets[i].end(), {-1, -1});
+      }
+      out.ids = ids[i];
+      out.offsets = std::move(offsets[i]);
+      out.hidden = hidden;
+      out.embeddings.resize(ids[i].size() * hidden);
+      outputs[i] = out.embeddings.data();
+    }
+    run_token_rows(std::move(ids), task, std::move(outputs));
+    return result;
+  }
+
+  std::vector<ChunkEmbeddings> late_chunk(const std::string_view* texts, std::size_t count, Task task, int dims,
+                                          const LateChunkOptions& options) const {
+    check_task(task);
+    const auto resolved_dims = static_cast<std::size_t>(resolve_dims(dims));
+    if (count > 0 && texts == nullptr) throw InvalidArgument("texts is null but count is not zero");
+    const int ways = (options.spans ? 1 : 0) + (options.chunk_tokens ? 1 : 0) + (options.sentences ? 1 : 0);
+    if (ways > 1) throw InvalidArgument("give at most one of spans, chunk_tokens and sentences");
+    if (options.chunk_tokens && *options.chunk_tokens < 1) {
+      throw InvalidArgument(fmt::format("chunk_tokens {} is < 1", *options.chunk_tokens));
+    }
+    if (options.sentences && *options.sentences < 1) {
+      throw InvalidArgument(fmt::format("sentences {} is < 1", *options.sentences));
+    }
+    if (options.spans && options.spans->size() != count) {
+      throw InvalidArgument(fmt::format("spans has {} lists for {} texts: give one list of spans per text",
+                                        options.spans->size(), count));
+    }
+    const int package_max = package.manifest.max_length;
+    const int window = options.window.value_or(package_max);
+    if (window < 2 || window > package_max) {
+      throw InvalidArgument(fmt::format("window {} is out of range: use a value in [2, {}] (the package's "
+                                        "max_length)", window, package_max));
+    }
+    const int overlap = options.overlap.value_or(window >= 1024 ? 512 : window / 2);
+    if (overlap < 0 || overlap >= window) {
+      throw InvalidArgument(fmt::format("overlap {} must be in [0, window) = [0, {})", overlap, window));
+    }
+
+    // prepare: tokens with offsets, and every text's chunks (all bad input is found here)
+    std::vector<std::vector<std::int32_t>> ids;
+    std::vector<std::vector<std::int64_t>> offsets;
+    tokenize_with_offsets(texts, count, task, ids, offsets);
+    std::vector<detail::ChunkPlan> plans(count);
+    for (std::size_t i = 0; i < count; ++i) {
+      plans[i] = detail::plan_chunks(texts[i], i, offsets[i], options.spans ? &(*options.spans)[i] : nullptr,
+                                     options.chunk_tokens.value_or(0), options.sentences.value_or(0),
+                                     options.include_special_tokens);
+    }
+
+    // passes: each text whole, or as macro windows
+    const auto hidden = static_cast<std::size_t>(package.manifest.hidden_size);
+    std::vector<std::vector<detail::Window>> windows(count);
+    std::vector<std::vector<std::vector<float>>> window_states(count);
+    std::vector<std::vector<std::int32_t>> rows;
+    std::vector<float*> outputs;
+    for (std::size_t i = 0; i < count; ++i) {
+      if (plans[i].token_spans.empty()) continue;
+      windows[i] = detail::plan_windows(ids[i].size(), static_cast<std::size_t>(window),
+                                        static_cast<std::size_t>(overlap));
+      window_states[i].resize(windows[i].size());
+      for (std::size_t w = 0; w < windows[i].size(); ++w) {
+        const detail::Window& win = windows[i][w];
+        rows.emplace_back(ids[i].begin() + static_cast<std::ptrdiff_t>(win.begin),
+                          ids[i].begin() + static_cast<std::ptrdiff_t>(win.end));
+        window_states[i][w].resize((win.end - win.begin) * hidden);
+        outputs.push_back(window_states[i][w].data());
+      }
+    }
+    run_token_rows(std::move(rows), task, std::move(outputs));
+
+    // output: stitch the windows (one output per token) and pool each chunk
+    std::vector<ChunkEmbeddings> result(count);
+    std::vector<float> stitched;
+    for (std::size_t i = 0; i < count; ++i) {
+      ChunkEmbeddings& out = result[i];
+      out.dims = resolved_dims;
+      out.spans = plans[i].spans;
+      out.token_spans = plans[i].token_spans;
+      if (plans[i].token_spans.empty()) continue;
+      const float* states = window_states[i][0].data();
+      if (windows[i].size() > 1) {
+        stitched.resize(ids[i].size() * hidden);
+        for (std::size_t w = 0; w < windows[i].size(); ++w) {
+          const detail::Window& win = windows[i][w];
+          std::copy(window_states[i][w].begin() + static_cast<std::ptrdiff_t>(win.keep * hidden),
+                    window_states[i][w].end(), stitched.begin() + static_cast<std::ptrdiff_t>((win.begin + win.keep) * hidden));
+          std::vector<float>().swap(window_states[i][w]);
+        }
+        states = stitched.data();
+      }
+      out.embeddings.resize(plans[i].token_spans.size() * resolved_dims);
+      detail::pool_chunks(states, hidden, plans[i], resolved_dims, options.normalize, out.embeddings.data());
+    }
+    return result;
   }
 
   Package package;
@@ -467,6 +635,55 @@ void Encoder::encode_into(const std::string_view* texts, std::size_t count, cons
   Embeddings result = impl_->submit(texts, count, tasks, task_count, dims, options, {}).get();
   std::copy(result.data.begin(), result.data.end(), output);
   if (truncated) std::copy(result.truncated.begin(), result.truncated.end(), truncated);
+}
+
+QuantizedEmbeddings Encoder::encode_quantized(const std::vector<std::string>& texts, Task task, int dims,
+                                              Precision precision, const Ranges* ranges,
+                                              const EncodeOptions& options) const {
+  const auto views = views_of(texts);
+  return encode_quantized(views.data(), views.size(), &task, 1, dims, precision, ranges, options);
+}
+
+QuantizedEmbeddings Encoder::encode_quantized(const std::string_view* texts, std::size_t count, const Task* tasks,
+                                              std::size_t task_count, int dims, Precision precision,
+                                              const Ranges* ranges, const EncodeOptions& options) const {
+  if (!impl_) throw_moved_from();
+  const auto resolved_dims = static_cast<std::size_t>(impl_->resolve_dims(dims));
+  check_precision(precision, resolved_dims, ranges);
+  if (count == 0 && task_count > 1) throw InvalidArgument(fmt::format("{} tasks for 0 texts", task_count));
+  Embeddings rows = impl_->submit(texts, count, tasks, task_count, dims, options, {}).get();
+  QuantizedEmbeddings result;
+  result.rows = rows.rows;
+  result.dims = rows.dims;
+  result.precision = precision;
+  result.data.resize(rows.rows * row_bytes(precision, rows.dims));
+  quantize(rows.data.data(), rows.rows, rows.dims, precision, ranges, result.data.data());
+  result.truncated = std::move(rows.truncated);
+  return result;
+}
+
+std::vector<TokenEmbeddings> Encoder::encode_tokens(const std::vector<std::string>& texts, Task task,
+                                                    const EncodeOptions& options) const {
+  const auto views = views_of(texts);
+  return encode_tokens(views.data(), views.size(), task, options);
+}
+
+std::vector<TokenEmbeddings> Encoder::encode_tokens(const std::string_view* texts, std::size_t count, Task task,
+                                                    const EncodeOptions& options) const {
+  if (!impl_) throw_moved_from();
+  return impl_->encode_tokens(texts, count, task, options);
+}
+
+std::vector<ChunkEmbeddings> Encoder::late_chunk(const std::vector<std::string>& texts, Task task, int dims,
+                                                 const LateChunkOptions& options) const {
+  const auto views = views_of(texts);
+  return late_chunk(views.data(), views.size(), task, dims, options);
+}
+
+std::vector<ChunkEmbeddings> Encoder::late_chunk(const std::string_view* texts, std::size_t count, Task task, int dims,
+                                                 const LateChunkOptions& options) const {
+  if (!impl_) throw_moved_from();
+  return impl_->late_chunk(texts, count, task, dims, options);
 }
 
 EncoderStats Encoder::stats() const {

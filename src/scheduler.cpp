@@ -303,7 +303,8 @@ std::size_t Scheduler::run_step(Step& step) {
       Request& r = *step.rows[index].request;
       if (r.failed || r.settled) continue;
       const std::size_t row = step.rows[index].row;
-      pass_rows.push_back(PassRow{&r.job.ids[row], r.job.adapters[row], r.job.dims, r.job.normalize, r.job.outputs[row]});
+      pass_rows.push_back(PassRow{&r.job.ids[row], r.job.adapters[row], r.job.dims, r.job.normalize,
+                                   r.job.token_states, r.job.outputs[row]});
       owners.push_back(step.rows[index].owner);
       tokens += r.job.ids[row].size();
       longest = std::max(longest, r.job.ids[row].size());

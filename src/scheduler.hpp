@@ -44,8 +44,9 @@ using Clock = std::chrono::steady_clock;
 struct Job {
   std::vector<std::vector<std::int32_t>> ids;  // one token sequence per row
   std::vector<std::int64_t> adapters;          // per row: adapter index or -1
-  std::vector<float*> outputs;                 // per row: where its dims floats go (stay valid until completion)
-  std::size_t dims = 0;                        // floats per output row
+  std::vector<float*> outputs;                 // per row: where its output goes (valid until completion)
+  std::size_t dims = 0;                        // floats per output row (per token with token_states)
+  bool token_states = false;                   // outputs: every token's states (ids x dims), not one pooled row
   bool normalize = true;
   std::size_t max_rows_per_pass = 0;           // this request's rows per pass at most; 0 = no extra limit
   Clock::time_point deadline = Clock::time_point::max();  // must start before this
@@ -57,7 +58,8 @@ struct PassRow {
   std::int64_t adapter;
   std::size_t dims;
   bool normalize;
-  float* output;  // dims floats
+  bool token_states;  // output holds ids->size() x dims floats: the token states, unpooled
+  float* output;      // dims floats (pooled), or ids->size() x dims (token states)
 };
 
 // Runs one padded forward pass over rows and writes each row's output. May throw; the exception

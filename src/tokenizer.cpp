@@ -55,6 +55,136 @@ std::vector<std::int32_t> Tokenizer::encode(std::string_view prompt, std::string
   return ids;
 }
 
+namespace {
+
+// The few fields of sentencepiece's SentencePieceText that offsets need, read from its
+// serialized form: the installed sentencepiece headers do not declare the message class (it lives
+// in the protobuf-lite copy that libjina3 keeps hidden), but EncodeAsSerializedProto is public.
+// SentencePieceText: 2 = repeated SentencePiece; SentencePiece: 2 = id, 4 = begin, 5 = end.
+class WireReader {
+ public:
+  explicit WireReader(std::string_view bytes) : data_(bytes) {}
+  bool done() const { return position_ >= data_.size(); }
+  std::uint64_t varint() {
+    std::uint64_t value = 0;
+    for (int shift = 0; shift < 64; shift += 7) {
+      if (done()) throw Error("sentencepiece returned a truncated SentencePieceText");
+      const auto byte = static_cast<unsigned char>(data_[position_++]);
+      value |= static_cast<std::uint64_t>(byte & 0x7f) << shift;
+      if ((byte & 0x80) == 0) return value;
+    }
+    throw Error("sentencepiece returned a malformed varint");
+  }
+  std::string_view bytes(std::size_t count) {
+    if (count > data_.size() - position_) throw Error("sentencepiece returned a truncated SentencePieceText");
+    const std::string_view out = data_.substr(position_, count);
+    position_ += count;
+    return out;
+  }
+  void skip(std::uint64_t wire_type) {
+    switch (wire_type) {
+      case 0: varint(); return;
+      case 1: bytes(8); return;
+      case 2: bytes(static_cast<std::size_t>(varint())); return;
+      case 5: bytes(4); return;
+      default: throw Error("sentencepiece returned an unknown protobuf wire type");
+    }
+  }
+
+ private:
+  std::string_view data_;
+  std::size_t position_ = 0;
+};
+
+struct Piece {
+  int id = 0;
+  std::size_t begin = 0;
+  std::size_t end = 0;
+};
+
+std::vector<Piece> read_pieces(std::string_view serialized) {
+  std::vector<Piece> pieces;
+  WireReader text(serialized);
+  while (!text.done()) {
+    const std::uint64_t key = text.varint();
+    if ((key >> 3) != 2 || (key & 7) != 2) {
+      text.skip(key & 7);
+      continue;
+    }
+    WireReader piece(text.bytes(static_cast<std::size_t>(text.varint())));
+    Piece out;
+    while (!piece.done()) {
+      const std::uint64_t field = piece.varint();
+      const std::uint64_t number = field >> 3;
+      if ((field & 7) == 0 && (number == 2 || number == 4 || number == 5)) {
+        const std::uint64_t value = piece.varint();
+        if (number == 2) out.id = static_cast<int>(value);
+        else if (number == 4) out.begin = static_cast<std::size_t>(value);
+        else out.end = static_cast<std::size_t>(value);
+      } else {
+        piece.skip(field & 7);
+      }
+    }
+    pieces.push_back(out);
+  }
+  return pieces;
+}
+
+// Length of the whitespace code point at text[at], or 0: ASCII whitespace and the Unicode spaces
+// sentencepiece's normaliser turns into "▁".
+std::size_t whitespace_at(std::string_view text, std::size_t at) {
+  const auto c = static_cast<unsigned char>(text[at]);
+  if (c == ' ' || (c >= '\t' && c <= '\r')) return 1;
+  const auto next = [&](std::size_t k) {
+    return at + k < text.size() ? static_cast<unsigned char>(text[at + k]) : 0u;
+  };
+  if (c == 0xc2 && next(1) == 0xa0) return 2;                        // U+00A0
+  if (c == 0xe3 && next(1) == 0x80 && next(2) == 0x80) return 3;     // U+3000
+  if (c == 0xe2 && next(1) == 0x80 && (next(2) <= 0x8a || next(2) == 0xaf)) return 3;  // U+2000..200A, U+202F
+  if (c == 0xe2 && next(1) == 0x81 && next(2) == 0x9f) return 3;     // U+205F
+  return 0;
+}
+
+}  // namespace
+
+std::vector<std::int32_t> Tokenizer::encode(std::string_view prompt, std::string_view text,
+                                            std::vector<std::int64_t>& offsets) const {
+  std::string input;
+  input.reserve(prompt.size() + text.size());
+  input.append(prompt);
+  input.append(text);
+  const auto serialized = processor_->EncodeAsSerializedProto(absl::string_view(input.data(), input.size()));
+  const std::vector<Piece> pieces = read_pieces(std::string_view(serialized.data(), serialized.size()));
+
+  std::vector<std::int32_t> ids;
+  ids.reserve(pieces.size() + 2);
+  offsets.clear();
+  offsets.reserve(2 * (pieces.size() + 2));
+  ids.push_back(special_ids_.bos);
+  offsets.insert(offsets.end(), {-1, -1});
+  const std::size_t base = prompt.size();
+  for (const Piece& piece : pieces) {
+    ids.push_back(piece.id == spm_unk_id_ ? special_ids_.unk : piece.id + spm_id_offset_);
+    std::size_t begin = std::min(piece.begin, input.size());
+    std::size_t end = std::min(std::max(piece.end, begin), input.size());
+    if (end <= base) {  // the instruction's own tokens
+      offsets.insert(offsets.end(), {-1, -1});
+      continue;
+    }
+    begin = std::max(begin, base);
+    while (begin < end) {
+      const std::size_t width = whitespace_at(input, begin);
+      if (width == 0) break;
+      begin = std::min(begin + width, end);
+    }
+    offsets.push_back(static_cast<std::int64_t>(begin - base));
+    offsets.push_back(static_cast<std::int64_t>(end - base));
+  }
+  ids.push_back(special_ids_.eos);
+  offsets.insert(offsets.end(), {-1, -1});
+  return ids;
+}
+
 bool truncate_ids(std::vector<std::int32_t>& ids, std::size_t max_length) {
   if (ids.size() <= max_length) return false;
   const std::int32_t eos = ids.back();

@@ -28,6 +28,12 @@ class Tokenizer {
   // [bos] + ids(prompt + text) + [eos], untruncated. text must be valid UTF-8 (checked by the caller).
   std::vector<std::int32_t> encode(std::string_view prompt, std::string_view text) const;
 
+  // Same ids, and in offsets two values per id: the token's [begin, end) byte range in text,
+  // without the whitespace sentencepiece marks with "▁" (as Hugging Face's fast tokenizers trim
+  // offsets); -1, -1 for <s>, </s> and the prompt's tokens.
+  std::vector<std::int32_t> encode(std::string_view prompt, std::string_view text,
+                                   std::vector<std::int64_t>& offsets) const;
+
  private:
   std::unique_ptr<sentencepiece::SentencePieceProcessor> processor_;
   SpecialIds special_ids_;

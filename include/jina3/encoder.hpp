@@ -13,6 +13,7 @@
 #include <jina3/errors.hpp>
 #include <jina3/export.hpp>
 #include <jina3/options.hpp>
+#include <jina3/outputs.hpp>
 #include <jina3/task.hpp>
 
 namespace jina3 {
@@ -113,6 +114,33 @@ class JINA3_EXPORT Encoder {
   std::future<Embeddings> encode_async(const std::string_view* texts, std::size_t count, const Task* tasks,
                                        std::size_t task_count, int dims, const EncodeOptions& options,
                                        std::function<void()> on_ready) const;
+
+  // encode() followed by the precision stage (see Precision in outputs.hpp): rows x
+  // row_bytes(precision, dims) bytes. ranges: per-dimension min/max for int8/uint8 (null: from
+  // this call's rows). Throws InvalidArgument, before any pass, for a packed precision with dims not
+  // a multiple of 8 or ranges of the wrong shape or with max <= min.
+  QuantizedEmbeddings encode_quantized(const std::vector<std::string>& texts, Task task, int dims, Precision precision,
+                                       const Ranges* ranges = nullptr, const EncodeOptions& options = {}) const;
+  QuantizedEmbeddings encode_quantized(const std::string_view* texts, std::size_t count, const Task* tasks,
+                                       std::size_t task_count, int dims, Precision precision, const Ranges* ranges,
+                                       const EncodeOptions& options) const;
+
+  // Token embeddings: per text its ids, the final hidden states with the task's adapter (before
+  // pooling) and each token's byte offsets in the text. Truncation as options say (normalize and
+  // batch_size do not apply).
+  std::vector<TokenEmbeddings> encode_tokens(const std::vector<std::string>& texts, Task task = Task::None,
+                                             const EncodeOptions& options = {}) const;
+  std::vector<TokenEmbeddings> encode_tokens(const std::string_view* texts, std::size_t count, Task task,
+                                             const EncodeOptions& options) const;
+
+  // Late chunking: each text runs through the model whole (long texts as overlapping macro
+  // windows, never truncated), and each chunk's vector is the mean of its tokens' states, then cut
+  // to dims and normalised. See LateChunkOptions for where chunks come from. Throws
+  // InvalidArgument for bad spans or options, before any pass.
+  std::vector<ChunkEmbeddings> late_chunk(const std::vector<std::string>& texts, Task task = Task::RetrievalPassage,
+                                          int dims = 0, const LateChunkOptions& options = {}) const;
+  std::vector<ChunkEmbeddings> late_chunk(const std::string_view* texts, std::size_t count, Task task, int dims,
+                                          const LateChunkOptions& options) const;
 
   // Counters since load; see EncoderStats.
   EncoderStats stats() const;
