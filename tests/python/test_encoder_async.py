@@ -166,7 +166,8 @@ def test_the_loop_runs_while_a_slow_request_runs(encoder, slow_texts):
     result, seconds, ticker = run(main())
     assert result.shape == (len(texts), encoder.hidden_size)
     assert seconds >= 0.15
-    assert ticker.ticks >= seconds / 0.01 * 0.5, f"{ticker.ticks} ticks in {seconds:.2f} s"
+    # A blocked loop gets no tick at all; a busy shared machine delays some.
+    assert ticker.ticks >= seconds / 0.01 * 0.25, f"{ticker.ticks} ticks in {seconds:.2f} s"
     assert ticker.max_gap < MAX_TIMER_GAP
 
 
@@ -447,18 +448,13 @@ async def abandon():  # asyncio.run cancels these when main returns
 
 asyncio.run(abandon())
 
-# A loop in a daemon thread still awaiting its request when the interpreter exits.
-waiting = threading.Event()
-
-
-async def wait_in_thread():
-    request = asyncio.ensure_future(encoder.encode_async(texts))
-    await asyncio.sleep(0)
-    waiting.set()
-    await request
-
-threading.Thread(target=lambda: asyncio.run(wait_in_thread()), daemon=True).start()
-waiting.wait()
+# A loop in a daemon thread still awaiting its request when the interpreter exits. Nothing of
+# __main__ is on that thread's stack: a daemon thread's frames are never freed, and one that
+# referred to this module's globals would keep the encoder from being freed at exit.
+accepted = encoder.stats()["requests"]
+threading.Thread(target=asyncio.run, args=(encoder.encode_async(texts),), daemon=True).start()
+while encoder.stats()["requests"] == accepted:
+    time.sleep(0.001)
 print("exiting with requests in flight:", encoder.stats()["queue_depth"] > 0, flush=True)
 """
 
