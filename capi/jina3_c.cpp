@@ -84,6 +84,9 @@ struct jina3_request {
   std::future<jina3::Embeddings> future;   // valid until the result is collected
   std::optional<jina3::Embeddings> result;  // once collected, kept until jina3_request_free
   std::exception_ptr failure;              // or the request's failure, rethrown by every wait
+  // Set once wait has the outcome: on_ready (and so notifier->ready) may come a moment after
+  // the future is ready, and ready() must not report false after a wait returned.
+  std::atomic<bool> collected{false};
 };
 
 namespace {
@@ -533,6 +536,7 @@ jina3_status jina3_request_wait(jina3_request* request, float* out, size_t out_c
       } catch (...) {
         request->failure = std::current_exception();
       }
+      request->collected.store(true, std::memory_order_release);
     }
     if (request->failure) std::rethrow_exception(request->failure);
     const jina3::Embeddings& result = *request->result;
@@ -547,7 +551,8 @@ jina3_status jina3_request_wait(jina3_request* request, float* out, size_t out_c
 }
 
 bool jina3_request_ready(const jina3_request* request) {
-  return request != nullptr && request->notifier->ready.load(std::memory_order_acquire);
+  return request != nullptr && (request->notifier->ready.load(std::memory_order_acquire) ||
+                                request->collected.load(std::memory_order_acquire));
 }
 
 size_t jina3_request_rows(const jina3_request* request) { return request ? request->rows : 0; }

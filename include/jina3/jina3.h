@@ -399,7 +399,7 @@ JINA3_NODISCARD JINA3_API jina3_status jina3_request_wait(jina3_request* request
                                                           uint8_t* truncated, jina3_error** error);
 
 /* Whether jina3_request_wait would return without blocking (the request completed or failed).
-   Never blocks; false for NULL. It becomes true just before the callback runs. */
+   Never blocks; false for NULL. It is true when the callback runs and after a wait returned. */
 JINA3_API bool jina3_request_ready(const jina3_request* request);
 
 /* The shape of the request's result: the count and the dims (the full size for dims 0) given

@@ -49,6 +49,15 @@ static const struct {
   jina3_dtype (*encoder_dtype)(const jina3_encoder*);
   const char* (*encoder_package_path)(const jina3_encoder*);
   jina3_status (*encoder_prompt)(const jina3_encoder*, jina3_task, const char**, jina3_error**);
+  jina3_status (*encoder_submit)(const jina3_encoder*, const char* const*, const size_t*, size_t, const jina3_task*,
+                                 size_t, int, const jina3_encode_options*, jina3_request_callback, void*,
+                                 jina3_request**, jina3_error**);
+  jina3_status (*request_wait)(jina3_request*, float*, size_t, uint8_t*, jina3_error**);
+  bool (*request_ready)(const jina3_request*);
+  size_t (*request_rows)(const jina3_request*);
+  int (*request_dims)(const jina3_request*);
+  void (*request_free)(jina3_request*);
+  jina3_status (*encoder_stats)(const jina3_encoder*, jina3_stats*, jina3_error**);
 } api = {
     jina3_version,          jina3_abi_version,        jina3_status_name,
     jina3_last_error,       jina3_error_code,         jina3_error_message,
@@ -59,8 +68,16 @@ static const struct {
     jina3_encoder_encode_tasks, jina3_encoder_dims,   jina3_encoder_hidden_size,
     jina3_encoder_max_length, jina3_encoder_task_count, jina3_encoder_task,
     jina3_encoder_device,   jina3_encoder_dtype,      jina3_encoder_package_path,
-    jina3_encoder_prompt,
+    jina3_encoder_prompt,   jina3_encoder_submit,     jina3_request_wait,
+    jina3_request_ready,    jina3_request_rows,       jina3_request_dims,
+    jina3_request_free,     jina3_encoder_stats,
 };
+
+/* A callback of the declared type (never called here: every submit below fails). */
+static void on_ready(jina3_request* request, void* user_data) {
+  (void)request;
+  ++*(int*)user_data;
+}
 
 int main(void) {
   jina3_task task = JINA3_TASK_NONE;
@@ -70,6 +87,9 @@ int main(void) {
   jina3_encode_options encode_options;
   float out[4] = {0};
   const char* text = "x";
+  jina3_request* request = NULL;
+  jina3_stats stats;
+  int calls = 0;
 
   EXPECT(api.abi_version() == JINA3_ABI_VERSION);
   EXPECT(strlen(api.version()) >= 5);
@@ -107,6 +127,23 @@ int main(void) {
   EXPECT(strstr(api.last_error(), "encoder is NULL") != NULL);
   EXPECT(api.encoder_hidden_size(NULL) == 0 && api.encoder_dims(NULL, NULL, 0) == 0);
   api.encoder_free(NULL);
+
+  /* Serving: the new codes, options and the request calls that need no model. */
+  EXPECT(JINA3_ERR_QUEUE_FULL == 10 && JINA3_ERR_DEADLINE_EXCEEDED == 11 && JINA3_ERR_CANCELLED == 12);
+  EXPECT(strcmp(api.status_name(JINA3_ERR_QUEUE_FULL), "queue_full") == 0);
+  EXPECT(strcmp(api.status_name(JINA3_ERR_DEADLINE_EXCEEDED), "deadline_exceeded") == 0);
+  EXPECT(strcmp(api.status_name(JINA3_ERR_CANCELLED), "cancelled") == 0);
+  EXPECT(encoder_options.use_scheduler && encoder_options.max_wait_us >= 0 && encoder_options.cache_bytes == 0);
+  EXPECT(encode_options.deadline_us == 0 && encode_options.block_when_full);
+  EXPECT(api.encoder_submit(NULL, &text, NULL, 1, &task, 1, 0, &encode_options, on_ready, &calls, &request, NULL) ==
+         JINA3_ERR_INVALID_ARGUMENT);
+  EXPECT(request == NULL && calls == 0);
+  EXPECT(api.request_wait(NULL, out, 4, NULL, NULL) == JINA3_ERR_INVALID_ARGUMENT);
+  EXPECT(!api.request_ready(NULL) && api.request_rows(NULL) == 0 && api.request_dims(NULL) == 0);
+  api.request_free(NULL);
+  stats.struct_size = sizeof stats;
+  EXPECT(api.encoder_stats(NULL, &stats, NULL) == JINA3_ERR_INVALID_ARGUMENT);
+  EXPECT(stats.struct_size == sizeof stats);
 
   if (failures == 0) printf("jina3.h as C99: %d functions checked, all good\n", (int)(sizeof api / sizeof api.version));
   return failures == 0 ? 0 : 1;

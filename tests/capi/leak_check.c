@@ -1,6 +1,7 @@
 /* Leak check of the C API, built with LeakSanitizer and run by ctest (capi.leaks): CYCLES rounds
- * of create / encode (successes and failures, with and without error objects) / free, plus failed
- * creates. Any leaked block makes LeakSanitizer fail the process at exit.
+ * of create / encode (successes and failures, with and without error objects) / submit and wait
+ * (requests freed after, before and from their completion, and after their encoder) / stats /
+ * free, plus failed creates. Any leaked block makes LeakSanitizer fail the process at exit.
  *
  *   leak_check PACKAGE_DIR CYCLES [--leak-on-purpose]
  *
@@ -32,6 +33,62 @@ static void expect_error(jina3_status status, jina3_error** error, jina3_status 
   expect(*error != NULL && jina3_error_code(*error) == expected && jina3_error_message(*error)[0] != '\0', what);
   jina3_error_free(*error);
   *error = NULL;
+}
+
+/* A callback that reads its request's state: the request is alive while it runs. */
+static void note_ready(jina3_request* request, void* user_data) {
+  (void)user_data;
+  (void)jina3_request_ready(request);
+}
+
+/* A callback that owns its request and frees it. */
+static void free_request(jina3_request* request, void* user_data) {
+  (void)user_data;
+  jina3_request_free(request);
+}
+
+static void requests(jina3_encoder* encoder, const char* const* texts, size_t count, float* out, size_t hidden) {
+  jina3_request* request = NULL;
+  jina3_error* error = NULL;
+  jina3_stats stats;
+  const jina3_task task = JINA3_TASK_RETRIEVAL_QUERY;
+
+  /* Submit, a short buffer, then the result. */
+  expect(jina3_encoder_submit(encoder, texts, NULL, count, &task, 1, 0, NULL, note_ready, NULL, &request, NULL) ==
+             JINA3_OK, "submit");
+  expect_error(jina3_request_wait(request, out, hidden * count - 1, NULL, &error), &error, JINA3_ERR_BUFFER_TOO_SMALL,
+               "wait with a short buffer");
+  expect(jina3_request_wait(request, out, hidden * count, NULL, NULL) == JINA3_OK, "wait");
+  jina3_request_free(request);
+
+  /* Freed before it completes (detached), and freed by its own callback. */
+  request = NULL;
+  expect(jina3_encoder_submit(encoder, texts, NULL, count, &task, 1, 0, NULL, note_ready, NULL, &request, NULL) ==
+             JINA3_OK, "submit, then free at once");
+  jina3_request_free(request);
+  request = NULL;
+  expect(jina3_encoder_submit(encoder, texts, NULL, count, &task, 1, 0, NULL, free_request, NULL, &request, NULL) ==
+             JINA3_OK, "submit, freed by the callback");
+
+  /* A synchronous submit error. */
+  request = NULL;
+  expect_error(jina3_encoder_submit(encoder, texts, NULL, count, &task, 1, 3, NULL, NULL, NULL, &request, &error),
+               &error, JINA3_ERR_INVALID_ARGUMENT, "submit with bad dims");
+  expect(request == NULL, "failed submit leaves *request alone");
+
+  stats.struct_size = sizeof stats;
+  expect(jina3_encoder_stats(encoder, &stats, NULL) == JINA3_OK && stats.requests > 0, "stats");
+
+  /* Still queued or running when the encoder goes: freed after it, completed or cancelled. */
+  expect(jina3_encoder_submit(encoder, texts, NULL, count, &task, 1, 0, NULL, note_ready, NULL, &request, NULL) ==
+             JINA3_OK, "submit before jina3_encoder_free");
+  jina3_encoder_free(encoder);
+  {
+    const jina3_status status = jina3_request_wait(request, out, hidden * count, NULL, &error);
+    expect(status == JINA3_OK || status == JINA3_ERR_CANCELLED, "wait after jina3_encoder_free");
+    jina3_error_free(error);
+  }
+  jina3_request_free(request);
 }
 
 static void cycle(const char* package, const char* missing, int leak_on_purpose) {
@@ -87,11 +144,12 @@ static void cycle(const char* package, const char* missing, int leak_on_purpose)
          "bad dims");
   expect(strlen(jina3_last_error()) > 0, "last error set");
 
-  free(out);
   if (!leak_on_purpose) {
-    jina3_encoder_free(encoder);
+    requests(encoder, texts, count, out, hidden); /* frees the encoder */
+    free(out);
     return;
   }
+  free(out);
   /* Besides the encoder (whose blocks a stale pointer somewhere in LibTorch's threads can make
      look reachable to LSan's conservative scan), leak an error report: a plain block that nothing
      else can point to. */

@@ -1,6 +1,8 @@
 """Builds (Rust, Go) and runs one example program, then checks what it prints against the Python
 module: every vector within 1e-5 of jina3.Encoder's, the ranking in the same order, the scores
-within 1e-5.
+within 1e-5. The Rust and Go examples also serve their texts to several threads (goroutines) at
+once through jina3_encoder_submit: their "concurrent:" line must report at least two requests whose
+results are within 1e-6 of the synchronous ones.
 
     run_example.py --lang {c,cpp,python,rust,go} --package DIR --work DIR [--program CMD...]
                    [--source-dir DIR] [--lib-dir DIR] [--pkg-config-dir DIR] [--cargo P] [--rustc P] [--go P]
@@ -30,6 +32,10 @@ PASSAGES = [
 
 VECTOR_LINE = re.compile(r"^vector (query|passage) (\d+) (.+)$")
 RANK_LINE = re.compile(r"^rank (\d+): (-?[0-9.]+) passage\[(\d+)\] (.*)$")
+CONCURRENT_LINE = re.compile(
+    r"^concurrent: (\d+) requests from (\d+) (?:threads|goroutines), max \|diff\| (\S+) to the synchronous results$")
+CONCURRENT_LANGUAGES = {"rust", "go"}
+CONCURRENT_TOLERANCE = 1e-6
 
 
 def fail(message):
@@ -114,6 +120,20 @@ def parse(stdout, passages):
     return vectors, ranks
 
 
+def check_concurrent(stdout, lang):
+    lines = [m for m in map(CONCURRENT_LINE.match, stdout.splitlines()) if m]
+    if len(lines) != 1:
+        fail(f"expected one 'concurrent: N requests from T threads, max |diff| D to the synchronous results' "
+             f"line, got {len(lines)}:\n{stdout}")
+    requests, workers, diff = int(lines[0].group(1)), int(lines[0].group(2)), float(lines[0].group(3))
+    if requests < 2 or workers < 2:
+        fail(f"the concurrent part ran {requests} requests from {workers} threads; at least 2 of each expected")
+    if not diff <= CONCURRENT_TOLERANCE:
+        fail(f"concurrent results differ from the synchronous ones by {diff} (tolerance {CONCURRENT_TOLERANCE})")
+    print(f"{lang}: {requests} concurrent requests from {workers} threads match the synchronous results "
+          f"(max |diff| {diff:.3g})")
+
+
 def check_against_python(package, vectors, ranks, query, passages, lang):
     import jina3  # the pybind11 module from the build tree (PYTHONPATH set by ctest)
 
@@ -171,10 +191,14 @@ def main():
     result = run(program + [args.package, QUERY] + PASSAGES)
     vectors, ranks = parse(result.stdout, PASSAGES)
     check_against_python(args.package, vectors, ranks, QUERY, PASSAGES, args.lang)
+    if args.lang in CONCURRENT_LANGUAGES:
+        check_concurrent(result.stdout, args.lang)
 
     # With the built-in texts, as someone trying the example would run it.
     result = run(program + [args.package])
     vectors, _ = parse(result.stdout, [None] * 3)  # every example has three built-in passages
+    if args.lang in CONCURRENT_LANGUAGES:
+        check_concurrent(result.stdout, args.lang)
     print(f"{args.lang}: default run printed {len(vectors['passage'])} passage vectors")
 
     # A missing package is reported, not crashed on.

@@ -68,6 +68,24 @@ TEST_CASE("error codes have stable values and names", "[unit][names]") {
   CHECK(std::string(to_string(ErrorCode::BufferTooSmall)) == "buffer_too_small");
   CHECK(DeviceError("x").code() == ErrorCode::Device);
   CHECK(ModelNotFound("x").code() == ErrorCode::ModelNotFound);
+  // The serving codes, appended after Internal (jina3.h: JINA3_ERR_QUEUE_FULL ... JINA3_ERR_CANCELLED).
+  CHECK(static_cast<int>(ErrorCode::QueueFull) == 10);
+  CHECK(static_cast<int>(ErrorCode::DeadlineExceeded) == 11);
+  CHECK(static_cast<int>(ErrorCode::Cancelled) == 12);
+  CHECK(std::string(to_string(ErrorCode::QueueFull)) == "queue_full");
+  CHECK(std::string(to_string(ErrorCode::DeadlineExceeded)) == "deadline_exceeded");
+  CHECK(std::string(to_string(ErrorCode::Cancelled)) == "cancelled");
+  CHECK(std::string(to_string(static_cast<ErrorCode>(13))) == "unknown");
+  CHECK(QueueFull("x").code() == ErrorCode::QueueFull);
+  CHECK(DeadlineExceeded("x").code() == ErrorCode::DeadlineExceeded);
+  CHECK(Cancelled("x").code() == ErrorCode::Cancelled);
+  // Each is a jina3::Error, so one catch clause sees every failure.
+  try {
+    throw Cancelled("encoder destroyed");
+  } catch (const Error& e) {
+    CHECK(e.code() == ErrorCode::Cancelled);
+    CHECK(std::string(e.what()) == "encoder destroyed");
+  }
 }
 
 TEST_CASE("version string matches the version macros", "[unit][names]") {
