@@ -2,6 +2,7 @@
 #include "scheduler.hpp"
 
 #include <algorithm>
+#include <cstdlib>
 #include <numeric>
 #include <string>
 #include <utility>
@@ -14,6 +15,28 @@ namespace {
 std::uint64_t micros(Clock::duration d) {
   return static_cast<std::uint64_t>(std::max<std::int64_t>(
       0, std::chrono::duration_cast<std::chrono::microseconds>(d).count()));
+}
+
+// Every live scheduler, so that exit() can stop them: a process that exits while a worker is in
+// a forward pass would otherwise tear LibTorch's thread pools down under that pass (its atexit
+// handlers were registered earlier, so they run after this one). Leaked on purpose: schedulers
+// of static encoders may be destroyed after any static registry would be.
+struct Registry {
+  std::mutex mutex;
+  std::vector<Scheduler*> live;
+};
+
+Registry& registry() {
+  static Registry* instance = [] {
+    auto* created = new Registry;
+    std::atexit([] {
+      Registry& r = registry();
+      std::lock_guard<std::mutex> lock(r.mutex);
+      for (Scheduler* scheduler : r.live) scheduler->shutdown();
+    });
+    return created;
+  }();
+  return *instance;
 }
 
 }  // namespace
@@ -56,9 +79,25 @@ Scheduler::Scheduler(PassFunction run_pass, SchedulerOptions options, std::funct
     worker_ = std::thread([this, init = std::move(worker_init)]() mutable { worker_loop(std::move(init)); });
     watcher_ = std::thread([this] { watcher_loop(); });
   }
+  Registry& r = registry();
+  std::lock_guard<std::mutex> lock(r.mutex);
+  r.live.push_back(this);
 }
 
 Scheduler::~Scheduler() {
+  {
+    Registry& r = registry();
+    std::lock_guard<std::mutex> lock(r.mutex);
+    r.live.erase(std::remove(r.live.begin(), r.live.end(), this), r.live.end());
+  }
+  shutdown();
+}
+
+void Scheduler::shutdown() {
+  std::call_once(shut_down_, [this] { stop_and_cancel(); });
+}
+
+void Scheduler::stop_and_cancel() {
   {
     std::lock_guard<std::mutex> lock(mutex_);
     stopping_ = true;
@@ -66,8 +105,12 @@ Scheduler::~Scheduler() {
   work_ready_.notify_all();
   room_.notify_all();
   deadlines_.notify_all();
-  if (worker_.joinable()) worker_.join();
-  if (watcher_.joinable()) watcher_.join();
+  // exit() called from a completion callback runs this on the worker itself: it cannot join itself.
+  for (std::thread* thread : {&worker_, &watcher_}) {
+    if (!thread->joinable()) continue;
+    if (thread->get_id() == std::this_thread::get_id()) thread->detach();
+    else thread->join();
+  }
   Settlement cancelled;
   {
     std::unique_lock<std::mutex> lock(mutex_);

@@ -112,6 +112,10 @@ class Scheduler {
   SchedulerStats stats() const;
   const SchedulerOptions& options() const noexcept { return options_; }
 
+  // What destruction does, once: finish the running pass, cancel the rest, stop the threads.
+  // Also called for every live scheduler by an exit() handler. Later submits throw Cancelled.
+  void shutdown();
+
  private:
   struct Request;
   struct Step;
@@ -126,6 +130,7 @@ class Scheduler {
   void run_inline(const std::shared_ptr<Request>& request);
   void settle(Settlement& outcomes);                         // mutex_ not held; calls the completions
   bool stopping() const;
+  void stop_and_cancel();
 
   PassFunction run_pass_;
   SchedulerOptions options_;
@@ -146,6 +151,7 @@ class Scheduler {
   SchedulerStats stats_;
   std::thread worker_;
   std::thread watcher_;
+  std::once_flag shut_down_;
 };
 
 }  // namespace jina3::detail
