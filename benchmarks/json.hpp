@@ -1,42 +1,27 @@
-// A minimal JSON value for the benchmark's report: built in memory, printed once. Objects keep
-// insertion order so the report reads in the order it was measured.
+// The benchmark's report: built in memory, printed once, by nlohmann-json. Objects keep insertion
+// order (ordered_json) so the report reads in the order it was measured. A thin wrapper keeps the
+// chaining calls (set(...).set(...), push(...)) that bench_main.cpp builds the report with.
 #pragma once
 
-#include <cstdint>
-#include <memory>
 #include <ostream>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
+
+#include <nlohmann/json.hpp>
 
 namespace jina3_bench {
 
 class Json {
  public:
-  enum class Kind { Null, Bool, Int, Number, String, Array, Object };
-
   Json() = default;  // null
-  Json(bool value) : kind_(Kind::Bool), bool_(value) {}
-  Json(int value) : kind_(Kind::Int), int_(value) {}
-  Json(unsigned value) : kind_(Kind::Int), int_(value) {}
-  Json(long value) : kind_(Kind::Int), int_(value) {}
-  Json(long long value) : kind_(Kind::Int), int_(value) {}
-  Json(unsigned long value) : kind_(Kind::Int), int_(static_cast<std::int64_t>(value)) {}
-  Json(unsigned long long value) : kind_(Kind::Int), int_(static_cast<std::int64_t>(value)) {}
-  Json(double value) : kind_(Kind::Number), number_(value) {}
-  Json(const char* value) : kind_(Kind::String), string_(value) {}
-  Json(std::string value) : kind_(Kind::String), string_(std::move(value)) {}
+  // Any value nlohmann can hold: bool, integers, double, strings.
+  template <typename T, typename = std::enable_if_t<!std::is_same_v<std::decay_t<T>, Json>>>
+  Json(T&& value) : value_(std::forward<T>(value)) {}
 
-  static Json array() {
-    Json j;
-    j.kind_ = Kind::Array;
-    return j;
-  }
-  static Json object() {
-    Json j;
-    j.kind_ = Kind::Object;
-    return j;
-  }
+  static Json array() { return Json(nlohmann::ordered_json::array()); }
+  static Json object() { return Json(nlohmann::ordered_json::object()); }
   template <typename T>
   static Json array_of(const std::vector<T>& values) {
     Json j = array();
@@ -46,19 +31,17 @@ class Json {
 
   // Appends to an array.
   Json& push(Json value);
-  // Sets a key of an object (replacing an existing one) and returns *this for chaining.
+  // Sets a key of an object (replacing an existing one in place) and returns *this for chaining.
   Json& set(const std::string& key, Json value);
 
-  void write(std::ostream& out, int indent = 0) const;
+  // Indented JSON; a double that is NaN or infinite (a measurement that could not be taken) is
+  // written as null, as nlohmann does.
+  void write(std::ostream& out) const;
+
+  const nlohmann::ordered_json& value() const { return value_; }
 
  private:
-  Kind kind_ = Kind::Null;
-  bool bool_ = false;
-  std::int64_t int_ = 0;
-  double number_ = 0.0;
-  std::string string_;
-  std::vector<Json> items_;
-  std::vector<std::pair<std::string, Json>> members_;
+  nlohmann::ordered_json value_;
 };
 
 }  // namespace jina3_bench

@@ -28,9 +28,25 @@ constexpr std::string_view kFormat = "jina3.package";
 // A manifest is a few kilobytes; anything this large is not one.
 constexpr std::uintmax_t kMaxManifestBytes = 16u << 20;
 
+// An integer JSON value in [min, max], or nothing (also for a float like 1.0). nlohmann keeps
+// integers above INT64_MAX as unsigned, so those are compared as such.
+bool integer_in(const json::Value& value, std::int64_t min, std::int64_t max, std::int64_t& out) {
+  if (value.is_number_unsigned()) {
+    const auto u = value.get<std::uint64_t>();
+    if (max < 0 || u > static_cast<std::uint64_t>(max)) return false;
+    out = static_cast<std::int64_t>(u);
+    return out >= min;
+  }
+  if (!value.is_number_integer()) return false;
+  out = value.get<std::int64_t>();
+  return out >= min && out <= max;
+}
+
 // Reads typed keys of one JSON object, naming the key (with its path) in every error.
 class ObjectReader {
  public:
+  using IsKind = bool (json::Value::*)() const noexcept;
+
   ObjectReader(const json::Value& object, std::string source, std::string prefix)
       : object_(object), source_(std::move(source)), prefix_(std::move(prefix)) {}
 
@@ -38,20 +54,22 @@ class ObjectReader {
     throw ModelInvalid(fmt::format("{}: key \"{}{}\" {}", source_, prefix_, key, what));
   }
 
-  const json::Value& get(std::string_view key, json::Kind kind, const char* kind_text) const {
-    const json::Value* value = object_.find(key);
-    if (!value) invalid(key, "is missing");
-    if (value->kind() != kind) invalid(key, fmt::format("must be {}, not {}", kind_text, json::kind_name(value->kind())));
-    return *value;
+  const json::Value& get(std::string_view key, IsKind is_kind, const char* kind_text) const {
+    auto found = object_.find(std::string(key));
+    if (found == object_.end()) invalid(key, "is missing");
+    if (!((*found).*is_kind)()) invalid(key, fmt::format("must be {}, not {}", kind_text, found->type_name()));
+    return *found;
   }
 
-  std::string string(std::string_view key) const { return get(key, json::Kind::String, "a string").as_string(); }
+  std::string string(std::string_view key) const {
+    return get(key, &json::Value::is_string, "a string").get<std::string>();
+  }
 
   std::int64_t integer(std::string_view key, std::int64_t min, std::int64_t max) const {
-    const json::Value& value = get(key, json::Kind::Number, "an integer");
-    if (!value.is_integer()) invalid(key, "must be an integer");
-    std::int64_t result = value.as_int();
-    if (result < min || result > max) invalid(key, fmt::format("is {}, outside [{}, {}]", result, min, max));
+    const json::Value& value = get(key, &json::Value::is_number, "an integer");
+    if (!value.is_number_integer()) invalid(key, "must be an integer");
+    std::int64_t result = 0;
+    if (!integer_in(value, min, max, result)) invalid(key, fmt::format("is {}, outside [{}, {}]", value.dump(), min, max));
     return result;
   }
 
@@ -59,8 +77,8 @@ class ObjectReader {
     return static_cast<int>(integer(key, 1, std::numeric_limits<int>::max()));
   }
 
-  const json::Value& array(std::string_view key) const { return get(key, json::Kind::Array, "an array"); }
-  const json::Value& object(std::string_view key) const { return get(key, json::Kind::Object, "an object"); }
+  const json::Value& array(std::string_view key) const { return get(key, &json::Value::is_array, "an array"); }
+  const json::Value& object(std::string_view key) const { return get(key, &json::Value::is_object, "an object"); }
 
   ObjectReader child(std::string_view key) const {
     return ObjectReader(object(key), source_, fmt::format("{}{}.", prefix_, key));
@@ -107,6 +125,28 @@ std::string read_manifest_text(const fs::path& file) {
   return text.str();
 }
 
+// Hashes each file (after load_package has checked that it exists with the right size).
+void check_checksums(const fs::path& dir, const std::map<std::string, PackageFile>& files) {
+  for (const auto& [name, expected] : files) {
+    const fs::path file = dir / name;
+    std::string actual;
+    std::uint64_t size = 0;
+    try {
+      actual = sha256_file_hex(file.string(), &size);
+    } catch (const std::runtime_error& e) {
+      throw ModelInvalid(fmt::format("{}: {}", file.string(), e.what()));
+    }
+    if (size != expected.size) {
+      throw ModelInvalid(fmt::format("{}: {} bytes read, manifest.json says {} (was the file changed while loading?)",
+                                     file.string(), size, expected.size));
+    }
+    if (actual != expected.sha256) {
+      throw ModelInvalid(fmt::format("{}: SHA-256 {} does not match manifest.json ({}); the file is corrupt or was changed",
+                                     file.string(), actual, expected.sha256));
+    }
+  }
+}
+
 }  // namespace
 
 bool torch_version_readable(std::string_view version, int linked_major, int linked_minor, const std::string& source) {
@@ -138,7 +178,7 @@ Manifest parse_manifest(std::string_view text, const std::string& source) {
   } catch (const json::ParseError& e) {
     throw ModelInvalid(fmt::format("{}: not valid JSON: {}", source, e.what()));
   }
-  if (!root.is_object()) throw ModelInvalid(fmt::format("{}: must hold a JSON object, not {}", source, json::kind_name(root.kind())));
+  if (!root.is_object()) throw ModelInvalid(fmt::format("{}: must hold a JSON object, not {}", source, root.type_name()));
   ObjectReader reader(root, source, "");
   Manifest m;
 
@@ -167,15 +207,16 @@ Manifest parse_manifest(std::string_view text, const std::string& source) {
   m.vocab_size = reader.positive_int("vocab_size");
   if (m.hidden_size % m.num_heads != 0) reader.invalid("num_heads", "does not divide hidden_size");
 
-  const auto& tasks = reader.array("tasks").as_array();
+  const json::Value& tasks = reader.array("tasks");
   for (std::size_t i = 0; i < tasks.size(); ++i) {
     std::string key = fmt::format("tasks[{}]", i);
     if (!tasks[i].is_string()) reader.invalid(key, "must be a string");
+    const auto& name = tasks[i].get_ref<const std::string&>();
     Task task;
     try {
-      task = task_from_string(tasks[i].as_string());
+      task = task_from_string(name);
     } catch (const InvalidArgument&) {
-      reader.invalid(key, fmt::format("is \"{}\", not a jina-embeddings-v3 task", tasks[i].as_string()));
+      reader.invalid(key, fmt::format("is \"{}\", not a jina-embeddings-v3 task", name));
     }
     if (task == Task::None) reader.invalid(key, "must name a task, not \"none\"");
     if (std::find(m.tasks.begin(), m.tasks.end(), task) != m.tasks.end()) reader.invalid(key, "repeats a task");
@@ -185,13 +226,14 @@ Manifest parse_manifest(std::string_view text, const std::string& source) {
   ObjectReader prompts = reader.child("prompts");
   for (Task task : m.tasks) m.prompts[task] = prompts.string(to_string(task));
 
-  const auto& dims = reader.array("matryoshka_dims").as_array();
+  const json::Value& dims = reader.array("matryoshka_dims");
   if (dims.empty()) reader.invalid("matryoshka_dims", "is empty");
   for (std::size_t i = 0; i < dims.size(); ++i) {
-    if (!dims[i].is_integer() || dims[i].as_int() < 1 || dims[i].as_int() > m.hidden_size) {
+    std::int64_t dim = 0;
+    if (!integer_in(dims[i], 1, m.hidden_size, dim)) {
       reader.invalid(fmt::format("matryoshka_dims[{}]", i), "must be an integer in [1, hidden_size]");
     }
-    int value = static_cast<int>(dims[i].as_int());
+    int value = static_cast<int>(dim);
     if (!m.matryoshka_dims.empty() && value <= m.matryoshka_dims.back()) reader.invalid("matryoshka_dims", "is not strictly ascending");
     m.matryoshka_dims.push_back(value);
   }
@@ -210,14 +252,15 @@ Manifest parse_manifest(std::string_view text, const std::string& source) {
   m.spm_id_offset = static_cast<int>(reader.integer("spm_id_offset", 0, last_id));
 
   ObjectReader files = reader.child("files");
-  for (const json::Member& member : reader.object("files").as_object()) {
-    if (!is_plain_file_name(member.key)) reader.invalid("files", fmt::format("lists \"{}\", not a plain file name", member.key));
-    ObjectReader entry = files.child(member.key);
+  for (const auto& member : reader.object("files").items()) {
+    const std::string& name = member.key();
+    if (!is_plain_file_name(name)) reader.invalid("files", fmt::format("lists \"{}\", not a plain file name", name));
+    ObjectReader entry = files.child(name);
     PackageFile file;
     file.sha256 = entry.string("sha256");
     if (!is_lower_hex_sha256(file.sha256)) entry.invalid("sha256", "must be 64 lower-case hex digits");
     file.size = static_cast<std::uint64_t>(entry.integer("size", 0, std::numeric_limits<std::int64_t>::max()));
-    m.files[member.key] = file;
+    m.files[name] = file;
   }
   for (const char* required : {"backbone.pt", "tokenizer.model"}) {
     if (!m.files.count(required)) reader.invalid("files", fmt::format("does not list \"{}\"", required));
@@ -248,19 +291,14 @@ Package load_package(const std::string& path, bool verify_checksums) {
       throw ModelInvalid(fmt::format("{}: {} bytes, manifest.json says {} (truncated or replaced file?)", file.string(),
                                      size, expected.size));
     }
-    if (!verify_checksums) continue;
-    std::string actual;
-    try {
-      actual = sha256_file_hex(file.string());
-    } catch (const std::runtime_error& e) {
-      throw ModelInvalid(fmt::format("{}: {}", file.string(), e.what()));
-    }
-    if (actual != expected.sha256) {
-      throw ModelInvalid(fmt::format("{}: SHA-256 {} does not match manifest.json ({}); the file is corrupt or was changed",
-                                     file.string(), actual, expected.sha256));
-    }
   }
+  if (verify_checksums) check_checksums(dir, package.manifest.files);
   return package;
+}
+
+std::future<void> start_checksum_check(const Package& package) {
+  return std::async(std::launch::async,
+                    [dir = fs::path(package.path), files = package.manifest.files] { check_checksums(dir, files); });
 }
 
 }  // namespace jina3

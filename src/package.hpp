@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <future>
 #include <map>
 #include <string>
 #include <string_view>
@@ -66,5 +67,13 @@ struct Package {
 // present with the recorded size and (if verify_checksums) SHA-256.
 // Throws ModelNotFound (directory or file missing), ModelInvalid, VersionMismatch.
 Package load_package(const std::string& path, bool verify_checksums);
+
+// Starts the SHA-256 check of every file `package` lists on another thread, so that hashing
+// overlaps whatever the caller reads meanwhile (LibTorch the backbone, sentencepiece the
+// tokenizer); for a package from load_package(path, false). get() on the result waits and throws
+// ModelInvalid for the first file (in name order) that does not match or cannot be read; the
+// caller must get() it before anything loaded from the files is used. The check copies what it
+// needs: `package` may be moved or destroyed meanwhile.
+std::future<void> start_checksum_check(const Package& package);
 
 }  // namespace jina3

@@ -10,7 +10,9 @@ The normaliser is the json's Precompiled charsmap (nmt_nfkc) with sentencepiece'
 add_dummy_prefix, remove_extra_whitespaces and escape_whitespaces, which is what the json's
 Replace(" {2,}" -> " ") and Metaspace pre-tokeniser express.
 
-The proto is written by hand (jina3.protowire): no protobuf or sentencepiece package is needed.
+The ModelProto is built with Debian's python3-protobuf and the sentencepiece_model_pb2 module that
+python3-sentencepiece ships; both load next to torch (python3-protobuf uses the same libprotobuf
+as LibTorch).
 
     python3 -m jina3.convert_tokenizer tokenizer.json tokenizer.model
 """
@@ -24,9 +26,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple, Union
 
-from .protowire import (bool_field, bytes_field, float_field, iter_fields, message_field, string_field,
-                        varint_field, fixed32_to_float, varint_to_int64)
 from .tool_errors import ProtobufError, TokenizerConversionError
+
+try:
+    from google.protobuf.message import DecodeError
+    from sentencepiece import sentencepiece_model_pb2 as spm_pb2
+except ImportError as exc:  # pragma: no cover - a broken install, not a code path
+    raise ImportError(f"jina3.convert_tokenizer needs python3-protobuf and python3-sentencepiece ({exc}); "
+                      "run scripts/install-deps.sh") from exc
 
 SPM_ID_OFFSET = 1
 JSON_SPECIALS = ("<s>", "<pad>", "</s>", "<unk>")  # json ids 0..3
@@ -143,11 +150,12 @@ def _vocab(data: dict, source: str) -> List[Tuple[str, float]]:
     return out
 
 
-def _piece(piece: str, score: float, piece_type: int) -> bytes:
-    body = string_field(1, piece) + float_field(2, score)
-    if piece_type != PIECE_NORMAL:  # NORMAL is the proto default; sentencepiece itself omits it
-        body += varint_field(3, piece_type)
-    return message_field(1, body)
+def _add_piece(model, piece: str, score: float, piece_type: int) -> None:
+    entry = model.pieces.add()
+    entry.piece = piece
+    entry.score = score  # a float field: protobuf rounds the json's float64 to float32, as sentencepiece stores it
+    if piece_type != PIECE_NORMAL:  # NORMAL is the proto default; sentencepiece itself leaves it unset
+        entry.type = piece_type
 
 
 def convert(path: Union[str, os.PathLike]) -> ConvertedTokenizer:
@@ -167,17 +175,23 @@ def convert(path: Union[str, os.PathLike]) -> ConvertedTokenizer:
             raise _fail(source, f"model.vocab[{offset + len(JSON_SPECIALS)}] has score {score}; Unigram scores "
                                 "are log probabilities (<= 0)")
 
-    pieces = [_piece("<unk>", 0.0, PIECE_UNKNOWN), _piece("<s>", 0.0, PIECE_CONTROL),
-              _piece("</s>", 0.0, PIECE_CONTROL)]
-    # struct's "<f" rounds the json's float64 scores to the nearest float32, as sentencepiece stores them.
-    pieces += [_piece(piece, score, PIECE_NORMAL) for piece, score in ordinary]
+    model = spm_pb2.ModelProto()
+    for piece, piece_type in (("<unk>", PIECE_UNKNOWN), ("<s>", PIECE_CONTROL), ("</s>", PIECE_CONTROL)):
+        _add_piece(model, piece, 0.0, piece_type)
+    for piece, score in ordinary:
+        _add_piece(model, piece, score, PIECE_NORMAL)
     spm_count = 3 + len(ordinary)
 
-    trainer = (varint_field(3, MODEL_TYPE_UNIGRAM) + varint_field(4, spm_count)
-               + varint_field(40, 0) + varint_field(41, 1) + varint_field(42, 2) + varint_field(43, -1))
-    normalizer = (string_field(1, "nmt_nfkc") + bytes_field(2, charsmap) + bool_field(3, True)
-                  + bool_field(4, True) + bool_field(5, True))
-    proto = b"".join(pieces) + message_field(2, trainer) + message_field(3, normalizer)
+    trainer = model.trainer_spec
+    trainer.model_type = MODEL_TYPE_UNIGRAM
+    trainer.vocab_size = spm_count
+    trainer.unk_id, trainer.bos_id, trainer.eos_id, trainer.pad_id = 0, 1, 2, -1
+    normalizer = model.normalizer_spec
+    normalizer.name = "nmt_nfkc"
+    normalizer.precompiled_charsmap = charsmap
+    # Their defaults are true as well; set, they are written out, as sentencepiece's own models have them.
+    normalizer.add_dummy_prefix = normalizer.remove_extra_whitespaces = normalizer.escape_whitespaces = True
+    proto = model.SerializeToString()
 
     ids = {piece: i for i, (piece, _) in enumerate(vocab[:len(JSON_SPECIALS)])}
     special_ids = {"bos": ids["<s>"], "pad": ids["<pad>"], "eos": ids["</s>"], "unk": ids["<unk>"],
@@ -191,42 +205,25 @@ def convert(path: Union[str, os.PathLike]) -> ConvertedTokenizer:
 @dataclass
 class ParsedModel:
     pieces: List[Tuple[str, float, int]]  # (piece, score, type)
-    trainer: Dict[int, list]  # field number -> raw values
+    trainer: Dict[int, list]  # field number -> values of the fields that are set
     normalizer: Dict[str, object]  # name, precompiled_charsmap, add_dummy_prefix, ... (defaults applied)
 
 
+NORMALIZER_FIELDS = ("name", "precompiled_charsmap", "add_dummy_prefix", "remove_extra_whitespaces",
+                     "escape_whitespaces", "normalization_rule_tsv")
+
+
 def parse_model_proto(data: bytes) -> ParsedModel:
-    """Decodes the parts of a sentencepiece ModelProto that jina3 writes."""
-    pieces: List[Tuple[str, float, int]] = []
-    trainer: Dict[int, list] = {}
-    normalizer: Dict[str, object] = {"name": "", "precompiled_charsmap": b"", "add_dummy_prefix": True,
-                                     "remove_extra_whitespaces": True, "escape_whitespaces": True,
-                                     "normalization_rule_tsv": ""}
-    names = {1: "name", 2: "precompiled_charsmap", 3: "add_dummy_prefix", 4: "remove_extra_whitespaces",
-             5: "escape_whitespaces", 6: "normalization_rule_tsv"}
-    for field, _, value in iter_fields(data):
-        if field == 1:
-            piece, score, kind = "", 0.0, PIECE_NORMAL
-            for f, _, v in iter_fields(value):
-                if f == 1:
-                    piece = v.decode("utf-8")
-                elif f == 2:
-                    score = fixed32_to_float(v)
-                elif f == 3:
-                    kind = v
-            pieces.append((piece, score, kind))
-        elif field == 2:
-            for f, wire, v in iter_fields(value):
-                trainer.setdefault(f, []).append(varint_to_int64(v) if wire == 0 else v)
-        elif field == 3:
-            for f, _, v in iter_fields(value):
-                if f in names:
-                    key = names[f]
-                    if f in (1, 6):
-                        v = v.decode("utf-8")
-                    elif f in (3, 4, 5):
-                        v = bool(v)
-                    normalizer[key] = v
+    """Decodes the parts of a sentencepiece ModelProto that jina3 writes. Raises ProtobufError."""
+    model = spm_pb2.ModelProto()
+    try:
+        model.ParseFromString(bytes(data))
+    except DecodeError as exc:
+        raise ProtobufError(f"not a sentencepiece ModelProto: {exc}") from None
+    pieces = [(p.piece, p.score, p.type) for p in model.pieces]
+    trainer = {field.number: list(value) if field.label == field.LABEL_REPEATED else [value]
+               for field, value in model.trainer_spec.ListFields()}
+    normalizer = {name: getattr(model.normalizer_spec, name) for name in NORMALIZER_FIELDS}
     return ParsedModel(pieces, trainer, normalizer)
 
 

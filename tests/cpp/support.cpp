@@ -30,44 +30,30 @@ std::string read_text(const fs::path& file) {
 }
 
 Task task_of(const json::Value& value) {
-  return value.is_null() ? Task::None : task_from_string(value.as_string());
-}
-
-std::vector<std::int32_t> int_list(const json::Value& value) {
-  std::vector<std::int32_t> out;
-  for (const auto& item : value.as_array()) out.push_back(static_cast<std::int32_t>(item.as_int()));
-  return out;
-}
-
-std::vector<float> float_list(const json::Value& value) {
-  std::vector<float> out;
-  for (const auto& item : value.as_array()) out.push_back(static_cast<float>(item.as_double()));
-  return out;
+  return value.is_null() ? Task::None : task_from_string(value.get<std::string>());
 }
 
 Reference load_reference() {
   const fs::path file = test_data_dir() / "reference.json";
   json::Value root = json::parse(read_text(file));
   Reference ref;
-  for (const auto& text : root.find("texts")->as_array()) ref.texts.push_back(text.as_string());
-  ref.hidden_size = static_cast<int>(root.find("hidden_size")->as_int());
-  for (const auto& d : root.find("matryoshka_dims")->as_array()) ref.matryoshka_dims.push_back(static_cast<int>(d.as_int()));
-  ref.max_length = static_cast<int>(root.find("max_length")->as_int());
-  for (const auto& member : root.find("prompts")->as_object()) {
-    ref.prompts.emplace_back(task_from_string(member.key), member.value.as_string());
+  ref.texts = root.at("texts").get<std::vector<std::string>>();
+  ref.hidden_size = root.at("hidden_size").get<int>();
+  ref.matryoshka_dims = root.at("matryoshka_dims").get<std::vector<int>>();
+  ref.max_length = root.at("max_length").get<int>();
+  for (const auto& [task, prompt] : root.at("prompts").items()) {
+    ref.prompts.emplace_back(task_from_string(task), prompt.get<std::string>());
   }
-  for (const auto& entry : root.find("token_ids")->as_array()) {
-    std::vector<std::vector<std::int32_t>> ids;
-    for (const auto& row : entry.find("ids")->as_array()) ids.push_back(int_list(row));
-    ref.token_ids.emplace_back(task_of(*entry.find("task")), std::move(ids));
+  for (const auto& entry : root.at("token_ids")) {
+    ref.token_ids.emplace_back(task_of(entry.at("task")), entry.at("ids").get<std::vector<std::vector<std::int32_t>>>());
   }
-  for (const auto& entry : root.find("cases")->as_array()) {
+  for (const auto& entry : root.at("cases")) {
     ReferenceCase c;
-    c.task = task_of(*entry.find("task"));
-    c.dims = static_cast<int>(entry.find("dims")->as_int());
-    c.normalize = entry.find("normalize")->as_bool();
-    c.max_length = static_cast<int>(entry.find("max_length")->as_int());
-    for (const auto& row : entry.find("embeddings")->as_array()) c.embeddings.push_back(float_list(row));
+    c.task = task_of(entry.at("task"));
+    c.dims = entry.at("dims").get<int>();
+    c.normalize = entry.at("normalize").get<bool>();
+    c.max_length = entry.at("max_length").get<int>();
+    c.embeddings = entry.at("embeddings").get<std::vector<std::vector<float>>>();
     ref.cases.push_back(std::move(c));
   }
   return ref;
@@ -147,106 +133,27 @@ void PackageCopy::write_manifest_text(const std::string& text) const {
 
 void PackageCopy::edit_manifest(const std::string& key, const std::function<json::Value(const json::Value*)>& edit) const {
   json::Value root = manifest();
-  std::vector<json::Member> members;
-  bool seen = false;
-  for (const auto& member : root.as_object()) {
-    if (member.key != key) {
-      members.push_back(member);
-      continue;
-    }
-    seen = true;
-    json::Value replacement = edit(&member.value);
-    if (!replacement.is_null()) members.push_back(json::Member{key, std::move(replacement)});
-  }
-  if (!seen) {
-    json::Value added = edit(nullptr);
-    if (!added.is_null()) members.push_back(json::Member{key, std::move(added)});
-  }
-  write_manifest(json::Value::object(std::move(members)));
+  auto found = root.find(key);
+  json::Value replacement = edit(found == root.end() ? nullptr : &*found);
+  if (!replacement.is_null()) root[key] = std::move(replacement);  // ordered_json: an existing key keeps its place
+  else if (found != root.end()) root.erase(found);
+  write_manifest(root);
 }
 
 void PackageCopy::refresh_checksum(const std::string& name) const {
   std::uint64_t size = 0;
   const std::string digest = sha256_file_hex((path() / name).string(), &size);
   edit_manifest("files", [&](const json::Value* files) {
-    std::vector<json::Member> entries;
-    for (const auto& member : files->as_object()) {
-      if (member.key == name) {
-        entries.push_back(json::Member{
-            name, json::Value::object({json::Member{"sha256", json_string(digest)},
-                                       json::Member{"size", json_int(static_cast<std::int64_t>(size))}})});
-      } else {
-        entries.push_back(member);
-      }
-    }
-    return json::Value::object(std::move(entries));
+    json::Value entries = *files;
+    entries[name] = json::Value::object({{"sha256", digest}, {"size", size}});
+    return entries;
   });
 }
 
-namespace {
+std::string to_json(const json::Value& value) { return value.dump(2); }
 
-void write_json_string(std::string& out, const std::string& text) {
-  out += '"';
-  for (char c : text) {
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\t': out += "\\t"; break;
-      case '\r': out += "\\r"; break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) out += fmt::format("\\u{:04x}", static_cast<unsigned char>(c));
-        else out += c;
-    }
-  }
-  out += '"';
-}
-
-void write_json(std::string& out, const json::Value& value) {
-  switch (value.kind()) {
-    case json::Kind::Null: out += "null"; break;
-    case json::Kind::Bool: out += value.as_bool() ? "true" : "false"; break;
-    case json::Kind::Number:
-      out += value.is_integer() ? std::to_string(value.as_int()) : fmt::format("{}", value.as_double());
-      break;
-    case json::Kind::String: write_json_string(out, value.as_string()); break;
-    case json::Kind::Array: {
-      out += '[';
-      bool first = true;
-      for (const auto& item : value.as_array()) {
-        if (!first) out += ", ";
-        first = false;
-        write_json(out, item);
-      }
-      out += ']';
-      break;
-    }
-    case json::Kind::Object: {
-      out += '{';
-      bool first = true;
-      for (const auto& member : value.as_object()) {
-        if (!first) out += ", ";
-        first = false;
-        write_json_string(out, member.key);
-        out += ": ";
-        write_json(out, member.value);
-      }
-      out += '}';
-      break;
-    }
-  }
-}
-
-}  // namespace
-
-std::string to_json(const json::Value& value) {
-  std::string out;
-  write_json(out, value);
-  return out;
-}
-
-json::Value json_string(const std::string& text) { return json::Value::string(text); }
-json::Value json_int(std::int64_t value) { return json::Value::number(static_cast<double>(value), true, value); }
+json::Value json_string(const std::string& text) { return json::Value(text); }
+json::Value json_int(std::int64_t value) { return json::Value(value); }
 
 double max_abs_diff(const float* a, const float* b, std::size_t n) {
   double worst = 0.0;

@@ -65,11 +65,13 @@ class PackageCopy {
   explicit PackageCopy(const fs::path& source, const std::vector<std::string>& copy_files = {});
   const fs::path& path() const { return dir_.path(); }
   std::string str() const { return dir_.path().string(); }
-  // Parsed manifest.json of the copy; write_manifest replaces it.
+  // Parsed manifest.json of the copy (json::Value is nlohmann::ordered_json, keys in file order);
+  // write_manifest replaces it.
   json::Value manifest() const;
   void write_manifest(const json::Value& manifest) const;
   void write_manifest_text(const std::string& text) const;
-  // Rewrites one top-level manifest key (or removes it with a null function result).
+  // Rewrites one top-level manifest key in place (or removes it with a null function result); the
+  // function gets nullptr for a key that is not there, and what it returns is added last.
   void edit_manifest(const std::string& key, const std::function<json::Value(const json::Value*)>& edit) const;
   // Sets files.<name> to the actual size and SHA-256 of the copy's file.
   void refresh_checksum(const std::string& name) const;
@@ -78,7 +80,7 @@ class PackageCopy {
   TempDir dir_;
 };
 
-// JSON text for a value (for rewriting manifests).
+// JSON text for a value (for rewriting manifests), written by nlohmann-json.
 std::string to_json(const json::Value& value);
 json::Value json_string(const std::string& text);
 json::Value json_int(std::int64_t value);

@@ -24,19 +24,10 @@ void require_error(F&& f, std::initializer_list<std::string> parts) {
   FAIL("no exception");
 }
 
-json::Value with_member(const json::Value& object, const std::string& key, json::Value value) {
-  std::vector<json::Member> members;
-  bool replaced = false;
-  for (const auto& member : object.as_object()) {
-    if (member.key == key) {
-      members.push_back(json::Member{key, value});
-      replaced = true;
-    } else {
-      members.push_back(member);
-    }
-  }
-  if (!replaced) members.push_back(json::Member{key, std::move(value)});
-  return json::Value::object(std::move(members));
+// json::Value is nlohmann::ordered_json: a replaced key keeps its place, a new one goes last.
+json::Value with_member(json::Value object, const std::string& key, json::Value value) {
+  object[key] = std::move(value);
+  return object;
 }
 
 void write_garbage(const fs::path& file, std::size_t size) {
@@ -232,7 +223,7 @@ TEST_CASE("bad manifests are ModelInvalid naming the key", "[errors]") {
                           "matryoshka_dims", "max_length", "special_ids", "spm_id_offset", "files", "vocab_size"}) {
     DYNAMIC_SECTION("missing " << key) {
       PackageCopy copy(package_dir("float32"));
-      copy.edit_manifest(key, [](const json::Value*) { return json::Value::null(); });
+      copy.edit_manifest(key, [](const json::Value*) { return json::Value(); });
       require_error<ModelInvalid>([&] { Encoder(copy.str()); }, {std::string("\"") + key + "\"", "missing"});
     }
   }
@@ -244,9 +235,9 @@ TEST_CASE("bad manifests are ModelInvalid naming the key", "[errors]") {
   SECTION("missing nested key") {
     PackageCopy copy(package_dir("float32"));
     copy.edit_manifest("special_ids", [](const json::Value* ids) {
-      std::vector<json::Member> kept;
-      for (const auto& m : ids->as_object()) if (m.key != "eos") kept.push_back(m);
-      return json::Value::object(std::move(kept));
+      json::Value kept = *ids;
+      kept.erase("eos");
+      return kept;
     });
     require_error<ModelInvalid>([&] { Encoder(copy.str()); }, {"special_ids.eos"});
   }
@@ -267,7 +258,7 @@ TEST_CASE("bad manifests are ModelInvalid naming the key", "[errors]") {
   }
   SECTION("matryoshka dims not ending at hidden_size") {
     PackageCopy copy(package_dir("float32"));
-    const std::int64_t hidden = copy.manifest().find("hidden_size")->as_int();
+    const std::int64_t hidden = copy.manifest().at("hidden_size").get<std::int64_t>();
     copy.edit_manifest("matryoshka_dims", [&](const json::Value*) {
       return json::Value::array({json_int(hidden / 4), json_int(hidden / 2)});
     });
@@ -294,7 +285,7 @@ TEST_CASE("bad manifests are ModelInvalid naming the key", "[errors]") {
   SECTION("hidden_size that the backbone does not produce") {
     PackageCopy copy(package_dir("float32"));
     json::Value manifest = copy.manifest();
-    const std::int64_t half = manifest.find("hidden_size")->as_int() / 2;
+    const std::int64_t half = manifest.at("hidden_size").get<std::int64_t>() / 2;
     manifest = with_member(manifest, "hidden_size", json_int(half));
     manifest = with_member(manifest, "matryoshka_dims", json::Value::array({json_int(half)}));
     copy.write_manifest(manifest);

@@ -1,4 +1,4 @@
-// SHA-256 against the FIPS 180-4 / NIST example vectors.
+// SHA-256 (OpenSSL EVP underneath) against the FIPS 180-4 / NIST example vectors.
 #include <catch2/catch.hpp>
 
 #include <cstdio>
@@ -12,42 +12,29 @@
 using jina3::Sha256;
 using jina3::sha256_hex;
 
-namespace {
-
-std::vector<jina3::Sha256Kernel> kernels_to_test() {
-  std::vector<jina3::Sha256Kernel> kernels = {jina3::Sha256Kernel::Portable};
-  if (jina3::sha256_x86_extensions_available()) kernels.push_back(jina3::Sha256Kernel::X86ShaExtensions);
-  return kernels;
-}
-
-}  // namespace
-
 TEST_CASE("sha256 known vectors", "[unit][sha256]") {
-  for (auto kernel : kernels_to_test()) {
-    INFO("kernel " << static_cast<int>(kernel));
-    CHECK(Sha256(kernel).kernel() == kernel);
-    CHECK(sha256_hex("", kernel) == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
-    CHECK(sha256_hex("abc", kernel) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
-    CHECK(sha256_hex("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq", kernel) ==
-          "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
-    CHECK(sha256_hex("abcdefghbcdefghicdefghijdefghijkefghijklfghijklmghijklmnhijklmnoijklmnopjklmnopqklmnopqrlmnopqrs"
-                     "mnopqrstnopqrstu", kernel) == "cf5b16a778af8380036ce59e7b0492370b249b11e8f07a51afac45037afee9d1");
-    CHECK(sha256_hex(std::string(1000000, 'a'), kernel) ==
-          "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
-  }
-  // Auto never picks a kernel the CPU lacks.
-  CHECK((Sha256().kernel() == jina3::Sha256Kernel::X86ShaExtensions) == jina3::sha256_x86_extensions_available());
+  CHECK(sha256_hex("") == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+  CHECK(sha256_hex("abc") == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  CHECK(sha256_hex("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq") ==
+        "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
+  CHECK(sha256_hex("abcdefghbcdefghicdefghijdefghijkefghijklfghijklmghijklmnhijklmnoijklmnopjklmnopqklmnopqrlmnopqrs"
+                   "mnopqrstnopqrstu") == "cf5b16a778af8380036ce59e7b0492370b249b11e8f07a51afac45037afee9d1");
+  CHECK(sha256_hex(std::string(1000000, 'a')) == "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
 }
 
-TEST_CASE("sha256 kernels agree on every length", "[unit][sha256]") {
+TEST_CASE("sha256 of every short length agrees with a byte-at-a-time hash", "[unit][sha256]") {
+  // Lengths 0..300 cross the 55/56/64-byte padding boundaries several times.
   std::string data;
   for (int i = 0; i < 4096; ++i) data += static_cast<char>((i * 131 + 17) ^ (i >> 3));
-  const auto kernels = kernels_to_test();
+  std::string previous;
   for (std::size_t length = 0; length <= 300; ++length) {
-    const std::string expected = sha256_hex(std::string_view(data).substr(0, length), kernels.front());
-    for (auto kernel : kernels) CHECK(sha256_hex(std::string_view(data).substr(0, length), kernel) == expected);
+    Sha256 bytewise;
+    for (std::size_t i = 0; i < length; ++i) bytewise.update(&data[i], 1);
+    const std::string whole = sha256_hex(std::string_view(data).substr(0, length));
+    CHECK(bytewise.hex_digest() == whole);
+    CHECK(whole != previous);
+    previous = whole;
   }
-  CHECK(sha256_hex(data, kernels.back()) == sha256_hex(data, kernels.front()));
 }
 
 TEST_CASE("sha256 is the same however the input is split", "[unit][sha256]") {
@@ -61,16 +48,28 @@ TEST_CASE("sha256 is the same however the input is split", "[unit][sha256]") {
   }
   // Lengths around the padding boundary (55, 56, 64 bytes) differ from each other.
   CHECK(sha256_hex(std::string(55, 'x')) != sha256_hex(std::string(56, 'x')));
+  // A hash moved from keeps its state.
+  Sha256 first;
+  first.update("ab");
+  Sha256 moved = std::move(first);
+  moved.update("c");
+  CHECK(moved.hex_digest() == sha256_hex("abc"));
 }
 
 TEST_CASE("sha256 of a file matches the in-memory hash and reports its size", "[unit][sha256]") {
   jina3::test::TempDir dir;
   const auto file = dir.path() / "data.bin";
-  std::string data(3 * 1024 * 1024 + 17, '\0');
+  // Not a multiple of the 4 MiB read size, and more than one read.
+  std::string data(9 * 1024 * 1024 + 17, '\0');
   for (std::size_t i = 0; i < data.size(); ++i) data[i] = static_cast<char>((i * 2654435761u) >> 13);
   std::ofstream(file, std::ios::binary) << data;
   std::uint64_t size = 0;
   CHECK(jina3::sha256_file_hex(file.string(), &size) == sha256_hex(data));
   CHECK(size == data.size());
-  CHECK_THROWS_AS(jina3::sha256_file_hex((dir.path() / "missing").string()), std::runtime_error);
+  const auto empty = dir.path() / "empty.bin";
+  std::ofstream(empty, std::ios::binary).close();
+  CHECK(jina3::sha256_file_hex(empty.string(), &size) == sha256_hex(""));
+  CHECK(size == 0);
+  CHECK_THROWS_WITH(jina3::sha256_file_hex((dir.path() / "missing").string()), Catch::Contains("missing"));
+  CHECK_THROWS_AS(jina3::sha256_file_hex(dir.path().string()), std::runtime_error);  // a directory: read fails
 }
