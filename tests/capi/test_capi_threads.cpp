@@ -1,5 +1,7 @@
 // The C API from many threads: one encoder shared by 16 threads gives the serial results, and
-// error reporting (thread-local message and error objects) stays per thread.
+// error reporting (thread-local message and error objects) stays per thread. The scheduler merges
+// the rows of concurrent calls into shared passes, whose padding differs from a call alone, so the
+// results agree within 1e-6 (float32), not bit for bit.
 #include <jina3/jina3.h>
 
 #include <atomic>
@@ -19,6 +21,7 @@ namespace {
 
 constexpr int kThreads = 16;
 constexpr int kRounds = 3;
+constexpr double kTolerance = 1e-6;
 
 // The call thread t makes in every round: its own texts, task and size.
 struct Job {
@@ -73,7 +76,7 @@ TEST_CASE("16 threads encoding on one encoder get the serial results", "[capi][t
         }
         const double diff = test::max_abs_diff(result.data.data(), serial[t].data(), serial[t].size());
         worst[t] = std::max(worst[t], diff);
-        if (result.data != serial[t]) ++mismatches;
+        if (diff > kTolerance) ++mismatches;
       }
     });
   }
@@ -85,7 +88,7 @@ TEST_CASE("16 threads encoding on one encoder get the serial results", "[capi][t
 
   double overall = 0.0;
   for (double w : worst) overall = std::max(overall, w);
-  std::printf("capi concurrency: %d threads x %d rounds on one encoder: %d failures, %d inexact results, "
+  std::printf("capi concurrency: %d threads x %d rounds on one encoder: %d failures, %d results off by > 1e-6, "
               "max |diff| %.3g; serial pass %.2f s, concurrent passes %.2f s\n",
               kThreads, kRounds, failures.load(), mismatches.load(), overall, serial_seconds, parallel_seconds);
   CHECK(failures == 0);
