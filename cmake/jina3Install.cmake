@@ -1,5 +1,6 @@
 # Install rules and package files for libjina3 (included from the top level when JINA3_INSTALL):
 #   <prefix>/lib/libjina3.so*                       the C++ API and the C ABI
+#   <prefix>/bin/jina3                              the command-line tool (cli/)
 #   <prefix>/include/jina3/*.h{,pp}                 public headers only (nothing from src/)
 #   <prefix>/lib/cmake/jina3/jina3{Config,ConfigVersion,Targets}.cmake   find_package(jina3)
 #   <prefix>/lib/pkgconfig/jina3.pc                 pkg-config (cgo, Rust build scripts, make)
@@ -19,11 +20,17 @@ install(TARGETS jina3 EXPORT jina3Targets
   RUNTIME DESTINATION "${CMAKE_INSTALL_BINDIR}"
   INCLUDES DESTINATION "${CMAKE_INSTALL_INCLUDEDIR}")
 
+# The jina3 command-line tool (cli/), when it is built.
+if(TARGET jina3_cli)
+  install(TARGETS jina3_cli RUNTIME DESTINATION "${CMAKE_INSTALL_BINDIR}")
+endif()
+
 install(FILES
     "${PROJECT_SOURCE_DIR}/include/jina3/jina3.h"
     "${PROJECT_SOURCE_DIR}/include/jina3/jina3.hpp"
     "${PROJECT_SOURCE_DIR}/include/jina3/encoder.hpp"
     "${PROJECT_SOURCE_DIR}/include/jina3/options.hpp"
+    "${PROJECT_SOURCE_DIR}/include/jina3/outputs.hpp"
     "${PROJECT_SOURCE_DIR}/include/jina3/task.hpp"
     "${PROJECT_SOURCE_DIR}/include/jina3/errors.hpp"
     "${PROJECT_BINARY_DIR}/include/jina3/version.hpp"

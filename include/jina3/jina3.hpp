@@ -4,5 +4,6 @@
 #include <jina3/encoder.hpp>
 #include <jina3/errors.hpp>
 #include <jina3/options.hpp>
+#include <jina3/outputs.hpp>
 #include <jina3/task.hpp>
 #include <jina3/version.hpp>
