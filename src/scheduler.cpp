@@ -39,6 +39,11 @@ Registry& registry() {
   return *instance;
 }
 
+// A step may hold the rows of a few passes: the token budget is what shares a step between
+// requests, and a row cap of one pass would starve a long request whenever one-row requests fill
+// the rows (60 queries + 4 passages per step measured 21% of the passages' solo throughput).
+constexpr std::size_t kPassesPerStep = 4;
+
 }  // namespace
 
 struct Scheduler::Request {
@@ -204,7 +209,7 @@ SchedulerStats Scheduler::stats() const {
 }
 
 bool Scheduler::budget_full() const {
-  return pending_rows_ >= options_.limits.max_rows || pending_tokens_ >= options_.limits.max_tokens;
+  return pending_rows_ >= kPassesPerStep * options_.limits.max_rows || pending_tokens_ >= options_.limits.max_tokens;
 }
 
 void Scheduler::worker_loop(std::function<void()> init) {
@@ -282,7 +287,7 @@ void Scheduler::expire(Clock::time_point now, Settlement& out) {
 }
 
 void Scheduler::fill_step(Step& step, Clock::time_point now) {
-  const std::size_t max_rows = options_.limits.max_rows;
+  const std::size_t max_rows = kPassesPerStep * options_.limits.max_rows;
   const std::size_t max_tokens = options_.limits.max_tokens;
   for (auto& request : queue_) {
     request->taken = 0;
@@ -327,6 +332,12 @@ void Scheduler::fill_step(Step& step, Clock::time_point now) {
 
 std::size_t Scheduler::run_step(Step& step) {
   if (step.rows.empty()) return 0;
+  // Rows of requests that this step completes go last, so that among rows of equal length they
+  // land in the pass that runs first (plan_batches keeps the order of equal lengths, and the
+  // passes run in reverse).
+  std::stable_partition(step.rows.begin(), step.rows.end(), [](const Step::Row& row) {
+    return row.request->next < row.request->rows();
+  });
   std::vector<std::size_t> lengths(step.rows.size());
   for (std::size_t i = 0; i < lengths.size(); ++i) lengths[i] = step.rows[i].request->job.ids[step.rows[i].row].size();
   auto passes = plan_batches(lengths, options_.limits);

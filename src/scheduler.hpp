@@ -9,8 +9,9 @@
 //   step waits up to max_wait for k requests to be queued again (their callers are likely to
 //   come straight back), unless the step budget is already full.
 // - A step takes rows round-robin from the queued requests in arrival order, one row per request
-//   per round, until max_rows rows or max_tokens real tokens are taken (a row longer than
-//   max_tokens still runs, alone). So a 10,000-row request and a one-row request share each step.
+//   per round, until max_tokens real tokens (or 4 x max_rows rows) are taken; a row longer than
+//   max_tokens still runs, alone. So a 10,000-row request and one-row requests share each step,
+//   max-min fairly in tokens: small requests get all they ask, the large one the rest.
 // - Each request's rows are dispatched longest first; each step is planned into passes with
 //   plan_batches (within max_tokens padded tokens and max_rows rows), run shortest first so short
 //   requests complete early.

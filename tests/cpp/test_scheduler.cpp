@@ -638,7 +638,9 @@ TEST_CASE("scheduler: a 10,000-row request does not hold up one-row requests", "
   REQUIRE(late.wait());
   CHECK(late.ok());
   CHECK(late.wrong_outputs() == 0);
-  CHECK(passes_at_completion <= passes_at_submit + 3);
+  // At worst it waits for the rest of the running step (up to 4 passes: a step holds up to
+  // 4 x max_rows rows), then runs in the first pass of the next.
+  CHECK(passes_at_completion <= passes_at_submit + 5);
   CHECK_FALSE(big.done());
   REQUIRE(big.wait(120000ms));
 
