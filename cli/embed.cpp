@@ -131,6 +131,7 @@ int run_embed(const EmbedArgs& args) {
       // unexpected; the lines at least say where it happened.
       throw IoError(fmt::format("{}: {}", line_range(reader.name(), next.block), e.what()));
     }
+    if (progress) progress->add_submitted(next.block.size());
     std::vector<std::string>().swap(next.block.texts);
     pending.push_back(std::move(next));
     if (pending.size() >= kInFlight) write_oldest();

@@ -50,15 +50,29 @@ void Progress::stop() {
 
 void Progress::finish(std::uint64_t truncated) {
   stop();
+  // A short input can be done before it is counted; the final line should still have its total.
+  if (total_.valid()) total_.wait_for(std::chrono::milliseconds(200));
   const std::string text = line(true, truncated) + "\n";
   ::write(STDERR_FILENO, text.data(), text.size());
   last_width_ = 0;
 }
 
+void Progress::add_done(std::uint64_t texts) {
+  tokens_at_done_.store(tokens_() - tokens_at_start_, std::memory_order_relaxed);
+  done_.fetch_add(texts, std::memory_order_relaxed);
+}
+
 std::string Progress::line(bool final, std::uint64_t truncated) {
   const double elapsed = std::chrono::duration<double>(Clock::now() - start_).count();
-  const std::uint64_t done = done_.load(std::memory_order_relaxed);
+  const std::uint64_t written = done_.load(std::memory_order_relaxed);
   const std::uint64_t tokens = tokens_() - tokens_at_start_;
+  std::uint64_t done = written;
+  const std::uint64_t tokens_at_done = tokens_at_done_.load(std::memory_order_relaxed);
+  if (!final && written > 0 && tokens_at_done > 0 && tokens > tokens_at_done) {
+    const double tokens_per_text = static_cast<double>(tokens_at_done) / static_cast<double>(written);
+    const auto more = static_cast<std::uint64_t>(static_cast<double>(tokens - tokens_at_done) / tokens_per_text);
+    done = std::min(written + more, std::max(written, submitted_.load(std::memory_order_relaxed)));
+  }
   std::optional<std::uint64_t> total;
   if (total_.valid() && total_.wait_for(std::chrono::seconds(0)) == std::future_status::ready) total = total_.get();
   const double texts_per_s = elapsed > 0 ? static_cast<double>(done) / elapsed : 0.0;

@@ -25,7 +25,11 @@ class Progress {
   Progress(const Progress&) = delete;
   Progress& operator=(const Progress&) = delete;
 
-  void add_done(std::uint64_t texts) { done_.fetch_add(texts, std::memory_order_relaxed); }
+  // Texts handed to the encoder, and texts embedded and written. Between writes (a block of a
+  // full-size model can take a minute) the line counts the texts of the blocks in flight as done
+  // in proportion to the tokens the encoder has run since, at the average tokens per text so far.
+  void add_submitted(std::uint64_t texts) { submitted_.fetch_add(texts, std::memory_order_relaxed); }
+  void add_done(std::uint64_t texts);
   // Stops the thread and prints the final line (with the number of truncated texts, if any) and
   // a newline.
   void finish(std::uint64_t truncated);
@@ -40,7 +44,9 @@ class Progress {
   std::function<std::uint64_t()> tokens_;
   std::uint64_t tokens_at_start_ = 0;
   Clock::time_point start_ = Clock::now();
+  std::atomic<std::uint64_t> submitted_{0};
   std::atomic<std::uint64_t> done_{0};
+  std::atomic<std::uint64_t> tokens_at_done_{0};  // the token counter when done_ last grew
   std::size_t last_width_ = 0;
   std::mutex mutex_;
   std::condition_variable wake_;
