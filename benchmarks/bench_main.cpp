@@ -17,6 +17,7 @@
 
 #include <jina3/jina3.hpp>
 
+#include "arguments.hpp"
 #include "json.hpp"
 #include "process_memory.hpp"
 #include "workloads.hpp"
@@ -29,33 +30,6 @@ using Clock = std::chrono::steady_clock;
 struct UsageError : std::invalid_argument {
   using std::invalid_argument::invalid_argument;
 };
-
-constexpr const char* kUsage = R"(usage: jina3_bench --package DIR [options]
-
-  --package DIR          jina3 model package (required)
-  --device NAME          cpu (default), cuda, cuda:N
-  --dtype NAME           auto (default: the package's), float32, bfloat16, float16, int8
-  --threads N            intra-op threads on CPU; 0 = LibTorch default (default 0)
-  --workloads LIST       comma-separated, default passages64,mixed256,query,longdoc
-                         (known: passages64, passages256, mixed256, query, longdoc)
-  --repeats N            timed runs of each batch workload (default 3)
-  --warmup N             untimed runs of each batch workload first (default 1)
-  --warmup-rows N        warm-up runs of batch workloads use only their first N texts
-                         (0 = all, the default; saves time on slow CPUs)
-  --query-calls N        timed calls of the query workload (default 100)
-  --query-warmup N       untimed query calls first (default 5)
-  --long-repeats N       timed runs of the long document (default 1)
-  --long-warmup N        untimed runs of the long document first (default 0)
-  --long-tokens N        length of the long document in tokens (default 8192)
-  --batch-size N         EncodeOptions::batch_size (rows per forward pass; 0 = library default)
-  --max-batch-tokens N   EncoderOptions::max_batch_tokens (0 = library default)
-  --no-verify            skip the SHA-256 check of the package files at load
-  --default-malloc       EncoderOptions::retain_host_memory = false (glibc's allocator as it is)
-  --quick                1 repeat, 1 warm-up, 10 query calls: a smoke test, not a measurement
-  --emit-inputs FILE     write the token ids and tasks of every selected workload as JSON
-  --inputs-only          with --emit-inputs: write the inputs and exit without timing
-  --emit-embeddings DIR  write each workload's embeddings (float32, row-major) to DIR/NAME.f32
-)";
 
 struct Options {
   std::string package;
@@ -79,6 +53,8 @@ struct Options {
   std::string emit_inputs;
   bool inputs_only = false;
   std::string emit_embeddings;
+  std::string texts_file;
+  std::string texts_task = "retrieval.passage";
 };
 
 std::vector<std::string> split_commas(const std::string& list) {
@@ -91,42 +67,65 @@ std::vector<std::string> split_commas(const std::string& list) {
   return parts;
 }
 
-int parse_int(const std::string& flag, const std::string& text, int min_value) {
-  std::size_t used = 0;
-  int value = 0;
-  try {
-    value = std::stoi(text, &used);
-  } catch (const std::exception&) {
-    used = 0;
+// The command line, parsed by CLI11 with the jina3 tool's integer check (cli/arguments.hpp).
+// Usage errors exit with 64 (EX_USAGE), printing the message and then the help.
+class CommandLine {
+ public:
+  CommandLine() : app_("jina3_bench: times one jina3 package on one device and dtype; prints JSON", "jina3_bench") {
+    app_.add_option("--package", o.package, "jina3 model package (required)")->required()->option_text("DIR");
+    app_.add_option("--device", o.device, "cpu (default), cuda, cuda:N")->option_text("NAME");
+    app_.add_option("--dtype", o.dtype, "auto (default: the package's), float32, bfloat16, float16, int8")
+        ->option_text("NAME");
+    integer("--threads", o.threads, 0, "intra-op threads on CPU; 0 = the library default, every CPU this process may use (default 0)");
+    workloads_ = app_.add_option("--workloads", workloads_list_,
+                                 "comma-separated, default passages64,mixed256,query,longdoc (known: passages64, "
+                                 "passages256, mixed256, query, longdoc)")
+                     ->option_text("LIST");
+    repeats_ = integer("--repeats", o.repeats, 1, "timed runs of each batch workload (default 3)");
+    warmup_ = integer("--warmup", o.warmup, 0, "untimed runs of each batch workload first (default 1)");
+    integer("--warmup-rows", o.warmup_rows, 0,
+            "warm-up runs of batch workloads use only their first N texts (0 = all, the default; saves time on "
+            "slow CPUs)");
+    query_calls_ = integer("--query-calls", o.query_calls, 1, "timed calls of the query workload (default 100)");
+    query_warmup_ = integer("--query-warmup", o.query_warmup, 0, "untimed query calls first (default 5)");
+    integer("--long-repeats", o.long_repeats, 1, "timed runs of the long document (default 1)");
+    integer("--long-warmup", o.long_warmup, 0, "untimed runs of the long document first (default 0)");
+    integer("--long-tokens", o.long_tokens, 3, "length of the long document in tokens (default 8192)");
+    integer("--batch-size", o.batch_size, 0, "EncodeOptions::batch_size (rows per forward pass; 0 = library default)");
+    integer("--max-batch-tokens", o.max_batch_tokens, 0, "EncoderOptions::max_batch_tokens (0 = library default)");
+    app_.add_flag_callback("--no-verify", [this] { o.verify = false; }, "skip the SHA-256 check of the package files at load");
+    app_.add_flag_callback("--default-malloc", [this] { o.retain_host_memory = false; },
+                           "EncoderOptions::retain_host_memory = false (glibc's allocator as it is)");
+    app_.add_flag("--quick", o.quick, "1 repeat, 1 warm-up, 10 query calls: a smoke test, not a measurement");
+    auto* emit_inputs = app_.add_option("--emit-inputs", o.emit_inputs,
+                                        "write the token ids and tasks of every selected workload as JSON")
+                            ->option_text("FILE");
+    app_.add_flag("--inputs-only", o.inputs_only, "with --emit-inputs: write the inputs and exit without timing")
+        ->needs(emit_inputs);
+    app_.add_option("--emit-embeddings", o.emit_embeddings,
+                    "write each workload's embeddings (float32, row-major) to DIR/NAME.f32")
+        ->option_text("DIR");
+    app_.add_option("--texts-file", o.texts_file,
+                    "time the lines of FILE (one text each, in one encode() call) as the workload 'file', "
+                    "instead of the synthetic workloads")
+        ->option_text("FILE")
+        ->excludes(workloads_);
+    app_.add_option("--texts-task", o.texts_task, "task of the --texts-file texts (default retrieval.passage)")
+        ->option_text("NAME");
   }
-  if (used != text.size() || text.empty() || value < min_value) {
-    throw UsageError(flag + " needs an integer >= " + std::to_string(min_value) + ", got '" + text + "'");
-  }
-  return value;
-}
 
-Options parse_options(int argc, char** argv) {
-  Options o;
-  bool repeats_set = false, warmup_set = false, query_calls_set = false, query_warmup_set = false;
-  for (int i = 1; i < argc; ++i) {
-    const std::string flag = argv[i];
-    auto value = [&]() -> std::string {
-      if (i + 1 >= argc) throw UsageError(flag + " needs a value");
-      return argv[++i];
-    };
-    if (flag == "--help" || flag == "-h") {
-      std::cout << kUsage;
+  // Options from argv; exits for --help.
+  Options parse(int argc, char** argv) {
+    try {
+      app_.parse(argc, argv);
+    } catch (const CLI::CallForHelp&) {
+      std::cout << app_.help();
       std::exit(0);
-    } else if (flag == "--package") {
-      o.package = value();
-    } else if (flag == "--device") {
-      o.device = value();
-    } else if (flag == "--dtype") {
-      o.dtype = value();
-    } else if (flag == "--threads") {
-      o.threads = parse_int(flag, value(), 0);
-    } else if (flag == "--workloads") {
-      o.workloads = split_commas(value());
+    } catch (const CLI::ParseError& e) {
+      throw UsageError(e.what());
+    }
+    if (*workloads_) {
+      o.workloads = split_commas(workloads_list_);
       for (const auto& name : o.workloads) {
         try {
           workload_spec(name);
@@ -135,51 +134,61 @@ Options parse_options(int argc, char** argv) {
         }
       }
       if (o.workloads.empty()) throw UsageError("--workloads is empty");
-    } else if (flag == "--repeats") {
-      o.repeats = parse_int(flag, value(), 1), repeats_set = true;
-    } else if (flag == "--warmup") {
-      o.warmup = parse_int(flag, value(), 0), warmup_set = true;
-    } else if (flag == "--warmup-rows") {
-      o.warmup_rows = parse_int(flag, value(), 0);
-    } else if (flag == "--query-calls") {
-      o.query_calls = parse_int(flag, value(), 1), query_calls_set = true;
-    } else if (flag == "--query-warmup") {
-      o.query_warmup = parse_int(flag, value(), 0), query_warmup_set = true;
-    } else if (flag == "--long-repeats") {
-      o.long_repeats = parse_int(flag, value(), 1);
-    } else if (flag == "--long-warmup") {
-      o.long_warmup = parse_int(flag, value(), 0);
-    } else if (flag == "--long-tokens") {
-      o.long_tokens = parse_int(flag, value(), 3);
-    } else if (flag == "--batch-size") {
-      o.batch_size = parse_int(flag, value(), 0);
-    } else if (flag == "--max-batch-tokens") {
-      o.max_batch_tokens = parse_int(flag, value(), 0);
-    } else if (flag == "--no-verify") {
-      o.verify = false;
-    } else if (flag == "--default-malloc") {
-      o.retain_host_memory = false;
-    } else if (flag == "--quick") {
-      o.quick = true;
-    } else if (flag == "--emit-inputs") {
-      o.emit_inputs = value();
-    } else if (flag == "--inputs-only") {
-      o.inputs_only = true;
-    } else if (flag == "--emit-embeddings") {
-      o.emit_embeddings = value();
-    } else {
-      throw UsageError("unknown argument '" + flag + "'");
     }
+    if (!o.texts_file.empty()) {
+      o.workloads = {"file"};
+      try {
+        jina3::task_from_string(o.texts_task);
+      } catch (const jina3::InvalidArgument& e) {
+        throw UsageError(std::string("--texts-task: ") + e.what());
+      }
+    }
+    if (o.quick) {  // explicit counts still win
+      if (!*repeats_) o.repeats = 1;
+      if (!*warmup_) o.warmup = 1;
+      if (!*query_calls_) o.query_calls = 10;
+      if (!*query_warmup_) o.query_warmup = 2;
+    }
+    return o;
   }
-  if (o.package.empty()) throw UsageError("--package is required");
-  if (o.inputs_only && o.emit_inputs.empty()) throw UsageError("--inputs-only needs --emit-inputs");
-  if (o.quick) {  // explicit counts still win
-    if (!repeats_set) o.repeats = 1;
-    if (!warmup_set) o.warmup = 1;
-    if (!query_calls_set) o.query_calls = 10;
-    if (!query_warmup_set) o.query_warmup = 2;
+
+  std::string help() const { return app_.help(); }
+
+ private:
+  CLI::Option* integer(const std::string& name, int& value, int min_value, const std::string& help) {
+    return app_.add_option(name, value, help)->transform(jina3_args::decimal_at_least(min_value))->option_text("N");
   }
-  return o;
+
+  Options o;
+  CLI::App app_;
+  std::string workloads_list_;
+  CLI::Option* workloads_ = nullptr;
+  CLI::Option* repeats_ = nullptr;
+  CLI::Option* warmup_ = nullptr;
+  CLI::Option* query_calls_ = nullptr;
+  CLI::Option* query_warmup_ = nullptr;
+};
+
+// The --texts-file workload: every line of the file (CRLF and a final newline tolerated), one task.
+Workload file_workload(const jina3::Encoder& encoder, const Options& options) {
+  std::ifstream in(options.texts_file, std::ios::binary);
+  if (!in) throw std::runtime_error("cannot open --texts-file " + options.texts_file);
+  Workload w;
+  w.spec = {"file", "every line of " + options.texts_file + ", " + options.texts_task + ", one encode call",
+            Timing::Throughput};
+  const jina3::Task task = jina3::task_from_string(options.texts_task);
+  for (std::string line; std::getline(in, line);) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    w.texts.push_back(std::move(line));
+  }
+  if (in.bad()) throw std::runtime_error("cannot read --texts-file " + options.texts_file);
+  if (w.texts.empty()) throw std::runtime_error("--texts-file " + options.texts_file + " has no texts");
+  w.tasks.assign(w.texts.size(), task);
+  for (const auto& ids : encoder.tokenize(w.texts, task)) w.token_counts.push_back(static_cast<int>(ids.size()));
+  const auto [shortest, longest] = std::minmax_element(w.token_counts.begin(), w.token_counts.end());
+  w.target_tokens_min = *shortest;
+  w.target_tokens_max = *longest;
+  return w;
 }
 
 double seconds_since(Clock::time_point start) {
@@ -399,12 +408,20 @@ int run(const Options& options) {
   const auto rss_load_peak = peak_resident_bytes();
 
   std::vector<Workload> workloads;
+  const auto built = [&](Clock::time_point start) {
+    std::cerr << "jina3_bench: built " << workloads.back().spec.name << " (" << workloads.back().texts.size()
+              << " texts, " << workloads.back().real_tokens() << " tokens) in " << seconds_since(start) << " s\n";
+  };
+  if (!options.texts_file.empty()) {
+    const auto start = Clock::now();
+    workloads.push_back(file_workload(encoder, options));
+    built(start);
+  }
   for (const auto& spec : all_workloads()) {  // canonical order, whatever order they were listed in
     if (std::find(options.workloads.begin(), options.workloads.end(), spec.name) == options.workloads.end()) continue;
     const auto start = Clock::now();
     workloads.push_back(make_workload(encoder, spec.name, options.long_tokens));
-    std::cerr << "jina3_bench: built " << spec.name << " (" << workloads.back().texts.size() << " texts, "
-              << workloads.back().real_tokens() << " tokens) in " << seconds_since(start) << " s\n";
+    built(start);
   }
   if (!options.emit_inputs.empty()) write_inputs(options.emit_inputs, encoder, workloads);
   if (options.inputs_only) return 0;
@@ -457,10 +474,11 @@ int run(const Options& options) {
 }  // namespace jina3_bench
 
 int main(int argc, char** argv) {
+  jina3_bench::CommandLine command_line;
   try {
-    return jina3_bench::run(jina3_bench::parse_options(argc, argv));
+    return jina3_bench::run(command_line.parse(argc, argv));
   } catch (const jina3_bench::UsageError& e) {
-    std::cerr << "jina3_bench: " << e.what() << "\n\n" << jina3_bench::kUsage;
+    std::cerr << "jina3_bench: " << e.what() << "\n\n" << command_line.help();
     return 64;
   } catch (const jina3::Error& e) {
     std::cerr << "jina3_bench: jina3 error (" << jina3::to_string(e.code()) << "): " << e.what() << "\n";
