@@ -16,6 +16,7 @@ packages=(
   python3-sentencepiece python3-tqdm
   python3-dask python3-distributed python3-pandas
   golang-go rustc cargo valgrind
+  libcli11-dev nlohmann-json3-dev time
   libssl-dev python3-protobuf
 )
 missing=()
