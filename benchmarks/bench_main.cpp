@@ -76,7 +76,8 @@ class CommandLine {
     app_.add_option("--device", o.device, "cpu (default), cuda, cuda:N")->option_text("NAME");
     app_.add_option("--dtype", o.dtype, "auto (default: the package's), float32, bfloat16, float16, int8")
         ->option_text("NAME");
-    integer("--threads", o.threads, 0, "intra-op threads on CPU; 0 = the library default, every CPU this process may use (default 0)");
+    integer("--threads", o.threads, 0,
+            "intra-op threads on CPU; 0 = the library default, every CPU this process may use (default 0)");
     workloads_ = app_.add_option("--workloads", workloads_list_,
                                  "comma-separated, default passages64,mixed256,query,longdoc (known: passages64, "
                                  "passages256, mixed256, query, longdoc)")
@@ -93,7 +94,8 @@ class CommandLine {
     integer("--long-tokens", o.long_tokens, 3, "length of the long document in tokens (default 8192)");
     integer("--batch-size", o.batch_size, 0, "EncodeOptions::batch_size (rows per forward pass; 0 = library default)");
     integer("--max-batch-tokens", o.max_batch_tokens, 0, "EncoderOptions::max_batch_tokens (0 = library default)");
-    app_.add_flag_callback("--no-verify", [this] { o.verify = false; }, "skip the SHA-256 check of the package files at load");
+    app_.add_flag_callback("--no-verify", [this] { o.verify = false; },
+                           "skip the SHA-256 check of the package files at load");
     app_.add_flag_callback("--default-malloc", [this] { o.retain_host_memory = false; },
                            "EncoderOptions::retain_host_memory = false (glibc's allocator as it is)");
     app_.add_flag("--quick", o.quick, "1 repeat, 1 warm-up, 10 query calls: a smoke test, not a measurement");

@@ -150,8 +150,9 @@ def main():
               f"{e['tokens_per_s']:.0f} | {e['vs_api']:.3f} |")
         print(f"| jina3 embed -> .{f}, end to end | {e['median_wall_s']:.2f} | {e['end_to_end_texts_per_s']:.0f} | "
               f"{tokens / e['median_wall_s']:.0f} | {(n / e['median_wall_s']) / (n / api_s):.3f} |")
-    print(f"CLI start-up (process, package load, exit) {startup_s:.2f} s; "
-          + (f"max |diff| CLI .npy vs API {results['cli']['npy']['max_abs_diff_vs_api']:.2e}" if "npy" in formats else ""))
+    diff = results["cli"].get("npy", {}).get("max_abs_diff_vs_api")
+    print(f"CLI start-up (process, package load, exit) {startup_s:.2f} s"
+          + ("" if diff is None else f"; max |diff| CLI .npy vs API {diff:.2e}"))
     if args.out:
         Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
     return 0

@@ -111,8 +111,9 @@ int run_embed(const EmbedArgs& args) {
     pending.pop_front();
     const jina3::Embeddings embeddings = done.result.get();
     if (embeddings.rows != done.block.size() || embeddings.dims != static_cast<std::size_t>(dims)) {
-      throw jina3::Error(fmt::format("{}: the encoder returned {} x {} for {} texts", line_range(reader.name(), done.block),
-                                     embeddings.rows, embeddings.dims, done.block.size()));
+      throw jina3::Error(fmt::format("{}: the encoder returned {} x {} for {} texts",
+                                     line_range(reader.name(), done.block), embeddings.rows, embeddings.dims,
+                                     done.block.size()));
     }
     writer->write(done.block, embeddings, done.first_index);
     truncated += static_cast<std::uint64_t>(std::count(embeddings.truncated.begin(), embeddings.truncated.end(), 1));
