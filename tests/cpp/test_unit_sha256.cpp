@@ -2,10 +2,14 @@
 #include <catch2/catch.hpp>
 
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <string>
 #include <vector>
 
+#include <jina3/errors.hpp>
+
+#include "package.hpp"
 #include "sha256.hpp"
 #include "support.hpp"
 
@@ -72,4 +76,36 @@ TEST_CASE("sha256 of a file matches the in-memory hash and reports its size", "[
   CHECK(size == 0);
   CHECK_THROWS_WITH(jina3::sha256_file_hex((dir.path() / "missing").string()), Catch::Contains("missing"));
   CHECK_THROWS_AS(jina3::sha256_file_hex(dir.path().string()), std::runtime_error);  // a directory: read fails
+}
+
+// Needs the generated packages, so it runs with cpp.errors rather than cpp.unit.
+TEST_CASE("package checksums checked on another thread fail with ModelInvalid", "[errors][sha256]") {
+  using jina3::test::PackageCopy;
+  PackageCopy copy(jina3::test::package_dir("float32"), {"tokenizer.model"});
+  // The check copies what it needs: the package is destroyed before get().
+  auto good = jina3::start_checksum_check(jina3::load_package(copy.str(), false));
+  CHECK_NOTHROW(good.get());
+
+  // One byte changed, size kept: only the hash can tell.
+  const auto tokenizer = copy.path() / "tokenizer.model";
+  {
+    std::fstream file(tokenizer, std::ios::in | std::ios::out | std::ios::binary);
+    file.seekg(1000);
+    const char byte = static_cast<char>(file.get());
+    file.seekp(1000);
+    file.put(static_cast<char>(byte ^ 0x01));
+  }
+  const jina3::Package package = jina3::load_package(copy.str(), false);
+  auto bad = jina3::start_checksum_check(package);
+  try {
+    bad.get();
+    FAIL("no exception");
+  } catch (const jina3::ModelInvalid& e) {
+    CHECK_THAT(e.what(), Catch::Contains("tokenizer.model") && Catch::Contains("SHA-256"));
+  }
+  CHECK_THROWS_AS(jina3::load_package(copy.str(), true), jina3::ModelInvalid);
+
+  // A file that disappears after load_package is ModelInvalid too, not a stray exception type.
+  std::filesystem::remove(tokenizer);
+  CHECK_THROWS_AS(jina3::start_checksum_check(package).get(), jina3::ModelInvalid);
 }
