@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstddef>
+#include <cstdint>
 #include <cstring>
 #include <exception>
 #include <future>
@@ -12,6 +13,7 @@
 #include <mutex>
 #include <new>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -27,6 +29,17 @@ struct jina3_encoder {
 struct jina3_error {
   jina3_status code;
   std::string message;
+};
+
+struct jina3_tokens {
+  jina3::TokenEmbeddings tokens;
+};
+
+// Spans flattened to count x 2 size_t, the layout the getters promise.
+struct jina3_chunks {
+  jina3::ChunkEmbeddings chunks;
+  std::vector<std::size_t> spans;
+  std::vector<std::size_t> token_spans;
 };
 
 namespace {
@@ -118,6 +131,12 @@ static_assert(JINA3_DTYPE_FLOAT32 == static_cast<int>(jina3::DType::Float32));
 static_assert(JINA3_DTYPE_BFLOAT16 == static_cast<int>(jina3::DType::BFloat16));
 static_assert(JINA3_DTYPE_FLOAT16 == static_cast<int>(jina3::DType::Float16));
 static_assert(JINA3_DTYPE_INT8 == static_cast<int>(jina3::DType::Int8));
+static_assert(JINA3_PRECISION_FLOAT32 == static_cast<int>(jina3::Precision::Float32));
+static_assert(JINA3_PRECISION_FLOAT16 == static_cast<int>(jina3::Precision::Float16));
+static_assert(JINA3_PRECISION_INT8 == static_cast<int>(jina3::Precision::Int8));
+static_assert(JINA3_PRECISION_UINT8 == static_cast<int>(jina3::Precision::UInt8));
+static_assert(JINA3_PRECISION_BINARY == static_cast<int>(jina3::Precision::Binary));
+static_assert(JINA3_PRECISION_UBINARY == static_cast<int>(jina3::Precision::UBinary));
 static_assert(sizeof(jina3::Task) == sizeof(jina3_task), "task arrays are passed through as they are");
 // The last status this header defines: larger values are not a jina3_status.
 constexpr int kLastStatus = JINA3_ERR_CANCELLED;
@@ -320,6 +339,19 @@ void encode(const char* function, const jina3_encoder* encoder, const char* cons
   encoder->encoder.encode_into(views.data(), count, reinterpret_cast<const jina3::Task*>(tasks), task_count, dims, out,
                                out_capacity, cpp_options, truncated);
 }
+
+// One text and its length (SIZE_MAX: NUL-terminated) as a view.
+std::string_view text_view(const char* text, std::size_t length, const char* function) {
+  if (length == SIZE_MAX) {
+    require(text != nullptr, function, "text is NULL (pass length 0 for an empty text)");
+    return std::string_view(text);
+  }
+  if (text == nullptr && length != 0) invalid(function, "text is NULL but length is " + std::to_string(length));
+  return text == nullptr ? std::string_view() : std::string_view(text, length);
+}
+
+constexpr Layouts kLateChunkOptionsLayouts{sizeof(jina3_late_chunk_options), sizeof(jina3_late_chunk_options),
+                                           sizeof(jina3_late_chunk_options)};
 
 }  // namespace
 
@@ -602,5 +634,164 @@ jina3_status jina3_encoder_stats(const jina3_encoder* encoder, jina3_stats* stat
     std::memcpy(static_cast<void*>(stats), &c, c.struct_size);
   });
 }
+
+size_t jina3_precision_row_bytes(jina3_precision precision, int dims) {
+  const int value = static_cast<int>(precision);
+  if (dims < 0 || value < JINA3_PRECISION_FLOAT32 || value > JINA3_PRECISION_UBINARY) return 0;
+  return jina3::row_bytes(static_cast<jina3::Precision>(precision), static_cast<std::size_t>(dims));
+}
+
+jina3_status jina3_encoder_encode_quantized(const jina3_encoder* encoder, const char* const* texts,
+                                            const size_t* lengths, size_t count, jina3_task task, int dims,
+                                            jina3_precision precision, const float* ranges,
+                                            const jina3_encode_options* options, void* out,
+                                            size_t out_capacity_bytes, uint8_t* truncated, jina3_error** error) {
+  return guarded(error, [&] {
+    constexpr const char* function = "jina3_encoder_encode_quantized";
+    require(encoder != nullptr, function, "encoder is NULL");
+    if (count > 0 && out == nullptr) invalid(function, "out is NULL but count is " + std::to_string(count));
+    const int value = static_cast<int>(precision);
+    if (value < JINA3_PRECISION_FLOAT32 || value > JINA3_PRECISION_UBINARY) {
+      invalid(function, "unknown precision value " + std::to_string(value) + "; use a jina3_precision constant");
+    }
+    const jina3::EncodeOptions cpp_options = to_cpp(
+        read_options(options, kEncodeOptionsLayouts, function, "jina3_encode_options", jina3_encode_default_options));
+    const std::vector<std::string_view> views = text_views(texts, lengths, count, function);
+    // The buffer is checked before any pass, so dims must be known good here (the C++ call
+    // checks them too, but only after a too-small buffer would have been reported).
+    const std::vector<int>& offered = encoder->encoder.dims();
+    const int resolved = dims == 0 ? encoder->encoder.hidden_size() : dims;
+    if (std::find(offered.begin(), offered.end(), resolved) == offered.end()) {
+      invalid(function, "dims " + std::to_string(dims) + " is not offered by the package (see jina3_encoder_dims)");
+    }
+    const auto cpp_precision = static_cast<jina3::Precision>(precision);
+    const bool packed = cpp_precision == jina3::Precision::Binary || cpp_precision == jina3::Precision::UBinary;
+    if (packed && resolved % 8 != 0) {
+      invalid(function, std::string("precision ") + jina3::to_string(cpp_precision) +
+                            " packs 8 dimensions per byte: dims " + std::to_string(resolved) +
+                            " is not a multiple of 8");
+    }
+    const std::size_t row = jina3::row_bytes(cpp_precision, static_cast<std::size_t>(resolved));
+    if (out_capacity_bytes < count * row) {
+      throw jina3::BufferTooSmall(std::string(function) + ": out_capacity_bytes is " +
+                                  std::to_string(out_capacity_bytes) + ", need " + std::to_string(count * row) + " (" +
+                                  std::to_string(count) + " rows x " + std::to_string(row) + " bytes)");
+    }
+    std::optional<jina3::Ranges> cpp_ranges;
+    if (ranges != nullptr && (cpp_precision == jina3::Precision::Int8 || cpp_precision == jina3::Precision::UInt8)) {
+      const auto n = static_cast<std::size_t>(resolved);
+      cpp_ranges = jina3::Ranges{std::vector<float>(ranges, ranges + n),
+                                 std::vector<float>(ranges + n, ranges + 2 * n)};
+    }
+    const jina3::Task cpp_task = static_cast<jina3::Task>(task);
+    const jina3::QuantizedEmbeddings result = encoder->encoder.encode_quantized(
+        views.data(), count, &cpp_task, 1, dims, cpp_precision, cpp_ranges ? &*cpp_ranges : nullptr, cpp_options);
+    // Copied only once the whole call succeeded.
+    if (!result.data.empty()) std::memcpy(out, result.data.data(), result.data.size());
+    if (truncated != nullptr) std::copy(result.truncated.begin(), result.truncated.end(), truncated);
+  });
+}
+
+jina3_status jina3_encoder_encode_tokens(const jina3_encoder* encoder, const char* text, size_t length,
+                                         jina3_task task, const jina3_encode_options* options, jina3_tokens** tokens,
+                                         jina3_error** error) {
+  return guarded(error, [&] {
+    constexpr const char* function = "jina3_encoder_encode_tokens";
+    require(encoder != nullptr, function, "encoder is NULL");
+    require(tokens != nullptr, function, "tokens is NULL (pass the address of a jina3_tokens*)");
+    const jina3::EncodeOptions cpp_options = to_cpp(
+        read_options(options, kEncodeOptionsLayouts, function, "jina3_encode_options", jina3_encode_default_options));
+    const std::string_view view = text_view(text, length, function);
+    std::vector<jina3::TokenEmbeddings> result =
+        encoder->encoder.encode_tokens(&view, 1, static_cast<jina3::Task>(task), cpp_options);
+    if (result.size() != 1) {
+      throw std::logic_error("encode_tokens returned " + std::to_string(result.size()) + " results for one text");
+    }
+    auto owned = std::make_unique<jina3_tokens>();
+    owned->tokens = std::move(result[0]);
+    *tokens = owned.release();
+  });
+}
+
+size_t jina3_tokens_count(const jina3_tokens* tokens) { return tokens ? tokens->tokens.size() : 0; }
+size_t jina3_tokens_hidden(const jina3_tokens* tokens) { return tokens ? tokens->tokens.hidden : 0; }
+const int32_t* jina3_tokens_ids(const jina3_tokens* tokens) { return tokens ? tokens->tokens.ids.data() : nullptr; }
+const float* jina3_tokens_embeddings(const jina3_tokens* tokens) {
+  return tokens ? tokens->tokens.embeddings.data() : nullptr;
+}
+const int64_t* jina3_tokens_offsets(const jina3_tokens* tokens) {
+  return tokens ? tokens->tokens.offsets.data() : nullptr;
+}
+bool jina3_tokens_truncated(const jina3_tokens* tokens) { return tokens != nullptr && tokens->tokens.truncated; }
+void jina3_tokens_free(jina3_tokens* tokens) { delete tokens; }
+
+void jina3_late_chunk_default_options(jina3_late_chunk_options* options, size_t struct_size) {
+  if (options == nullptr || struct_size < sizeof(options->struct_size)) return;
+  const jina3::LateChunkOptions cpp;
+  jina3_late_chunk_options c;
+  std::memset(static_cast<void*>(&c), 0, sizeof c);
+  c.struct_size = struct_size;
+  c.chunk_tokens = 0;
+  c.sentences = 0;
+  c.window = 0;
+  c.overlap = -1;
+  c.normalize = cpp.normalize;
+  c.include_special_tokens = cpp.include_special_tokens;
+  std::memcpy(static_cast<void*>(options), &c, std::min(struct_size, sizeof c));
+}
+
+jina3_status jina3_encoder_late_chunk(const jina3_encoder* encoder, const char* text, size_t length, jina3_task task,
+                                      int dims, const size_t* spans, size_t span_count,
+                                      const jina3_late_chunk_options* options, jina3_chunks** chunks,
+                                      jina3_error** error) {
+  return guarded(error, [&] {
+    constexpr const char* function = "jina3_encoder_late_chunk";
+    require(encoder != nullptr, function, "encoder is NULL");
+    require(chunks != nullptr, function, "chunks is NULL (pass the address of a jina3_chunks*)");
+    if (spans == nullptr && span_count > 0) {
+      invalid(function, "spans is NULL but span_count is " + std::to_string(span_count));
+    }
+    const jina3_late_chunk_options c = read_options(options, kLateChunkOptionsLayouts, function,
+                                                    "jina3_late_chunk_options", jina3_late_chunk_default_options);
+    // 0 means "not set" in C; a negative count is passed on so the C++ check names it.
+    jina3::LateChunkOptions cpp;
+    if (c.chunk_tokens != 0) cpp.chunk_tokens = c.chunk_tokens;
+    if (c.sentences != 0) cpp.sentences = c.sentences;
+    if (c.window != 0) cpp.window = c.window;
+    if (c.overlap >= 0) cpp.overlap = c.overlap;
+    cpp.normalize = c.normalize;
+    cpp.include_special_tokens = c.include_special_tokens;
+    std::vector<std::vector<std::pair<std::size_t, std::size_t>>> span_lists;
+    if (spans != nullptr) {
+      span_lists.emplace_back();
+      for (std::size_t i = 0; i < span_count; ++i) span_lists[0].emplace_back(spans[2 * i], spans[2 * i + 1]);
+      cpp.spans = &span_lists;
+    }
+    const std::string_view view = text_view(text, length, function);
+    std::vector<jina3::ChunkEmbeddings> result =
+        encoder->encoder.late_chunk(&view, 1, static_cast<jina3::Task>(task), dims, cpp);
+    if (result.size() != 1) {
+      throw std::logic_error("late_chunk returned " + std::to_string(result.size()) + " results for one text");
+    }
+    auto owned = std::make_unique<jina3_chunks>();
+    owned->chunks = std::move(result[0]);
+    for (const auto& [begin, end] : owned->chunks.spans) owned->spans.insert(owned->spans.end(), {begin, end});
+    for (const auto& [begin, end] : owned->chunks.token_spans) {
+      owned->token_spans.insert(owned->token_spans.end(), {begin, end});
+    }
+    *chunks = owned.release();
+  });
+}
+
+size_t jina3_chunks_count(const jina3_chunks* chunks) { return chunks ? chunks->chunks.size() : 0; }
+size_t jina3_chunks_dims(const jina3_chunks* chunks) { return chunks ? chunks->chunks.dims : 0; }
+const float* jina3_chunks_embeddings(const jina3_chunks* chunks) {
+  return chunks ? chunks->chunks.embeddings.data() : nullptr;
+}
+const size_t* jina3_chunks_spans(const jina3_chunks* chunks) { return chunks ? chunks->spans.data() : nullptr; }
+const size_t* jina3_chunks_token_spans(const jina3_chunks* chunks) {
+  return chunks ? chunks->token_spans.data() : nullptr;
+}
+void jina3_chunks_free(jina3_chunks* chunks) { delete chunks; }
 
 }  // extern "C"

@@ -451,6 +451,120 @@ typedef struct jina3_stats {
 JINA3_NODISCARD JINA3_API jina3_status jina3_encoder_stats(const jina3_encoder* encoder, jina3_stats* stats,
                                                            jina3_error** error);
 
+/* ------------------------------------------------------------------------------------------ */
+/* Outputs beyond float32 sentence embeddings (as jina3/outputs.hpp): quantised rows, token    */
+/* embeddings with offsets, late chunking.                                                    */
+/* ------------------------------------------------------------------------------------------ */
+
+/* Element type of an output row; values equal jina3::Precision. int8/uint8 quantise each
+   dimension over [min, max] in 256 steps; binary/ubinary pack bit (x > 0) 8 dims per byte, dim 0
+   the most significant bit (binary is ubinary - 128 as int8). */
+typedef enum jina3_precision {
+  JINA3_PRECISION_FLOAT32 = 0, /* dims floats */
+  JINA3_PRECISION_FLOAT16 = 1, /* dims IEEE half floats (uint16 bits) */
+  JINA3_PRECISION_INT8 = 2,    /* dims int8 */
+  JINA3_PRECISION_UINT8 = 3,   /* dims uint8 */
+  JINA3_PRECISION_BINARY = 4,  /* dims / 8 int8 */
+  JINA3_PRECISION_UBINARY = 5  /* dims / 8 uint8 */
+} jina3_precision;
+
+/* Bytes one row of dims dimensions takes in precision; 0 for an unknown precision or dims < 0. */
+JINA3_API size_t jina3_precision_row_bytes(jina3_precision precision, int dims);
+
+/* jina3_encoder_encode followed by the precision stage: count x jina3_precision_row_bytes(precision,
+   dims) bytes, row-major, rows in input order, to out (dims 0: the full size).
+   ranges: for int8/uint8, NULL (ranges from this call's rows) or 2 x dims floats, the min row then
+     the max row (store a corpus's ranges and pass them for its queries); ignored otherwise.
+   out: out_capacity_bytes bytes; may be NULL when count is 0.
+   Errors: those of jina3_encoder_encode, plus JINA3_ERR_INVALID_ARGUMENT for an unknown precision,
+   a packed precision with dims not a multiple of 8, or max <= min in ranges, and
+   JINA3_ERR_BUFFER_TOO_SMALL when out_capacity_bytes < count x row bytes (checked before any
+   pass). A failed call writes nothing to out or truncated. */
+JINA3_NODISCARD JINA3_API jina3_status jina3_encoder_encode_quantized(
+    const jina3_encoder* encoder, const char* const* texts, const size_t* lengths, size_t count, jina3_task task,
+    int dims, jina3_precision precision, const float* ranges, const jina3_encode_options* options, void* out,
+    size_t out_capacity_bytes, uint8_t* truncated, jina3_error** error);
+
+/* One text's token embeddings (final hidden states with the task's adapter, before pooling).
+   Owned by the caller; release with jina3_tokens_free. Immutable: read from any thread. */
+typedef struct jina3_tokens jina3_tokens;
+
+/* Runs one text and returns its tokens: <s>, the task's prompt, the text, </s>, truncated (or
+   JINA3_ERR_INPUT_TOO_LONG) as options say (normalize and batch_size do not apply).
+   text: UTF-8, length bytes; length SIZE_MAX for a NUL-terminated text; may be NULL when length is 0.
+   tokens: on success *tokens receives a new object.
+   Errors: JINA3_ERR_INVALID_ARGUMENT (NULL encoder or tokens, NULL text with a length, unknown
+   task, invalid UTF-8, bad options), JINA3_ERR_INPUT_TOO_LONG, JINA3_ERR_VERSION_MISMATCH,
+   JINA3_ERR_OUT_OF_MEMORY, JINA3_ERR_INTERNAL. *tokens is untouched on failure.
+   Thread safety: as jina3_encoder_encode. */
+JINA3_NODISCARD JINA3_API jina3_status jina3_encoder_encode_tokens(const jina3_encoder* encoder, const char* text,
+                                                                   size_t length, jina3_task task,
+                                                                   const jina3_encode_options* options,
+                                                                   jina3_tokens** tokens, jina3_error** error);
+
+/* Getters; 0 or NULL for a NULL object. Arrays are owned by the object (valid until
+   jina3_tokens_free). count: tokens; hidden: floats per token; ids: count ids; embeddings:
+   count x hidden floats; offsets: count x 2 [begin, end) byte offsets into the text, -1 -1 for
+   <s>, </s> and the prompt's tokens. truncated: whether the text was cut to max_length. */
+JINA3_API size_t jina3_tokens_count(const jina3_tokens* tokens);
+JINA3_API size_t jina3_tokens_hidden(const jina3_tokens* tokens);
+JINA3_API const int32_t* jina3_tokens_ids(const jina3_tokens* tokens);
+JINA3_API const float* jina3_tokens_embeddings(const jina3_tokens* tokens);
+JINA3_API const int64_t* jina3_tokens_offsets(const jina3_tokens* tokens);
+JINA3_API bool jina3_tokens_truncated(const jina3_tokens* tokens);
+
+/* Releases a tokens object. NULL is a no-op. */
+JINA3_API void jina3_tokens_free(jina3_tokens* tokens);
+
+/* Options of jina3_encoder_late_chunk (as jina3::LateChunkOptions). At most one way of choosing
+   chunks: spans (an argument), chunk_tokens or sentences; none: the whole text is one chunk. */
+typedef struct jina3_late_chunk_options {
+  size_t struct_size;          /* sizeof(jina3_late_chunk_options), set by jina3_late_chunk_default_options */
+  int chunk_tokens;            /* chunks of this many content tokens; 0 = not set (default) */
+  int sentences;               /* chunks of this many sentences; 0 = not set (default) */
+  int window;                  /* macro window in tokens for long texts; 0 = the package's max_length */
+  int overlap;                 /* tokens shared by consecutive windows; negative = default (512, or
+                                  window / 2 for windows under 1024), the default */
+  bool normalize;              /* L2-normalise each chunk vector; default true */
+  bool include_special_tokens; /* first/last chunk also pool <s>, the prompt and </s>; default true */
+} jina3_late_chunk_options;
+
+/* Writes the defaults into *options, as jina3_encode_default_options. */
+JINA3_API void jina3_late_chunk_default_options(jina3_late_chunk_options* options, size_t struct_size);
+
+/* One text's chunk embeddings. Owned by the caller; release with jina3_chunks_free. */
+typedef struct jina3_chunks jina3_chunks;
+
+/* Late chunking of one text: it runs through the model whole (long texts as overlapping windows,
+   never truncated) and each chunk's vector is the mean of its tokens' states, cut to dims (0: full
+   size) and normalised as options say.
+   text, length: as jina3_encoder_encode_tokens.
+   spans: NULL, or span_count x 2 [begin, end) byte offsets into the text, the chunks to embed.
+   options: NULL for the defaults, else filled by jina3_late_chunk_default_options.
+   chunks: on success *chunks receives a new object.
+   Errors: JINA3_ERR_INVALID_ARGUMENT (NULL encoder or chunks, NULL spans with span_count > 0,
+   spans outside the text, reversed or inside a UTF-8 sequence, more than one way of choosing
+   chunks, chunk_tokens or sentences < 0, window or overlap out of range, unknown task, dims not
+   offered, invalid UTF-8, bad struct_size), JINA3_ERR_VERSION_MISMATCH, JINA3_ERR_OUT_OF_MEMORY,
+   JINA3_ERR_INTERNAL. *chunks is untouched on failure. Thread safety: as jina3_encoder_encode. */
+JINA3_NODISCARD JINA3_API jina3_status jina3_encoder_late_chunk(const jina3_encoder* encoder, const char* text,
+                                                                size_t length, jina3_task task, int dims,
+                                                                const size_t* spans, size_t span_count,
+                                                                const jina3_late_chunk_options* options,
+                                                                jina3_chunks** chunks, jina3_error** error);
+
+/* Getters; 0 or NULL for a NULL object. Arrays owned by the object. count: chunks; dims: floats
+   per chunk; embeddings: count x dims; spans: count x 2 [begin, end) byte offsets into the text;
+   token_spans: count x 2 [begin, end) token indices in the full sequence. */
+JINA3_API size_t jina3_chunks_count(const jina3_chunks* chunks);
+JINA3_API size_t jina3_chunks_dims(const jina3_chunks* chunks);
+JINA3_API const float* jina3_chunks_embeddings(const jina3_chunks* chunks);
+JINA3_API const size_t* jina3_chunks_spans(const jina3_chunks* chunks);
+JINA3_API const size_t* jina3_chunks_token_spans(const jina3_chunks* chunks);
+
+/* Releases a chunks object. NULL is a no-op. */
+JINA3_API void jina3_chunks_free(jina3_chunks* chunks);
+
 #ifdef __cplusplus
 } /* extern "C" */
 #endif
