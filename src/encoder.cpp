@@ -93,7 +93,8 @@ LoadedPackage load(const std::string& path, const EncoderOptions& options) {
 
 }  // namespace
 
-struct Encoder::Impl {
+// Hidden: nothing of the implementation (nor the typeinfo of its lambdas) leaves libjina3.
+struct __attribute__((visibility("hidden"))) Encoder::Impl {
   Impl(const std::string& path, const EncoderOptions& options) : Impl(load(path, options), options) {}
 
   Impl(LoadedPackage&& loaded, const EncoderOptions& options)
