@@ -49,13 +49,16 @@ def parse_args(argv=None):
     p.add_argument("--dtype", default="bfloat16", help="precision of the exported package (default bfloat16)")
     p.add_argument("--callers", default="1,8,60,256", help="closed-loop caller counts (default 1,8,60,256)")
     p.add_argument("--seconds", type=float, default=15.0, help="measurement window per closed loop (default 15)")
+    p.add_argument("--min-cycles", type=float, default=4.0,
+                   help="a window lasts at least this many times the batched call of its queries (default 4)")
     p.add_argument("--warmup-seconds", type=float, default=3.0, help="warm-up before each window (default 3)")
     p.add_argument("--batch-repeats", type=int, default=3, help="timed runs of each batched call (default 3)")
     p.add_argument("--throughput-repeats", type=int, default=2, help="timed runs of the 64x128 batch (default 2)")
     p.add_argument("--target-callers", type=int, default=60, help="callers the targets compare (default 60)")
     p.add_argument("--mixed-callers", type=int, default=60, help="query callers of the mixed load (default 60)")
     p.add_argument("--mixed-passages", type=int, default=0,
-                   help="passages in the mixed load's call (default 0: about --mixed-seconds of solo work, at most 2000)")
+                   help="passages in the mixed load's call "
+                   "(default 0: about --mixed-seconds of solo work, at most 2000)")
     p.add_argument("--mixed-seconds", type=float, default=30.0, help="see --mixed-passages (default 30)")
     p.add_argument("--parts", default="", help="jina3_load_bench --parts (default all)")
     p.add_argument("--python-modes", default="threads,asyncio,batched", help="load_bench.py --modes")
@@ -94,8 +97,10 @@ def loop_row(label, n, r, batched):
     lat, st = r["latency_ms"], r["stats"]
     vs = r["requests_per_s"] / batched["requests_per_s"] if batched and r["requests_per_s"] else None
     failed = f" ({len(r['errors'])} callers failed)" if r["errors"] else ""
-    return (f"| {n} | {label}{failed} | {fmt(r['requests_per_s'], '.2f')} | {fmt(lat['p50'])} | {fmt(lat['p99'])} | "
-            f"{lat['count']} | {fmt(vs, '.2f')} | {st['passes']} | {fmt(st['rows_per_pass'], '.1f')} | "
+    rate = fmt(r["requests_per_s"], ".2f") + ("" if r["rate_method"] == "per-caller cycles" else " (count)")
+    return (f"| {n} | {label}{failed} | {rate} | {fmt(lat['p50'])} | {fmt(lat['p99'])} | "
+            f"{lat['count']} | {fmt(r['window_s'])} | {fmt(vs, '.2f')} | {st['passes']} | "
+            f"{fmt(st['rows_per_pass'], '.1f')} | "
             f"{fmt(st['padded_per_real_token'], '.2f')} | {fmt(st['queue_wait_ms_per_request'])} |")
 
 
@@ -103,7 +108,8 @@ def batched_row(label, n, b):
     st = b["stats"]
     ms = b["median_s"] * 1e3
     return (f"| {n} | {label} | {fmt(b['requests_per_s'], '.2f')} | {fmt(ms)} | {fmt(ms)} | {len(b['runs_s'])} calls | "
-            f"1.00 | {st['passes']} | {fmt(st['rows_per_pass'], '.1f')} | {fmt(st['padded_per_real_token'], '.2f')} | "
+            f"n/a | 1.00 | {st['passes']} | {fmt(st['rows_per_pass'], '.1f')} | "
+            f"{fmt(st['padded_per_real_token'], '.2f')} | "
             f"n/a |")
 
 
@@ -114,8 +120,11 @@ def markdown(doc):
              f"{cpp['cpus']} CPUs. Queries: {cpp['queries']['pool']} distinct {cpp['queries']['task']} texts of "
              f"{cpp['queries']['words']['min']}-{cpp['queries']['words']['max']} words "
              f"({cpp['queries']['tokens']['min']}-{cpp['queries']['tokens']['max']} tokens with prompt and specials). "
-             f"Closed loop: {cpp['settings']['seconds']:g} s window after a {cpp['settings']['warmup_seconds']:g} s "
-             "warm-up per row; only requests completed inside the window count.", ""]
+             f"Closed loop: a window of {cpp['settings']['seconds']:g} s, or {cpp['settings']['min_cycles']:g} times "
+             f"the batched call of the same queries if longer, after a {cpp['settings']['warmup_seconds']:g} s warm-up "
+             "per row; only requests completed inside the window count. req/s is the sum of each caller's completion "
+             "rate in the window (passes complete callers in bursts; a plain count would be off by up to a burst).",
+             ""]
 
     cpp_batched = by_callers(cpp.get("batched"))
     py_batched = by_callers(py.get("batched"))
@@ -127,9 +136,9 @@ def markdown(doc):
                ("Python threads, scheduler bypassed", py_closed.get("python-bypass-threads"))]
     counts = sorted({n for _, items in sources for n in by_callers(items)} | set(cpp_batched))
     lines += ["## Closed loop: N callers, one query each at a time, one encoder", "",
-              "| callers | load | req/s | p50 ms | p99 ms | requests | x batched req/s | passes | rows/pass | "
-              "padded/real | queue wait ms |",
-              "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+              "| callers | load | req/s | p50 ms | p99 ms | requests | window s | x batched req/s | passes | "
+              "rows/pass | padded/real | queue wait ms |",
+              "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for n in counts:
         batched = cpp_batched.get(n)
         for label, items in sources:
@@ -140,7 +149,8 @@ def markdown(doc):
             lines.append(batched_row(f"one batched call of {n} (C++)", n, batched))
         if n in py_batched:
             lines.append(batched_row(f"one batched call of {n} (Python)", n, py_batched[n]))
-    lines += ["", "Batched rows: p50 and p99 are the call's median time; req/s = N / time. Stats columns are "
+    lines += ["", "Batched rows: p50 and p99 are the call's median time; req/s = N / time. \"(count)\": req/s is the "
+              "window count, some caller completed fewer than two requests in the window. Stats columns are "
               "Encoder::stats() deltas over the window: rows/pass = rows accepted / passes, padded/real = padded "
               "tokens / real tokens, queue wait = mean time from the call to its first pass.", ""]
 
@@ -151,8 +161,8 @@ def markdown(doc):
         lines += [f"## Mixed load: {mixed['callers']} query callers beside one call of {p['count']} passages", "",
                   f"Passages of {p['tokens']['min']}-{p['tokens']['max']} tokens ({p['real_tokens']:,} in all); "
                   f"count: {p['sizing']}.", "",
-                  "| load | passage call s | passages/s | passage tokens/s | query req/s | query p50 ms | query p99 ms | "
-                  "queries | passes | rows/pass | padded/real |",
+                  "| load | passage call s | passages/s | passage tokens/s | query req/s | query p50 ms | "
+                  "query p99 ms | queries | passes | rows/pass | padded/real |",
                   "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
         solo, st = mixed["solo"], mixed["solo"]["stats"]
         lines.append(f"| passages alone | {fmt(solo['seconds'])} | {fmt(solo['texts_per_s'], '.2f')} | "
@@ -161,7 +171,8 @@ def markdown(doc):
         mp, st = mixed["mixed"]["passages"], mixed["mixed"]["stats"]
         lines.append(f"| passages + {mixed['callers']} query callers | {fmt(mp['seconds'])} | "
                      f"{fmt(mp['texts_per_s'], '.2f')} | {fmt(mp['tokens_per_s'], ',.0f')} | "
-                     f"{fmt(q['requests_per_s'], '.2f')} | {fmt(q['latency_ms']['p50'])} | {fmt(q['latency_ms']['p99'])} | "
+                     f"{fmt(q['requests_per_s'], '.2f')} | {fmt(q['latency_ms']['p50'])} | "
+                     f"{fmt(q['latency_ms']['p99'])} | "
                      f"{q['latency_ms']['count']} | {st['passes']} | {fmt(st['rows_per_pass'])} | "
                      f"{fmt(st['padded_per_real_token'], '.2f')} |")
         lines.append("")
@@ -206,7 +217,7 @@ def main(argv=None):
     with tempfile.TemporaryDirectory(prefix="jina3-serving-") as work:
         queries = Path(work) / "queries.json"
         cmd = [load_bench, "--package", package, "--device", args.device, "--callers", args.callers,
-               "--seconds", args.seconds, "--warmup-seconds", args.warmup_seconds,
+               "--seconds", args.seconds, "--min-cycles", args.min_cycles, "--warmup-seconds", args.warmup_seconds,
                "--batch-repeats", args.batch_repeats, "--throughput-repeats", args.throughput_repeats,
                "--target-callers", args.target_callers, "--mixed-callers", args.mixed_callers,
                "--mixed-passages", args.mixed_passages, "--mixed-seconds", args.mixed_seconds,
@@ -221,8 +232,8 @@ def main(argv=None):
         if not args.skip_python:
             cmd = [sys.executable, HERE / "load_bench.py", "--package", package, "--queries", queries,
                    "--device", args.device, "--callers", args.callers, "--seconds", args.seconds,
-                   "--warmup-seconds", args.warmup_seconds, "--batch-repeats", args.batch_repeats,
-                   "--modes", args.python_modes]
+                   "--min-cycles", args.min_cycles, "--warmup-seconds", args.warmup_seconds,
+                   "--batch-repeats", args.batch_repeats, "--modes", args.python_modes]
             if args.no_verify:
                 cmd += ["--no-verify"]
             python = bench_run.run_json(cmd, env)
