@@ -7,7 +7,6 @@
 #include <array>
 #include <atomic>
 #include <chrono>
-#include <cmath>
 #include <cstring>
 #include <future>
 #include <numeric>
@@ -21,6 +20,7 @@
 #include "cache.hpp"
 #include "host_memory.hpp"
 #include "late_chunk.hpp"
+#include "normalize.hpp"
 #include "package.hpp"
 #include "pooling.hpp"
 #include "precision.hpp"
@@ -59,14 +59,29 @@ int process_cpus() {
   return static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
 }
 
-// L2 normalisation of one row as torch.nn.functional.normalize does it (divide by max(norm,
-// 1e-12)), with the sum of squares in double, so that a row's result does not depend on which
-// rows shared its pass.
-void normalize_row(float* row, std::size_t dims) {
-  double squares = 0;
-  for (std::size_t d = 0; d < dims; ++d) squares += static_cast<double>(row[d]) * row[d];
-  const float norm = std::max(static_cast<float>(std::sqrt(squares)), 1e-12f);
-  for (std::size_t d = 0; d < dims; ++d) row[d] /= norm;
+// Each text is checked before anything is tokenised; index names it in the message.
+void check_utf8(std::string_view text, std::size_t index) {
+  if (auto problem = utf8::check(text)) {
+    throw InvalidArgument(fmt::format("text {} is not valid UTF-8: {} at byte offset {}", index, problem->reason,
+                                      problem->offset));
+  }
+}
+
+[[noreturn]] void throw_too_long(std::size_t index, std::size_t length, std::size_t max_length) {
+  throw InputTooLong(fmt::format("text {} is {} tokens long (task prompt, <s> and </s> included), over the "
+                                 "limit of {}; shorten it or allow truncation", index, length, max_length));
+}
+
+// Runs tokenise(k) for k in [0, count). Tokenising thousands of texts would keep a GPU waiting;
+// sentencepiece's Encode is const and thread-safe, so a large call's texts are split over
+// LibTorch's intra-op threads. A short call (the usual one when many callers share the encoder)
+// stays on its own thread.
+template <class Tokenise>
+void tokenise_all(std::size_t count, const Tokenise& tokenise) {
+  constexpr std::int64_t kTextsPerTask = 16;
+  at::parallel_for(0, static_cast<std::int64_t>(count), kTextsPerTask, [&](std::int64_t begin, std::int64_t end) {
+    for (auto k = static_cast<std::size_t>(begin); k < static_cast<std::size_t>(end); ++k) tokenise(k);
+  });
 }
 
 struct LoadedPackage {
@@ -172,43 +187,29 @@ struct __attribute__((visibility("hidden"))) Encoder::Impl {
     return task == Task::None ? no_prompt : prompts[task_slot(task)];
   }
 
+  // The package's adapter index of a checked task; -1 (no adapter) for Task::None.
+  std::int64_t adapter_for(Task task) const { return task == Task::None ? -1 : adapter_index[task_slot(task)]; }
+
   // Validates and tokenises texts[rows[k]] for each k; tasks holds task_count tasks (one for all,
   // or one per text). The call's other arguments were checked by the caller, and max_length is
   // the effective token limit. Messages name texts by their index in the call.
   Prepared prepare(const std::string_view* texts, const Task* tasks, std::size_t task_count,
                    const std::vector<std::size_t>& rows, const EncodeOptions& options, std::size_t max_length) const {
-    for (std::size_t i : rows) {
-      if (auto problem = utf8::check(texts[i])) {
-        throw InvalidArgument(fmt::format("text {} is not valid UTF-8: {} at byte offset {}", i, problem->reason,
-                                          problem->offset));
-      }
-    }
+    for (std::size_t i : rows) check_utf8(texts[i], i);
     const std::size_t count = rows.size();
     const auto task_of = [&](std::size_t i) { return tasks[task_count == 1 ? 0 : i]; };
     Prepared prepared;
     prepared.ids.resize(count);
     prepared.adapters.resize(count);
     prepared.truncated.assign(count, 0);
-    for (std::size_t k = 0; k < count; ++k) {
-      const Task task = task_of(rows[k]);
-      prepared.adapters[k] = task == Task::None ? -1 : adapter_index[task_slot(task)];
-    }
-    // Tokenising thousands of texts would keep a GPU waiting; sentencepiece's Encode is const and
-    // thread-safe, so a large call's texts are split over LibTorch's intra-op threads. A short
-    // call (the usual one when many callers share the encoder) stays on its own thread.
-    constexpr std::int64_t kTextsPerTask = 16;
-    at::parallel_for(0, static_cast<std::int64_t>(count), kTextsPerTask, [&](std::int64_t begin, std::int64_t end) {
-      for (auto k = static_cast<std::size_t>(begin); k < static_cast<std::size_t>(end); ++k) {
-        prepared.ids[k] = tokenizer.encode(prompt_for(task_of(rows[k])), texts[rows[k]]);
-      }
+    for (std::size_t k = 0; k < count; ++k) prepared.adapters[k] = adapter_for(task_of(rows[k]));
+    tokenise_all(count, [&](std::size_t k) {
+      prepared.ids[k] = tokenizer.encode(prompt_for(task_of(rows[k])), texts[rows[k]]);
     });
     // In input order, so the first over-long text is the one reported.
     for (std::size_t k = 0; k < count; ++k) {
       const std::size_t length = prepared.ids[k].size();
-      if (length > max_length && !options.truncate) {
-        throw InputTooLong(fmt::format("text {} is {} tokens long (task prompt, <s> and </s> included), over the "
-                                       "limit of {}; shorten it or allow truncation", rows[k], length, max_length));
-      }
+      if (length > max_length && !options.truncate) throw_too_long(rows[k], length, max_length);
       prepared.truncated[k] = truncate_ids(prepared.ids[k], max_length) ? 1 : 0;
     }
     return prepared;
@@ -240,7 +241,7 @@ struct __attribute__((visibility("hidden"))) Encoder::Impl {
           continue;
         }
         std::memcpy(row.output, pooled.data_ptr<float>() + b * hidden_size, sizeof(float) * row.dims);
-        if (row.normalize) normalize_row(row.output, row.dims);
+        if (row.normalize) detail::normalize_row(row.output, row.dims);
       }
     } catch (const c10::OutOfMemoryError& e) {
       throw Error(fmt::format("out of memory while encoding: {}", e.what_without_backtrace()), ErrorCode::OutOfMemory);
@@ -355,20 +356,10 @@ struct __attribute__((visibility("hidden"))) Encoder::Impl {
   void tokenize_with_offsets(const std::string_view* texts, std::size_t count, Task task,
                              std::vector<std::vector<std::int32_t>>& ids,
                              std::vector<std::vector<std::int64_t>>& offsets) const {
-    for (std::size_t i = 0; i < count; ++i) {
-      if (auto problem = utf8::check(texts[i])) {
-        throw InvalidArgument(fmt::format("text {} is not valid UTF-8: {} at byte offset {}", i, problem->reason,
-                                          problem->offset));
-      }
-    }
+    for (std::size_t i = 0; i < count; ++i) check_utf8(texts[i], i);
     ids.resize(count);
     offsets.resize(count);
-    constexpr std::int64_t kTextsPerTask = 16;
-    at::parallel_for(0, static_cast<std::int64_t>(count), kTextsPerTask, [&](std::int64_t begin, std::int64_t end) {
-      for (auto i = static_cast<std::size_t>(begin); i < static_cast<std::size_t>(end); ++i) {
-        ids[i] = tokenizer.encode(prompt_for(task), texts[i], offsets[i]);
-      }
-    });
+    tokenise_all(count, [&](std::size_t i) { ids[i] = tokenizer.encode(prompt_for(task), texts[i], offsets[i]); });
   }
 
   // The passes stage for unpooled outputs: rows through the scheduler, each row's token states
@@ -376,7 +367,7 @@ struct __attribute__((visibility("hidden"))) Encoder::Impl {
   void run_token_rows(std::vector<std::vector<std::int32_t>> rows, Task task, std::vector<float*> outputs) const {
     if (rows.empty()) return;
     detail::Job job;
-    job.adapters.assign(rows.size(), task == Task::None ? -1 : adapter_index[task_slot(task)]);
+    job.adapters.assign(rows.size(), adapter_for(task));
     job.ids = std::move(rows);
     job.outputs = std::move(outputs);
     job.dims = static_cast<std::size_t>(package.manifest.hidden_size);
@@ -402,10 +393,7 @@ struct __attribute__((visibility("hidden"))) Encoder::Impl {
     std::vector<TokenEmbeddings> result(count);
     std::vector<float*> outputs(count);
     for (std::size_t i = 0; i < count; ++i) {
-      if (ids[i].size() > max_length && !options.truncate) {
-        throw InputTooLong(fmt::format("text {} is {} tokens long (task prompt, <s> and </s> included), over the "
-                                       "limit of {}; shorten it or allow truncation", i, ids[i].size(), max_length));
-      }
+      if (ids[i].size() > max_length && !options.truncate) throw_too_long(i, ids[i].size(), max_length);
       TokenEmbeddings& out = result[i];
       out.truncated = truncate_ids(ids[i], max_length);
       if (out.truncated) {  // as truncate_ids: keep the first max_length - 1 tokens and </s>
@@ -614,7 +602,6 @@ std::future<Embeddings> Encoder::encode_async(const std::string_view* texts, std
                                               std::size_t task_count, int dims, const EncodeOptions& options,
                                               std::function<void()> on_ready) const {
   if (!impl_) throw_moved_from();
-  if (count == 0 && task_count > 1) throw InvalidArgument(fmt::format("{} tasks for 0 texts", task_count));
   return impl_->submit(texts, count, tasks, task_count, dims, options, std::move(on_ready));
 }
 
@@ -623,7 +610,6 @@ void Encoder::encode_into(const std::string_view* texts, std::size_t count, cons
                           std::uint8_t* truncated) const {
   if (!impl_) throw_moved_from();
   const auto resolved_dims = static_cast<std::size_t>(impl_->resolve_dims(dims));
-  if (count == 0 && task_count > 1) throw InvalidArgument(fmt::format("{} tasks for 0 texts", task_count));
   if (count > 0 && output == nullptr) throw InvalidArgument("output is null");
   // Checked before tokenising: cheap, and a wrong buffer is the caller's first problem. Written
   // without count * dims, which could overflow.
@@ -651,7 +637,6 @@ QuantizedEmbeddings Encoder::encode_quantized(const std::string_view* texts, std
   if (!impl_) throw_moved_from();
   const auto resolved_dims = static_cast<std::size_t>(impl_->resolve_dims(dims));
   check_precision(precision, resolved_dims, ranges);
-  if (count == 0 && task_count > 1) throw InvalidArgument(fmt::format("{} tasks for 0 texts", task_count));
   Embeddings rows = impl_->submit(texts, count, tasks, task_count, dims, options, {}).get();
   QuantizedEmbeddings result;
   result.rows = rows.rows;

@@ -4,11 +4,12 @@
 #include "late_chunk.hpp"
 
 #include <algorithm>
-#include <cmath>
 
 #include <fmt/format.h>
 
 #include <jina3/errors.hpp>
+
+#include "normalize.hpp"
 
 namespace jina3::detail {
 namespace {
@@ -133,12 +134,7 @@ void pool_chunks(const float* states, std::size_t hidden, const ChunkPlan& plan,
     float* chunk = out + k * dims;
     const double count = static_cast<double>(std::max<std::size_t>(last - first, 1));
     for (std::size_t d = 0; d < dims; ++d) chunk[d] = static_cast<float>(sums[d] / count);
-    if (normalize) {
-      double squares = 0;
-      for (std::size_t d = 0; d < dims; ++d) squares += static_cast<double>(chunk[d]) * chunk[d];
-      const float norm = std::max(static_cast<float>(std::sqrt(squares)), 1e-12f);
-      for (std::size_t d = 0; d < dims; ++d) chunk[d] /= norm;
-    }
+    if (normalize) normalize_row(chunk, dims);
   }
 }
 

@@ -190,11 +190,7 @@ void Scheduler::submit(Job job, bool block, Completion done) {
         throw DeadlineExceeded("the request's deadline passed while it waited for room in the full queue");
       }
     }
-    ++unfinished_;
-    ++stats_.requests;
-    stats_.rows += rows;
-    stats_.queue_depth = unfinished_;
-    stats_.max_queue_depth = std::max<std::uint64_t>(stats_.max_queue_depth, unfinished_);
+    accept(*request);
     pending_rows_ += rows;
     pending_tokens_ += request->tokens;
     queue_.push_back(request);
@@ -288,7 +284,6 @@ void Scheduler::expire(Clock::time_point now, Settlement& out) {
 
 void Scheduler::fill_step(Step& step, Clock::time_point now) {
   const std::size_t max_rows = kPassesPerStep * options_.limits.max_rows;
-  const std::size_t max_tokens = options_.limits.max_tokens;
   for (auto& request : queue_) {
     request->taken = 0;
     request->blocked = false;
@@ -300,34 +295,17 @@ void Scheduler::fill_step(Step& step, Clock::time_point now) {
     for (auto& request : queue_) {
       if (step.rows.size() >= max_rows) break;
       Request& r = *request;
-      if (r.blocked || r.settled || r.next == r.rows()) continue;
-      if (r.job.max_rows_per_pass > 0 && r.taken >= r.job.max_rows_per_pass) continue;
-      const std::size_t row = r.order[r.next];
-      const std::size_t length = r.job.ids[row].size();
-      if (!step.rows.empty() && step.tokens + length > max_tokens) {
-        r.blocked = true;
-        continue;
-      }
-      if (r.taken == 0) {
-        r.step_index = step.requests.size();
-        step.requests.push_back(request);
-      }
-      step.rows.push_back(Step::Row{&r, row, r.step_index});
-      step.tokens += length;
-      ++r.next;
-      ++r.taken;
+      if (r.blocked || r.settled || !take_row(step, request)) continue;
       progress = true;
-      pending_rows_ -= 1;
       if (!r.started) {
         r.started = true;
         stats_.queue_wait_us += micros(now - r.submitted);
       }
     }
   }
-  // Tokens of fully dispatched requests leave the pending count with their last row.
-  std::size_t dispatched_tokens = 0;
-  for (const auto& row : step.rows) dispatched_tokens += row.request->job.ids[row.row].size();
-  pending_tokens_ -= std::min(pending_tokens_, dispatched_tokens);
+  // The step's rows are no longer pending (step.tokens is their token count).
+  pending_rows_ -= step.rows.size();
+  pending_tokens_ -= std::min(pending_tokens_, step.tokens);
 }
 
 std::size_t Scheduler::run_step(Step& step) {
@@ -425,29 +403,45 @@ bool Scheduler::stopping() const {
 void Scheduler::run_inline(const std::shared_ptr<Request>& request) {
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    ++stats_.requests;
-    stats_.rows += request->rows();
-    ++unfinished_;
-    stats_.queue_depth = unfinished_;
-    stats_.max_queue_depth = std::max<std::uint64_t>(stats_.max_queue_depth, unfinished_);
+    accept(*request);
   }
   request->started = true;
   while (!request->settled && request->next < request->rows()) {
     Step step;
-    step.requests.push_back(request);
     request->taken = 0;
-    while (request->next < request->rows() && step.rows.size() < options_.limits.max_rows &&
-           (request->job.max_rows_per_pass == 0 || request->taken < request->job.max_rows_per_pass)) {
-      const std::size_t row = request->order[request->next];
-      const std::size_t length = request->job.ids[row].size();
-      if (!step.rows.empty() && step.tokens + length > options_.limits.max_tokens) break;
-      step.rows.push_back(Step::Row{request.get(), row, 0});
-      step.tokens += length;
-      ++request->next;
-      ++request->taken;
+    while (step.rows.size() < options_.limits.max_rows && take_row(step, request)) {
     }
     run_step(step);
   }
+}
+
+bool Scheduler::take_row(Step& step, const std::shared_ptr<Request>& request) const {
+  Request& r = *request;
+  if (r.next == r.rows()) return false;
+  if (r.job.max_rows_per_pass > 0 && r.taken >= r.job.max_rows_per_pass) return false;
+  const std::size_t row = r.order[r.next];
+  const std::size_t length = r.job.ids[row].size();
+  if (!step.rows.empty() && step.tokens + length > options_.limits.max_tokens) {
+    r.blocked = true;
+    return false;
+  }
+  if (r.taken == 0) {
+    r.step_index = step.requests.size();
+    step.requests.push_back(request);
+  }
+  step.rows.push_back(Step::Row{&r, row, r.step_index});
+  step.tokens += length;
+  ++r.next;
+  ++r.taken;
+  return true;
+}
+
+void Scheduler::accept(const Request& request) {
+  ++unfinished_;
+  ++stats_.requests;
+  stats_.rows += request.rows();
+  stats_.queue_depth = unfinished_;
+  stats_.max_queue_depth = std::max<std::uint64_t>(stats_.max_queue_depth, unfinished_);
 }
 
 void Scheduler::settle(Settlement& outcomes) {

@@ -127,6 +127,10 @@ class Scheduler {
   bool budget_full() const;                                  // mutex_ held
   void expire(Clock::time_point now, Settlement& out);       // mutex_ held
   void fill_step(Step& step, Clock::time_point now);         // mutex_ held
+  // Takes request's next row into step if its per-request row cap and the step's token budget
+  // allow (a row that does not fit marks the request blocked for this step).
+  bool take_row(Step& step, const std::shared_ptr<Request>& request) const;
+  void accept(const Request& request);                       // counts an accepted request; mutex_ held
   std::size_t run_step(Step& step);                          // mutex_ not held; returns requests completed
   void run_inline(const std::shared_ptr<Request>& request);
   void settle(Settlement& outcomes);                         // mutex_ not held; calls the completions

@@ -14,6 +14,18 @@
 #include <jina3/errors.hpp>
 
 namespace jina3 {
+namespace {
+
+// Jina prepends the instruction by plain string concatenation before tokenising.
+std::string prompt_and_text(std::string_view prompt, std::string_view text) {
+  std::string input;
+  input.reserve(prompt.size() + text.size());
+  input.append(prompt);
+  input.append(text);
+  return input;
+}
+
+}  // namespace
 
 Tokenizer::Tokenizer(const std::string& model_path, const SpecialIds& special_ids, int spm_id_offset, int vocab_size)
     : processor_(std::make_unique<sentencepiece::SentencePieceProcessor>()),
@@ -37,11 +49,7 @@ Tokenizer::Tokenizer(Tokenizer&&) noexcept = default;
 Tokenizer& Tokenizer::operator=(Tokenizer&&) noexcept = default;
 
 std::vector<std::int32_t> Tokenizer::encode(std::string_view prompt, std::string_view text) const {
-  // Jina prepends the instruction by plain string concatenation before tokenising.
-  std::string input;
-  input.reserve(prompt.size() + text.size());
-  input.append(prompt);
-  input.append(text);
+  const std::string input = prompt_and_text(prompt, text);
 
   std::vector<int> spm_ids;
   const auto status = processor_->Encode(absl::string_view(input.data(), input.size()), &spm_ids);
@@ -50,7 +58,7 @@ std::vector<std::int32_t> Tokenizer::encode(std::string_view prompt, std::string
   std::vector<std::int32_t> ids;
   ids.reserve(spm_ids.size() + 2);
   ids.push_back(special_ids_.bos);
-  for (int spm_id : spm_ids) ids.push_back(spm_id == spm_unk_id_ ? special_ids_.unk : spm_id + spm_id_offset_);
+  for (int spm_id : spm_ids) ids.push_back(model_id(spm_id));
   ids.push_back(special_ids_.eos);
   return ids;
 }
@@ -149,10 +157,7 @@ std::size_t whitespace_at(std::string_view text, std::size_t at) {
 
 std::vector<std::int32_t> Tokenizer::encode(std::string_view prompt, std::string_view text,
                                             std::vector<std::int64_t>& offsets) const {
-  std::string input;
-  input.reserve(prompt.size() + text.size());
-  input.append(prompt);
-  input.append(text);
+  const std::string input = prompt_and_text(prompt, text);
   const auto serialized = processor_->EncodeAsSerializedProto(absl::string_view(input.data(), input.size()));
   const std::vector<Piece> pieces = read_pieces(std::string_view(serialized.data(), serialized.size()));
 
@@ -164,7 +169,7 @@ std::vector<std::int32_t> Tokenizer::encode(std::string_view prompt, std::string
   offsets.insert(offsets.end(), {-1, -1});
   const std::size_t base = prompt.size();
   for (const Piece& piece : pieces) {
-    ids.push_back(piece.id == spm_unk_id_ ? special_ids_.unk : piece.id + spm_id_offset_);
+    ids.push_back(model_id(piece.id));
     std::size_t begin = std::min(piece.begin, input.size());
     std::size_t end = std::min(std::max(piece.end, begin), input.size());
     if (end <= base) {  // the instruction's own tokens

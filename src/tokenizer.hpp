@@ -35,6 +35,11 @@ class Tokenizer {
                                    std::vector<std::int64_t>& offsets) const;
 
  private:
+  // The model's id of a sentencepiece id (the fairseq layout: + offset, <unk> to its own id).
+  std::int32_t model_id(int spm_id) const {
+    return spm_id == spm_unk_id_ ? special_ids_.unk : spm_id + spm_id_offset_;
+  }
+
   std::unique_ptr<sentencepiece::SentencePieceProcessor> processor_;
   SpecialIds special_ids_;
   int spm_id_offset_ = 0;
