@@ -138,18 +138,22 @@ std::vector<Piece> read_pieces(std::string_view serialized) {
   return pieces;
 }
 
-// Length of the whitespace code point at text[at], or 0: ASCII whitespace and the Unicode spaces
-// sentencepiece's normaliser turns into "▁".
+// Length of the whitespace code point at text[at], or 0: Unicode's White_Space characters, the
+// ones sentencepiece's normaliser turns into "▁" (ASCII, U+0085, U+00A0, U+1680, U+2000..200A,
+// U+2028, U+2029, U+202F, U+205F, U+3000).
 std::size_t whitespace_at(std::string_view text, std::size_t at) {
   const auto c = static_cast<unsigned char>(text[at]);
   if (c == ' ' || (c >= '\t' && c <= '\r')) return 1;
   const auto next = [&](std::size_t k) {
     return at + k < text.size() ? static_cast<unsigned char>(text[at + k]) : 0u;
   };
-  if (c == 0xc2 && next(1) == 0xa0) return 2;                        // U+00A0
-  if (c == 0xe3 && next(1) == 0x80 && next(2) == 0x80) return 3;     // U+3000
-  if (c == 0xe2 && next(1) == 0x80 && (next(2) <= 0x8a || next(2) == 0xaf)) return 3;  // U+2000..200A, U+202F
+  if (c == 0xc2 && (next(1) == 0x85 || next(1) == 0xa0)) return 2;    // U+0085, U+00A0
+  if (c == 0xe1 && next(1) == 0x9a && next(2) == 0x80) return 3;     // U+1680
+  if (c == 0xe2 && next(1) == 0x80 && (next(2) <= 0x8a || (next(2) >= 0xa8 && next(2) <= 0xa9) || next(2) == 0xaf)) {
+    return 3;                                                        // U+2000..200A, U+2028, U+2029, U+202F
+  }
   if (c == 0xe2 && next(1) == 0x81 && next(2) == 0x9f) return 3;     // U+205F
+  if (c == 0xe3 && next(1) == 0x80 && next(2) == 0x80) return 3;     // U+3000
   return 0;
 }
 
@@ -172,15 +176,24 @@ std::vector<std::int32_t> Tokenizer::encode(std::string_view prompt, std::string
     ids.push_back(model_id(piece.id));
     std::size_t begin = std::min(piece.begin, input.size());
     std::size_t end = std::min(std::max(piece.end, begin), input.size());
-    if (end <= base) {  // the instruction's own tokens
+    // The instruction's own tokens cover prompt bytes and no text byte. An empty piece (a lone
+    // "▁" before the text's first character) at the start of the text belongs to the text.
+    if (end <= base && begin < base) {
       offsets.insert(offsets.end(), {-1, -1});
       continue;
     }
     begin = std::max(begin, base);
+    // Trimmed at both ends, as Hugging Face's trim_offsets does.
     while (begin < end) {
       const std::size_t width = whitespace_at(input, begin);
       if (width == 0) break;
       begin = std::min(begin + width, end);
+    }
+    while (end > begin) {
+      std::size_t last = end - 1;  // the first byte of the last code point
+      while (last > begin && (static_cast<unsigned char>(input[last]) & 0xc0) == 0x80) --last;
+      if (last + whitespace_at(input, last) != end) break;
+      end = last;
     }
     offsets.push_back(static_cast<std::int64_t>(begin - base));
     offsets.push_back(static_cast<std::int64_t>(end - base));

@@ -56,6 +56,21 @@ Reference load_reference() {
     c.embeddings = entry.at("embeddings").get<std::vector<std::vector<float>>>();
     ref.cases.push_back(std::move(c));
   }
+  for (const auto& entry : root.at("token_outputs")) {
+    ReferenceTokens t;
+    t.text = entry.at("text").get<std::string>();
+    t.task = task_of(entry.at("task"));
+    t.max_length = entry.at("max_length").get<int>();
+    t.ids = entry.at("ids").get<std::vector<std::int32_t>>();
+    t.offsets = entry.at("offsets").get<std::vector<std::int64_t>>();
+    t.hidden_states = entry.at("hidden_states").get<std::vector<std::vector<float>>>();
+    ref.token_outputs.push_back(std::move(t));
+  }
+  for (const auto& entry : root.at("offsets")) {
+    ref.offsets.push_back(ReferenceOffsets{entry.at("text").get<std::string>(), task_of(entry.at("task")),
+                                           entry.at("ids").get<std::vector<std::int32_t>>(),
+                                           entry.at("offsets").get<std::vector<std::int64_t>>()});
+  }
   return ref;
 }
 

@@ -30,7 +30,25 @@ struct ReferenceCase {
   int max_length;
   std::vector<std::vector<float>> embeddings;  // per text
 };
+// ReferenceModel.hidden_states for one text and task (reference.json "token_outputs").
+struct ReferenceTokens {
+  std::string text;
+  Task task;
+  int max_length;                                 // 0: the package's
+  std::vector<std::int32_t> ids;
+  std::vector<std::int64_t> offsets;              // 2 per token, Hugging Face style (see hf_offsets in testdata.py)
+  std::vector<std::vector<float>> hidden_states;  // per token
+};
+// Token ids and Hugging Face style byte offsets from sentencepiece's pieces (reference.json "offsets").
+struct ReferenceOffsets {
+  std::string text;
+  Task task;
+  std::vector<std::int32_t> ids;      // untruncated
+  std::vector<std::int64_t> offsets;  // 2 per token, -1 for <s>, </s> and the prompt's tokens
+};
 struct Reference {
+  std::vector<ReferenceTokens> token_outputs;
+  std::vector<ReferenceOffsets> offsets;  // OFFSET_TEXTS, then the lines of tests/data/multilingual.txt
   std::vector<std::string> texts;
   int hidden_size = 0;
   std::vector<int> matryoshka_dims;

@@ -61,6 +61,70 @@ TEXTS: List[str] = [
 ]
 
 
+# Token outputs (encode_tokens) against ReferenceModel.hidden_states: (text, max_length; 0 = none),
+# each for TOKEN_TASKS. ASCII, multilingual, whitespace runs, and one cut to 16 tokens.
+TOKEN_TEXTS = [
+    ("The quick brown fox jumps over the lazy dog.", 0),
+    ("Grüße aus München! Příliš žluťoučký kůň, 多语言模型 and Многоязычные модели.", 0),
+    ("   leading,  multiple   spaces\tand a tab ", 0),
+    ("Embeddings map text to vectors so that similar meanings land close together, in every language.", 16),
+]
+TOKEN_TASKS = [None, "retrieval.query", "retrieval.passage", "text-matching"]
+# Offsets of texts with tricky whitespace and normalisation, checked with the lines of
+# tests/data/multilingual.txt against Hugging Face style offsets from sentencepiece's own pieces.
+OFFSET_TEXTS = [
+    "  Hello  world.\n",
+    "a.  \u4e2d and \u3000abc",
+    "x\u00a0y\u2009z\u202fw \u205fv",
+    "line\u2028sep\u2029para\u1680ogham",
+    "\ufb01ne \u2460 \uff26\uff55\uff4c\uff4c e\u0301t\u00e9",
+    "zero\u200bwidth\ufeffbom",
+    " \t\n ",
+    "",
+]
+# Rust's char::is_whitespace (Unicode White_Space): what Hugging Face's trim_offsets removes.
+_HF_WHITESPACE = set("\t\n\x0b\x0c\r \x85\xa0\u1680\u2028\u2029\u202f\u205f\u3000") | {
+    chr(c) for c in range(0x2000, 0x200B)}
+
+
+def hf_offsets(sp, prompt: str, text: str) -> List[int]:
+    """Byte offsets into text per token (flat: begin, end, ...; -1, -1 for <s>, </s> and the prompt's
+    tokens), trimmed of whitespace at both ends as Hugging Face's fast tokenizers (trim_offsets) do,
+    from the begin/end that sentencepiece reports for each piece of prompt + text. A piece is the
+    prompt's when there is a prompt and the piece ends within it; the lone "▁" that sentencepiece
+    puts before a text starting with an unknown-to-"▁x" character (begin = end = 0) is the text's,
+    an empty range at 0."""
+    from sentencepiece import sentencepiece_pb2
+
+    whole = (prompt + text).encode("utf-8")
+    base = len(prompt.encode("utf-8"))
+    message = sentencepiece_pb2.SentencePieceText()
+    message.ParseFromString(sp.encode_as_serialized_proto(prompt + text))
+    offsets = [-1, -1]
+    for piece in message.pieces:
+        begin, end = piece.begin, max(piece.end, piece.begin)
+        if base > 0 and end <= base:
+            offsets += [-1, -1]
+            continue
+        begin = max(begin, base)
+        surface = whole[begin:end].decode("utf-8")
+        stripped = surface.lstrip("".join(_HF_WHITESPACE))
+        begin += len(surface.encode("utf-8")) - len(stripped.encode("utf-8"))
+        kept = stripped.rstrip("".join(_HF_WHITESPACE))
+        end = max(begin, end - (len(stripped.encode("utf-8")) - len(kept.encode("utf-8"))))
+        offsets += [begin - base, end - base]
+    return offsets + [-1, -1]
+
+
+def _offset_lines() -> List[str]:
+    """The lines of tests/data/multilingual.txt, when this jina3 sits in a source tree."""
+    script = fixture_script()
+    if script is None:
+        return []
+    path = script.resolve().parents[2] / "tests" / "data" / "multilingual.txt"
+    return path.read_text(encoding="utf-8").split("\n") if path.is_file() else []
+
+
 def _cases(tasks: List[str]) -> List[Dict]:
     cases = [{"task": task, "dims": 0, "normalize": True, "max_length": 0} for task in [None] + tasks]
     cases += [
@@ -95,6 +159,27 @@ def reference_data(checkpoint_dir: Path, spm_model: Path) -> Dict:
         embeddings = ref.encode(TEXTS, case["task"], dims=case["dims"] or None, normalize=case["normalize"],
                                 max_length=case["max_length"] or None)
         data["cases"].append(dict(case, embeddings=[[float(v) for v in row] for row in embeddings]))
+    import torch
+
+    data["token_outputs"] = []
+    for text, max_length in TOKEN_TEXTS:
+        for task in TOKEN_TASKS:
+            ids = ref.tokenize_one(text, task, max_length or None)
+            prompt = cfg.task_instructions[task] if task is not None else ""
+            offsets = hf_offsets(ref.sp, prompt, text)
+            if max_length and len(offsets) > 2 * max_length:  # as the ids: keep the first max_length - 1 and </s>
+                offsets = offsets[:2 * (max_length - 1)] + [-1, -1]
+            with torch.no_grad():
+                states = ref.hidden_states(ids, task)
+            data["token_outputs"].append({"text": text, "task": task, "max_length": max_length, "ids": ids,
+                                          "offsets": offsets,
+                                          "hidden_states": [[float(v) for v in row] for row in states.tolist()]})
+    data["offsets"] = []
+    for text in OFFSET_TEXTS + _offset_lines():
+        for task in [None, "retrieval.query"] if text in OFFSET_TEXTS else [None]:
+            prompt = cfg.task_instructions[task] if task is not None else ""
+            data["offsets"].append({"text": text, "task": task, "ids": ref.tokenize_one(text, task, 1 << 30),
+                                    "offsets": hf_offsets(ref.sp, prompt, text)})
     return data
 
 
@@ -203,7 +288,8 @@ def generator_inputs(script: Optional[Path]) -> List[Path]:
     if script is None:
         return []
     operators = script.resolve().parents[2] / "src" / "torch_ops.cpp"
-    return [script] + ([operators] if operators.is_file() else [])
+    lines = script.resolve().parents[2] / "tests" / "data" / "multilingual.txt"  # offsets of its lines
+    return [script] + [path for path in (operators, lines) if path.is_file()]
 
 
 def shared_test_data() -> Path:
