@@ -8,3 +8,14 @@ bash "$root/scripts/install-deps.sh"
 bash "$root/scripts/build.sh"
 cd "$build"
 ctest --output-on-failure --timeout 1800 "$@"
+
+# The scheduler's unit tests under ThreadSanitizer: built alone from tests/scheduler (a fake
+# backend, no LibTorch, so TSan sees every access); any report fails. JINA3_TEST_TSAN=0 skips it.
+if [[ "${JINA3_TEST_TSAN:-1}" != 0 ]]; then
+  tsan_build="${JINA3_TSAN_BUILD_DIR:-$build-tsan}"
+  cmake -S "$root/tests/scheduler" -B "$tsan_build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DJINA3_SANITIZE=thread
+  cmake --build "$tsan_build" -j"${JINA3_JOBS:-$(nproc)}"
+  TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 exitcode=66" \
+    "$tsan_build/jina3_scheduler_tests" --order rand --warn NoAssertions
+fi
+
