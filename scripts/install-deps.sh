@@ -13,11 +13,12 @@ packages=(
   libtorch-dev python3-torch python3-dev python3-numpy python3-pytest
   libfmt-dev catch2 pybind11-dev python3-pybind11
   libopenblas0-pthread
-  python3-sentencepiece python3-tqdm
+  python3-sentencepiece python3-tqdm python3-faiss
   python3-dask python3-distributed python3-pandas
   golang-go rustc cargo valgrind
   libcli11-dev nlohmann-json3-dev time
   libssl-dev python3-protobuf
+  clang-14 libclang-rt-14-dev
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -8,18 +8,20 @@ The Encoder and error classes come from the compiled module ``_jina3`` (built by
 import asyncio as _asyncio
 
 try:
-    from ._jina3 import *  # noqa: F401,F403  (Encoder, Task, errors, __version__)
+    from ._jina3 import *  # noqa: F401,F403  (Encoder, Task, errors, quantize, calibration_ranges, __version__)
     from ._jina3 import __version__  # noqa: F401
     _import_error = None
 except ImportError as exc:  # the pure-Python tools must work before the C++ build exists
     _import_error = exc
 
 
-async def _encode_async(self, texts, task=None, dims=None, **options):
+async def _encode_async(self, texts, task=None, dims=None, *, precision="float32", ranges=None, **options):
     """Embeds texts like encode() without blocking the event loop; ``await`` gives the same array.
 
-    Takes encode()'s arguments and keywords (normalize, max_length, batch_size, truncate,
-    deadline_us, block_when_full), except show_progress_bar. The texts are tokenised and queued
+    Takes encode()'s arguments and keywords (precision, ranges, normalize, max_length, batch_size,
+    truncate, deadline_us, block_when_full), except show_progress_bar. precision and ranges are
+    checked before the request is queued; the float32 result is then converted with
+    jina3.quantize, so ranges=None computes them from this call's rows, as encode() does. The texts are tokenised and queued
     at once, with the GIL released; the result arrives through the event loop while other tasks
     run. Errors raise here: InvalidArgumentError and the like for bad arguments, QueueFullError
     (block_when_full=False and a full queue), DeadlineExceededError, CancelledError (the encoder
@@ -34,13 +36,15 @@ async def _encode_async(self, texts, task=None, dims=None, **options):
     loop = _asyncio.get_running_loop()
     future = loop.create_future()
     try:
-        wait_for_room = self._submit_async(loop, future, texts, task, dims, **options)
+        wait_for_room = self._submit_async(loop, future, texts, task, dims, precision=precision, ranges=ranges,
+                                           **options)
         if wait_for_room is not None:  # the queue is full and this call may wait: not on the loop
             await loop.run_in_executor(None, wait_for_room)
         # As with C++ futures, a queued request does not keep the encoder alive: deleting its last
         # reference fails what has not started with CancelledError.
         del self, texts, wait_for_room
-        return await future
+        result = await future
+        return result if precision == "float32" else quantize(result, precision, ranges)  # noqa: F405
     finally:
         if not loop.is_closed():  # (a coroutine can be closed after its loop)
             future.cancel()  # a no-op once resolved; otherwise the late result is dropped

@@ -18,6 +18,7 @@
 #include "async.hpp"
 #include "gil.hpp"
 #include "module.hpp"
+#include "outputs.hpp"
 
 namespace jina3::python {
 namespace {
@@ -25,6 +26,7 @@ namespace {
 // Python defaults come from these default-constructed structs, never from retyped literals.
 const EncoderOptions kEncoderDefaults{};
 const EncodeOptions kEncodeDefaults{};
+const LateChunkOptions kLateChunkDefaults{};
 
 // The holder frees the model (LibTorch modules, maybe GPU memory) with the GIL released.
 struct DeleteWithoutGil {
@@ -88,6 +90,14 @@ Texts texts_from_python(py::handle texts) {
   return result;
 }
 
+// How Python indexes each text (str indices, or bytes), for offsets and spans.
+std::vector<TextPositions> positions_of(const Texts& texts) {
+  std::vector<TextPositions> positions;
+  positions.reserve(texts.views.size());
+  for (std::size_t i = 0; i < texts.views.size(); ++i) positions.emplace_back(texts.owners[i], texts.views[i]);
+  return positions;
+}
+
 // task: one task for every text, or a list/tuple with one per text.
 bool is_task_list(py::handle task) { return py::isinstance<py::list>(task) || py::isinstance<py::tuple>(task); }
 
@@ -133,12 +143,20 @@ std::size_t output_width(const Encoder& self, int requested) {
   return 0;
 }
 
-// A list or tuple of texts: one call, straight into the buffer the array then owns.
-py::array_t<float> encode_sequence(const Encoder& self, py::handle texts, py::handle task, int dims,
-                                   const EncodeOptions& options) {
+// A list or tuple of texts: one call, straight into the buffer the array then owns (float32), or
+// the core's precision stage (encode_quantized) and its bytes.
+py::array encode_sequence(const Encoder& self, py::handle texts, py::handle task, int dims, Precision precision,
+                          const std::optional<Ranges>& ranges, const EncodeOptions& options) {
   const Texts batch = texts_from_python(texts);
   const std::size_t rows = batch.views.size();
   const std::vector<Task> tasks = tasks_from_python(task, rows);
+  if (precision != Precision::Float32) {
+    QuantizedEmbeddings result = without_gil([&] {
+      return self.encode_quantized(batch.views.data(), rows, tasks.data(), tasks.size(), dims, precision,
+                                   ranges ? &*ranges : nullptr, options);
+    });
+    return precision_array(std::move(result.data), result.rows, result.dims, precision);
+  }
   const std::size_t width = output_width(self, dims);
   std::unique_ptr<float[]> data(new float[rows * width]);
 
@@ -176,8 +194,13 @@ py::object progress_bar(Py_ssize_t total) {
 // Any iterable of texts, or a list with a progress bar: one core call per block of texts, so a
 // generator is read lazily and never held whole. The rows go into one buffer, reserved up front
 // when the length is known, which the array then owns.
-py::array_t<float> encode_blocks(const Encoder& self, py::handle texts, py::handle task, int dims,
-                                 const EncodeOptions& options, bool show_progress_bar) {
+//
+// Other precisions: each block's float32 rows go through the core's quantize, so only the
+// smaller output is kept, except for int8/uint8 without ranges. Those ranges are computed from
+// the call's rows, all of them, as for a list: so the float32 rows are kept and quantised once at
+// the end (per-block ranges would give each block a different scale).
+py::array encode_blocks(const Encoder& self, py::handle texts, py::handle task, int dims, Precision precision,
+                        const std::optional<Ranges>& ranges, const EncodeOptions& options, bool show_progress_bar) {
   reject_single_text(texts);
   const std::size_t width = output_width(self, dims);
   const std::vector<Task> tasks = tasks_from_python(task);
@@ -185,6 +208,12 @@ py::array_t<float> encode_blocks(const Encoder& self, py::handle texts, py::hand
   if (width == 0) {  // an unaccepted dims: the core's error, before any text is read
     self.encode_into(nullptr, 0, tasks.data(), tasks.size(), dims, nullptr, 0, options);
   }
+  const Ranges* given = ranges ? &*ranges : nullptr;
+  // The precision's own errors (packed dims, ranges), also before any text is read: no rows.
+  quantize(nullptr, 0, width, precision, given, nullptr);
+  const bool whole_call_ranges = (precision == Precision::Int8 || precision == Precision::UInt8) && !given;
+  const bool keep_floats = precision == Precision::Float32 || whole_call_ranges;
+  const std::size_t out_row = row_bytes(precision, width);
   py::object iterator = py::reinterpret_steal<py::object>(PyObject_GetIter(texts.ptr()));
   if (!iterator) {
     PyErr_Clear();
@@ -195,8 +224,10 @@ py::array_t<float> encode_blocks(const Encoder& self, py::handle texts, py::hand
   const std::size_t block_size =
       options.batch_size > 0 ? static_cast<std::size_t>(options.batch_size) : kDefaultBlockTexts;
 
-  std::vector<float> values;
-  if (known > 0) values.reserve(static_cast<std::size_t>(known) * width);
+  std::vector<float> values;    // float32 rows: all of them (keep_floats) or the current block's
+  std::vector<std::uint8_t> bytes;  // quantised rows, when they are made block by block
+  if (known > 0 && keep_floats) values.reserve(static_cast<std::size_t>(known) * width);
+  if (known > 0 && !keep_floats) bytes.reserve(static_cast<std::size_t>(known) * out_row);
   py::object bar = show_progress_bar ? progress_bar(known) : py::object();
   std::size_t rows = 0;
   try {
@@ -220,10 +251,14 @@ py::array_t<float> encode_blocks(const Encoder& self, py::handle texts, py::hand
         block_tasks += rows;
         task_count = count;
       }
-      values.resize((rows + count) * width);
-      float* output = values.data() + rows * width;
+      values.resize(((keep_floats ? rows : 0) + count) * width);
+      float* output = values.data() + (keep_floats ? rows : 0) * width;
       without_gil([&] {
         self.encode_into(block.views.data(), count, block_tasks, task_count, dims, output, count * width, options);
+        if (!keep_floats) {
+          bytes.resize((rows + count) * out_row);
+          quantize(output, count, width, precision, given, bytes.data() + rows * out_row);
+        }
       });
       rows += count;
       if (bar) bar.attr("update")(count);
@@ -239,19 +274,27 @@ py::array_t<float> encode_blocks(const Encoder& self, py::handle texts, py::hand
     throw;
   }
   if (bar) bar.attr("close")();
-  return owning_array(std::move(values), rows, width);
+  if (precision == Precision::Float32) return owning_array(std::move(values), rows, width);
+  if (whole_call_ranges) {
+    bytes.resize(rows * out_row);
+    without_gil([&] { quantize(values.data(), rows, width, precision, nullptr, bytes.data()); });
+  }
+  return precision_array(std::move(bytes), rows, width, precision);
 }
 
-py::array_t<float> encode(const Encoder& self, py::object texts, py::object task, std::optional<int> dims,
-                          bool normalize, std::optional<int> max_length, std::optional<int> batch_size,
-                          bool truncate, std::int64_t deadline_us, bool block_when_full, bool show_progress_bar) {
+py::array encode(const Encoder& self, py::object texts, py::object task, std::optional<int> dims,
+                 py::object precision, py::object ranges, bool normalize, std::optional<int> max_length,
+                 std::optional<int> batch_size, bool truncate, std::int64_t deadline_us, bool block_when_full,
+                 bool show_progress_bar) {
   const EncodeOptions options = encode_options(normalize, max_length, batch_size, truncate, deadline_us,
                                                block_when_full);
   const int requested = dims.value_or(0);
+  const Precision wanted = precision_from_python(precision);
+  const std::optional<Ranges> given = ranges_from_python(ranges);
   if (!show_progress_bar && (PyList_Check(texts.ptr()) || PyTuple_Check(texts.ptr()))) {
-    return encode_sequence(self, texts, task, requested, options);
+    return encode_sequence(self, texts, task, requested, wanted, given, options);
   }
-  return encode_blocks(self, texts, task, requested, options, show_progress_bar);
+  return encode_blocks(self, texts, task, requested, wanted, given, options, show_progress_bar);
 }
 
 // What one encode_async call needs until it is queued, kept together so that a call that must
@@ -277,10 +320,18 @@ struct AsyncCall {
 // The C++ half of Encoder.encode_async (python/jina3/__init__.py): queues the request, whose
 // result then resolves future. Returns None, or, when the queue is full and the call may wait for
 // room, a callable that does the waiting submit, for the caller to run off the event loop.
+//
+// precision and ranges are only checked here (before anything is queued): the coroutine quantises
+// the float32 result with jina3.quantize once it has arrived, so that ranges computed from the
+// call's rows are the same as encode()'s.
 py::object submit_async(py::object self, py::object loop, py::object future, py::object texts, py::object task,
-                        std::optional<int> dims, bool normalize, std::optional<int> max_length,
-                        std::optional<int> batch_size, bool truncate, std::int64_t deadline_us,
-                        bool block_when_full) {
+                        std::optional<int> dims, py::object precision, py::object ranges, bool normalize,
+                        std::optional<int> max_length, std::optional<int> batch_size, bool truncate,
+                        std::int64_t deadline_us, bool block_when_full) {
+  const Precision wanted = precision_from_python(precision);
+  const std::optional<Ranges> given = ranges_from_python(ranges);
+  const std::size_t width = output_width(self.cast<const Encoder&>(), dims.value_or(0));
+  if (width > 0) quantize(nullptr, 0, width, wanted, given ? &*given : nullptr, nullptr);  // else: the dims error
   auto call = std::make_shared<AsyncCall>();
   call->encoder = self;
   call->texts = texts_from_python(texts);
@@ -322,6 +373,42 @@ py::dict stats(const Encoder& self) {
   return result;
 }
 
+py::list encode_tokens(const Encoder& self, py::object texts, py::object task, std::optional<int> max_length,
+                       bool truncate) {
+  const Texts batch = texts_from_python(texts);
+  const std::vector<TextPositions> positions = positions_of(batch);
+  const Task one_task = task_from_python(task);
+  const EncodeOptions options = encode_options(kEncodeDefaults.normalize, max_length, std::nullopt, truncate);
+  std::vector<TokenEmbeddings> results = without_gil(
+      [&] { return self.encode_tokens(batch.views.data(), batch.views.size(), one_task, options); });
+  return token_results(std::move(results), positions);
+}
+
+py::list late_chunk(const Encoder& self, py::object texts, py::object task, std::optional<int> dims, py::object spans,
+                    std::optional<int> chunk_tokens, std::optional<int> sentences, std::optional<int> window,
+                    std::optional<int> overlap, bool normalize, bool include_special_tokens) {
+  const Texts batch = texts_from_python(texts);
+  const std::vector<TextPositions> positions = positions_of(batch);
+  const Task one_task = task_from_python(task);
+  LateChunkOptions options = kLateChunkDefaults;
+  std::vector<std::vector<std::pair<std::size_t, std::size_t>>> byte_spans;
+  if (!spans.is_none()) {
+    byte_spans = spans_from_python(spans, positions);
+    options.spans = &byte_spans;
+  }
+  // Set as given (0 included), so that the core checks every value the caller passed.
+  options.chunk_tokens = chunk_tokens;
+  options.sentences = sentences;
+  options.window = window;
+  options.overlap = overlap;
+  options.normalize = normalize;
+  options.include_special_tokens = include_special_tokens;
+  std::vector<ChunkEmbeddings> results = without_gil([&] {
+    return self.late_chunk(batch.views.data(), batch.views.size(), one_task, dims.value_or(0), options);
+  });
+  return chunk_results(std::move(results), positions);
+}
+
 std::vector<std::vector<std::int32_t>> tokenize(const Encoder& self, py::object texts, py::object task,
                                                 std::optional<int> max_length, bool truncate) {
   const Texts batch = texts_from_python(texts);
@@ -359,7 +446,8 @@ A jina-embeddings-v3 model package loaded in-process.
 
 Texts get the task's prompt, ``<s>`` ... ``</s>``, the task's LoRA adapter, mean pooling,
 Matryoshka truncation and L2 normalisation, exactly as Jina's own ``encode()`` does.
-``encode``, ``encode_async``, ``tokenize`` and ``stats`` may be called from many threads at once;
+``encode``, ``encode_async``, ``encode_tokens``, ``late_chunk``, ``tokenize`` and ``stats`` may be
+called from many threads at once;
 they release the GIL. Every call becomes a request to the encoder's scheduler, which merges the
 rows of concurrent callers (threads or asyncio tasks) into shared forward passes.
 
@@ -430,12 +518,13 @@ Example::
 )doc");
 
   encoder.def("encode", &encode, py::arg("texts"), py::arg("task") = py::none(), py::arg("dims") = py::none(),
-              py::kw_only(), py::arg("normalize") = kEncodeDefaults.normalize,
+              py::kw_only(), py::arg("precision") = std::string(to_string(Precision::Float32)),
+              py::arg("ranges") = py::none(), py::arg("normalize") = kEncodeDefaults.normalize,
               py::arg("max_length") = py::none(), py::arg("batch_size") = py::none(),
               py::arg("truncate") = kEncodeDefaults.truncate, py::arg("deadline_us") = kEncodeDefaults.deadline_us,
               py::arg("block_when_full") = kEncodeDefaults.block_when_full,
               py::arg("show_progress_bar") = false,
-              R"doc(Embeds texts; returns a float32 array of shape (number of texts, dims).
+              R"doc(Embeds texts; returns an array of shape (number of texts, dims), float32 by default.
 
 texts: a list of str (bytes are taken as UTF-8), or any iterable of them, such as a generator
 or a file: those are read and embedded batch_size texts at a time (1024 without batch_size),
@@ -443,6 +532,15 @@ never held whole. A single str is a TypeError.
 task: None (no adapter, no prompt), a name such as "retrieval.query", a jina3.Task, or a list
 with one task per text (rows with different tasks still share forward passes).
 dims: None for the full size, or one of encoder.dims (Matryoshka).
+precision: "float32" (the default), "float16", "int8", "uint8", "binary" or "ubinary", each of
+the rows as normalised and truncated: float16 gives np.float16; uint8 per dimension
+clip(floor((x - min) / ((max - min) / 255)), 0, 255) as np.uint8, int8 that - 128 as np.int8;
+ubinary the bits x > 0 packed 8 per byte (numpy.packbits order) as np.uint8, binary that - 128
+as np.int8, both of shape (texts, dims // 8) (dims must be a multiple of 8).
+ranges: for int8/uint8, a (2, dims) array, the min row and the max row (see
+jina3.calibration_ranges); None computes them from all the rows of this call (for an iterable,
+all of its blocks: the float32 rows are kept until the end then). Give the same ranges to a corpus
+and to its queries.
 normalize: L2-normalise each row. max_length: token limit per text including <s> and </s>,
 None = the package's. batch_size: rows per forward pass, None = the encoder's limits.
 truncate: cut over-long texts; False raises InputTooLongError instead.
@@ -458,12 +556,14 @@ Example::
     q = encoder.encode(["What is LoRA?"], task="retrieval.query", dims=128)
     d = encoder.encode(docs, task=jina3.Task.RetrievalPassage, dims=128)
     scores = q @ d.T
+    bits = encoder.encode(docs, task="retrieval.passage", dims=128, precision="ubinary")  # (n, 16) uint8
     vectors = encoder.encode((line.rstrip("\n") for line in open("corpus.txt")), show_progress_bar=True)
 )doc");
 
   // encode_async itself is the coroutine in python/jina3/__init__.py; this is its C++ half.
   encoder.def("_submit_async", &submit_async, py::arg("loop"), py::arg("future"), py::arg("texts"),
               py::arg("task") = py::none(), py::arg("dims") = py::none(), py::kw_only(),
+              py::arg("precision") = std::string(to_string(Precision::Float32)), py::arg("ranges") = py::none(),
               py::arg("normalize") = kEncodeDefaults.normalize, py::arg("max_length") = py::none(),
               py::arg("batch_size") = py::none(), py::arg("truncate") = kEncodeDefaults.truncate,
               py::arg("deadline_us") = kEncodeDefaults.deadline_us,
@@ -484,6 +584,58 @@ Example::
 
     s = encoder.stats()
     print(s["rows"] / max(s["passes"], 1), "rows per pass;", s["cache_hits"], "cache hits")
+)doc");
+
+  encoder.def("encode_tokens", &encode_tokens, py::arg("texts"), py::arg("task") = py::none(), py::kw_only(),
+              py::arg("max_length") = py::none(), py::arg("truncate") = kEncodeDefaults.truncate,
+              R"doc(Token embeddings: a list with one jina3.TokenEmbeddings per text.
+
+Each has ids ((n,) int32: <s>, the task's prompt, the text, </s>), embeddings ((n, hidden_size)
+float32: the final hidden states with the task's adapter, before pooling) and offsets ((n, 2)
+int64: each token's [start, end) in the text as str indices, without the whitespace sentencepiece
+marks with "▁"; (-1, -1) for <s>, </s> and the prompt's tokens; byte offsets for a bytes text).
+max_length / truncate: as for encode (a cut text keeps its first max_length - 1 tokens and </s>).
+The GIL is released while encoding.
+
+Example::
+
+    out = encoder.encode_tokens(["Grüße aus München"], task="retrieval.passage")[0]
+    start, end = out.offsets[-2]
+    "Grüße aus München"[start:end]  # the last token's text
+)doc");
+
+  encoder.def("late_chunk", &late_chunk, py::arg("texts"),
+              // The core's default task for late chunking (Encoder::late_chunk).
+              py::arg("task") = std::string(to_string(Task::RetrievalPassage)), py::arg("dims") = py::none(),
+              py::kw_only(), py::arg("spans") = py::none(), py::arg("chunk_tokens") = py::none(),
+              py::arg("sentences") = py::none(), py::arg("window") = py::none(), py::arg("overlap") = py::none(),
+              py::arg("normalize") = kLateChunkDefaults.normalize,
+              py::arg("include_special_tokens") = kLateChunkDefaults.include_special_tokens,
+              R"doc(Late chunking: a list with one jina3.ChunkEmbeddings per text.
+
+Each text runs through the model whole, and each chunk's vector is the mean of its tokens' final
+hidden states, cut to dims (None = full size) and L2-normalised (normalize=False: not). A token
+belongs to a chunk when its range (see encode_tokens) lies inside the chunk's span. Chunks come
+from one of: spans, one list of (start, end) str-index pairs per text; chunk_tokens=N, N content
+tokens per chunk; sentences=N, N sentences per chunk (split after ., ! or ? followed by
+whitespace or the end of the text); none of them: the whole text is one chunk.
+include_special_tokens: the first chunk also pools <s> and the prompt's tokens, the last </s>.
+Texts longer than window tokens (None = the package's max_length) run as overlapping windows,
+one every window - overlap tokens (overlap None = 512, or window // 2 for windows under 1024),
+stitched to one output per token; texts are never truncated.
+
+Each result has embeddings ((chunks, dims) float32), spans ((chunks, 2) str indices) and
+token_spans ((chunks, 2) token indices into the full sequence, as encode_tokens numbers them).
+Raises InvalidArgumentError naming the bad value for a span outside its text, empty, reversed or
+holding no token, chunk_tokens or sentences < 1, overlap >= window, or more than one of spans,
+chunk_tokens and sentences. The GIL is released while encoding.
+
+Example::
+
+    doc = "Berlin is the capital of Germany. Its population is 3.8 million."
+    chunks = encoder.late_chunk([doc], sentences=1)[0]
+    for (start, end), vector in zip(chunks.spans, chunks.embeddings):
+        print(doc[start:end], vector[:4])
 )doc");
 
   encoder.def("tokenize", &tokenize, py::arg("texts"), py::arg("task") = py::none(), py::kw_only(),

@@ -3,6 +3,7 @@
 
 #include "async.hpp"
 #include "module.hpp"
+#include "outputs.hpp"
 
 PYBIND11_MODULE(_jina3, m) {
   namespace py = pybind11;
@@ -12,6 +13,7 @@ PYBIND11_MODULE(_jina3, m) {
   // Errors first: the other registrations' default arguments may already need the translator.
   jina3::python::register_errors(m);
   jina3::python::register_task(m);
+  jina3::python::register_outputs(m);
   jina3::python::register_encoder(m);
   jina3::python::init_async();
 }
