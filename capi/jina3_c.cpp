@@ -672,7 +672,7 @@ jina3_status jina3_encoder_encode_quantized(const jina3_encoder* encoder, const 
                             " is not a multiple of 8");
     }
     const std::size_t row = jina3::row_bytes(cpp_precision, static_cast<std::size_t>(resolved));
-    if (out_capacity_bytes < count * row) {
+    if (count > 0 && out_capacity_bytes / count < row) {
       throw jina3::BufferTooSmall(std::string(function) + ": out_capacity_bytes is " +
                                   std::to_string(out_capacity_bytes) + ", need " + std::to_string(count * row) + " (" +
                                   std::to_string(count) + " rows x " + std::to_string(row) + " bytes)");
@@ -689,6 +689,50 @@ jina3_status jina3_encoder_encode_quantized(const jina3_encoder* encoder, const 
     // Copied only once the whole call succeeded.
     if (!result.data.empty()) std::memcpy(out, result.data.data(), result.data.size());
     if (truncated != nullptr) std::copy(result.truncated.begin(), result.truncated.end(), truncated);
+  });
+}
+
+jina3_status jina3_calibration_ranges(const float* values, size_t rows, int dims, float* ranges, jina3_error** error) {
+  return guarded(error, [&] {
+    constexpr const char* function = "jina3_calibration_ranges";
+    require(values != nullptr, function, "values is NULL");
+    require(ranges != nullptr, function, "ranges is NULL (pass 2 x dims floats)");
+    if (dims < 1) invalid(function, "dims " + std::to_string(dims) + " must be at least 1");
+    const jina3::Ranges cpp = jina3::calibration_ranges(values, rows, static_cast<std::size_t>(dims));
+    std::copy(cpp.min.begin(), cpp.min.end(), ranges);
+    std::copy(cpp.max.begin(), cpp.max.end(), ranges + dims);
+  });
+}
+
+jina3_status jina3_quantize(const float* values, size_t rows, int dims, jina3_precision precision,
+                            const float* ranges, void* out, size_t out_capacity_bytes, jina3_error** error) {
+  return guarded(error, [&] {
+    constexpr const char* function = "jina3_quantize";
+    if (rows > 0) {
+      require(values != nullptr, function, "values is NULL");
+      require(out != nullptr, function, "out is NULL");
+    }
+    if (dims < 1) invalid(function, "dims " + std::to_string(dims) + " must be at least 1");
+    const int value = static_cast<int>(precision);
+    if (value < JINA3_PRECISION_FLOAT32 || value > JINA3_PRECISION_UBINARY) {
+      invalid(function, "unknown precision value " + std::to_string(value) + "; use a jina3_precision constant");
+    }
+    const auto cpp_precision = static_cast<jina3::Precision>(precision);
+    const auto n = static_cast<std::size_t>(dims);
+    const std::size_t row = jina3::row_bytes(cpp_precision, n);
+    if (rows > 0 && out_capacity_bytes / rows < row) {
+      throw jina3::BufferTooSmall(std::string(function) + ": out_capacity_bytes is " +
+                                  std::to_string(out_capacity_bytes) + ", need " + std::to_string(rows) + " rows x " +
+                                  std::to_string(row) + " bytes");
+    }
+    std::optional<jina3::Ranges> cpp_ranges;
+    if (ranges != nullptr) cpp_ranges = jina3::Ranges{std::vector<float>(ranges, ranges + n),
+                                                      std::vector<float>(ranges + n, ranges + 2 * n)};
+    // Into a scratch buffer first: quantize checks its arguments before writing, but the caller's
+    // buffer must stay untouched on any failure.
+    std::vector<std::uint8_t> scratch(rows * row);
+    jina3::quantize(values, rows, n, cpp_precision, cpp_ranges ? &*cpp_ranges : nullptr, scratch.data());
+    if (!scratch.empty()) std::memcpy(out, scratch.data(), scratch.size());
   });
 }
 

@@ -485,6 +485,24 @@ JINA3_NODISCARD JINA3_API jina3_status jina3_encoder_encode_quantized(
     int dims, jina3_precision precision, const float* ranges, const jina3_encode_options* options, void* out,
     size_t out_capacity_bytes, uint8_t* truncated, jina3_error** error);
 
+/* The int8/uint8 ranges of a calibration set: rows x dims float32 values, row-major, to ranges
+   (2 x dims floats: the min row, then the max row). Store them with a corpus and pass them to
+   jina3_encoder_encode_quantized or jina3_quantize for its queries, so both quantise alike.
+   Errors: JINA3_ERR_INVALID_ARGUMENT (NULL values or ranges, rows 0, dims < 1). A failed call
+   writes nothing to ranges. */
+JINA3_NODISCARD JINA3_API jina3_status jina3_calibration_ranges(const float* values, size_t rows, int dims,
+                                                                float* ranges, jina3_error** error);
+
+/* The precision stage alone, for float32 rows the caller already has: rows x dims values to
+   rows x jina3_precision_row_bytes(precision, dims) bytes in out. ranges: as in
+   jina3_encoder_encode_quantized (NULL: computed from these rows).
+   Errors: JINA3_ERR_INVALID_ARGUMENT (NULL values or out with rows > 0, dims < 1, unknown
+   precision, packed precision with dims not a multiple of 8, max <= min in ranges),
+   JINA3_ERR_BUFFER_TOO_SMALL. A failed call writes nothing to out. */
+JINA3_NODISCARD JINA3_API jina3_status jina3_quantize(const float* values, size_t rows, int dims,
+                                                      jina3_precision precision, const float* ranges, void* out,
+                                                      size_t out_capacity_bytes, jina3_error** error);
+
 /* One text's token embeddings (final hidden states with the task's adapter, before pooling).
    Owned by the caller; release with jina3_tokens_free. Immutable: read from any thread. */
 typedef struct jina3_tokens jina3_tokens;

@@ -58,6 +58,31 @@ static const struct {
   int (*request_dims)(const jina3_request*);
   void (*request_free)(jina3_request*);
   jina3_status (*encoder_stats)(const jina3_encoder*, jina3_stats*, jina3_error**);
+  size_t (*precision_row_bytes)(jina3_precision, int);
+  jina3_status (*encoder_encode_quantized)(const jina3_encoder*, const char* const*, const size_t*, size_t,
+                                           jina3_task, int, jina3_precision, const float*,
+                                           const jina3_encode_options*, void*, size_t, uint8_t*, jina3_error**);
+  jina3_status (*calibration_ranges)(const float*, size_t, int, float*, jina3_error**);
+  jina3_status (*quantize)(const float*, size_t, int, jina3_precision, const float*, void*, size_t,
+                           jina3_error**);
+  jina3_status (*encoder_encode_tokens)(const jina3_encoder*, const char*, size_t, jina3_task,
+                                        const jina3_encode_options*, jina3_tokens**, jina3_error**);
+  size_t (*tokens_count)(const jina3_tokens*);
+  size_t (*tokens_hidden)(const jina3_tokens*);
+  const int32_t* (*tokens_ids)(const jina3_tokens*);
+  const float* (*tokens_embeddings)(const jina3_tokens*);
+  const int64_t* (*tokens_offsets)(const jina3_tokens*);
+  bool (*tokens_truncated)(const jina3_tokens*);
+  void (*tokens_free)(jina3_tokens*);
+  void (*late_chunk_default_options)(jina3_late_chunk_options*, size_t);
+  jina3_status (*encoder_late_chunk)(const jina3_encoder*, const char*, size_t, jina3_task, int, const size_t*,
+                                     size_t, const jina3_late_chunk_options*, jina3_chunks**, jina3_error**);
+  size_t (*chunks_count)(const jina3_chunks*);
+  size_t (*chunks_dims)(const jina3_chunks*);
+  const float* (*chunks_embeddings)(const jina3_chunks*);
+  const size_t* (*chunks_spans)(const jina3_chunks*);
+  const size_t* (*chunks_token_spans)(const jina3_chunks*);
+  void (*chunks_free)(jina3_chunks*);
 } api = {
     jina3_version,          jina3_abi_version,        jina3_status_name,
     jina3_last_error,       jina3_error_code,         jina3_error_message,
@@ -71,6 +96,13 @@ static const struct {
     jina3_encoder_prompt,   jina3_encoder_submit,     jina3_request_wait,
     jina3_request_ready,    jina3_request_rows,       jina3_request_dims,
     jina3_request_free,     jina3_encoder_stats,
+    jina3_precision_row_bytes, jina3_encoder_encode_quantized, jina3_calibration_ranges,
+    jina3_quantize,         jina3_encoder_encode_tokens, jina3_tokens_count,
+    jina3_tokens_hidden,    jina3_tokens_ids,         jina3_tokens_embeddings,
+    jina3_tokens_offsets,   jina3_tokens_truncated,   jina3_tokens_free,
+    jina3_late_chunk_default_options, jina3_encoder_late_chunk, jina3_chunks_count,
+    jina3_chunks_dims,      jina3_chunks_embeddings,  jina3_chunks_spans,
+    jina3_chunks_token_spans, jina3_chunks_free,
 };
 
 /* A callback of the declared type (never called here: every submit below fails). */
@@ -144,6 +176,37 @@ int main(void) {
   stats.struct_size = sizeof stats;
   EXPECT(api.encoder_stats(NULL, &stats, NULL) == JINA3_ERR_INVALID_ARGUMENT);
   EXPECT(stats.struct_size == sizeof stats);
+
+  /* Outputs: sizes, defaults, and the calls that need no model. */
+  {
+    const float rows[4] = {0.5f, -1.0f, 1.5f, 1.0f}; /* 2 rows x 2 dims */
+    float ranges[4] = {0};
+    unsigned char bytes[4] = {0xAB, 0xAB, 0xAB, 0xAB};
+    jina3_late_chunk_options chunk_options;
+    jina3_tokens* tokens = NULL;
+    jina3_chunks* chunks = NULL;
+    EXPECT(api.precision_row_bytes(JINA3_PRECISION_UBINARY, 64) == 8 && api.precision_row_bytes(JINA3_PRECISION_FLOAT16, 3) == 6);
+    EXPECT(api.calibration_ranges(rows, 2, 2, ranges, NULL) == JINA3_OK);
+    EXPECT(ranges[0] == 0.5f && ranges[1] == -1.0f && ranges[2] == 1.5f && ranges[3] == 1.0f);
+    EXPECT(api.quantize(rows, 2, 2, JINA3_PRECISION_UINT8, ranges, bytes, 4, NULL) == JINA3_OK);
+    /* The maximum: floor(1 / (1 / 255)) in float32 is 254, as numpy computes it too. */
+    EXPECT(bytes[0] == 0 && bytes[1] == 0 && bytes[2] == 254 && bytes[3] == 254);
+    EXPECT(api.quantize(rows, 2, 2, JINA3_PRECISION_BINARY, NULL, bytes, 4, NULL) == JINA3_ERR_INVALID_ARGUMENT);
+    EXPECT(api.encoder_encode_quantized(NULL, &text, NULL, 1, JINA3_TASK_NONE, 0, JINA3_PRECISION_INT8, NULL, NULL,
+                                        bytes, 4, NULL, NULL) == JINA3_ERR_INVALID_ARGUMENT);
+    EXPECT(api.encoder_encode_tokens(NULL, text, 1, JINA3_TASK_NONE, NULL, &tokens, NULL) == JINA3_ERR_INVALID_ARGUMENT);
+    EXPECT(tokens == NULL && api.tokens_count(NULL) == 0 && api.tokens_hidden(NULL) == 0 && !api.tokens_truncated(NULL));
+    EXPECT(api.tokens_ids(NULL) == NULL && api.tokens_embeddings(NULL) == NULL && api.tokens_offsets(NULL) == NULL);
+    api.tokens_free(NULL);
+    api.late_chunk_default_options(&chunk_options, sizeof chunk_options);
+    EXPECT(chunk_options.struct_size == sizeof chunk_options && chunk_options.normalize &&
+           chunk_options.include_special_tokens && chunk_options.chunk_tokens == 0 && chunk_options.overlap < 0);
+    EXPECT(api.encoder_late_chunk(NULL, text, 1, JINA3_TASK_RETRIEVAL_PASSAGE, 0, NULL, 0, &chunk_options, &chunks,
+                                  NULL) == JINA3_ERR_INVALID_ARGUMENT);
+    EXPECT(chunks == NULL && api.chunks_count(NULL) == 0 && api.chunks_dims(NULL) == 0);
+    EXPECT(api.chunks_embeddings(NULL) == NULL && api.chunks_spans(NULL) == NULL && api.chunks_token_spans(NULL) == NULL);
+    api.chunks_free(NULL);
+  }
 
   if (failures == 0) printf("jina3.h as C99: %d functions checked, all good\n", (int)(sizeof api / sizeof api.version));
   return failures == 0 ? 0 : 1;
