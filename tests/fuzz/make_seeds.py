@@ -150,6 +150,29 @@ def late_chunk_seeds():
     return seeds
 
 
+def cli_jsonl_seeds():
+    # Control byte: bit 0 .txt, bit 1 keep ids, bit 2 --field id, bits 3-5 block size - 1.
+    jsonl = 0
+    txt = 1
+    ids = 2
+    block = lambda n: (n - 1) << 3  # noqa: E731
+    good = (b'{"text": "first", "id": 1}\n{"id": "b", "text": "zweite \\u00fc"}\n\n'
+            b'  {"text": "\xe6\x97\xa5\xe6\x9c\xac", "id": [1, {"x": null}]}  \n{"text": ""}\n')
+    return {
+        "jsonl-good": bytes([jsonl | ids | block(2)]) + good,
+        "jsonl-bad-json": bytes([jsonl | block(4)]) + b'{"text": "ok"}\n{"text": "unterminated}\n',
+        "jsonl-missing-field": bytes([jsonl | block(1)]) + b'{"title": "no text"}\n',
+        "jsonl-wrong-type": bytes([jsonl | ids | block(3)]) + b'{"text": 12, "id": 3}\n',
+        "jsonl-field-id": bytes([jsonl | 4 | ids | block(2)]) + b'{"id": "the text is the id"}\n',
+        "jsonl-bad-utf8": bytes([jsonl | block(8)]) + b'{"text": "\xc3("}\n',
+        "jsonl-not-object": bytes([jsonl]) + b'[1, 2, 3]\n"string"\n',
+        "jsonl-crlf-bom": bytes([jsonl | block(2)]) + b'\xef\xbb\xbf{"text": "a"}\r\n{"text": "b"}\r\n',
+        "txt-lines": bytes([txt | block(3)]) + "one\ntwo \u00fc\n\nthree\r\nlast without newline".encode(),
+        "txt-bad-utf8": bytes([txt | ids | block(2)]) + b"fine\nbad \xff byte\n",
+        "txt-bom": bytes([txt]) + b"\xef\xbb\xbfwith a byte order mark\n",
+    }
+
+
 def write(target, seeds):
     folder = HERE / "corpus" / target
     shutil.rmtree(folder, ignore_errors=True)
@@ -164,3 +187,4 @@ if __name__ == "__main__":
     write("fuzz_manifest", manifest_seeds())
     write("fuzz_capi_encode", capi_seeds())
     write("fuzz_late_chunk", late_chunk_seeds())
+    write("fuzz_cli_jsonl", cli_jsonl_seeds())
