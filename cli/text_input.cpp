@@ -169,6 +169,12 @@ void TextReader::add_jsonl(const std::string& line, InputBlock& block) {
     value = InputJson::parse(line);
   } catch (const nlohmann::json::parse_error& e) {
     throw IoError(fmt::format("{}: bad JSON at column {}: {}", where(), e.byte, parse_error_detail(e)));
+  } catch (const nlohmann::json::exception& e) {
+    // Not a syntax error but a value the parser cannot hold, e.g. out_of_range.406 for a number
+    // such as 1e5000 (found by fuzz_cli_jsonl).
+    const std::string what = e.what();
+    const auto bracket = what.find("] ");
+    throw IoError(fmt::format("{}: bad JSON: {}", where(), bracket == std::string::npos ? what : what.substr(bracket + 2)));
   }
   if (!value.is_object()) throw IoError(fmt::format("{}: expected a JSON object, got {}", where(), type_name(value)));
   const auto text = value.find(field_);

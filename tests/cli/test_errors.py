@@ -54,6 +54,8 @@ def test_an_existing_output_survives_a_failed_run(tmp_path):
     ('["text"]', "line 7: expected a JSON object, got an array"),
     ('{"text": "ok", "id": 0.1}', "line 7: `id` 0.1 is a non-integer number"),
     ('{"text": "lone surrogate \\ud800"}', "line 7: bad JSON"),
+    # A number too large for a double (found by fuzz_cli_jsonl: it used to exit 1 without a line).
+    ('{"text": "ok", "n": 1e5000}', "line 7: bad JSON: number overflow"),
 ])
 def test_bad_jsonl_lines(tmp_path, line, message):
     lines = good_jsonl_lines(10)
