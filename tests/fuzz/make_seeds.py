@@ -166,6 +166,8 @@ def cli_jsonl_seeds():
         "jsonl-field-id": bytes([jsonl | 4 | ids | block(2)]) + b'{"id": "the text is the id"}\n',
         "jsonl-bad-utf8": bytes([jsonl | block(8)]) + b'{"text": "\xc3("}\n',
         "jsonl-not-object": bytes([jsonl]) + b'[1, 2, 3]\n"string"\n',
+        # Found by this target: a number out of double range escaped as nlohmann's out_of_range.
+        "jsonl-number-overflow": bytes([jsonl | block(2)]) + b'{"text": "a", "n": 1e5000}\n',
         "jsonl-crlf-bom": bytes([jsonl | block(2)]) + b'\xef\xbb\xbf{"text": "a"}\r\n{"text": "b"}\r\n',
         "txt-lines": bytes([txt | block(3)]) + "one\ntwo \u00fc\n\nthree\r\nlast without newline".encode(),
         "txt-bad-utf8": bytes([txt | ids | block(2)]) + b"fine\nbad \xff byte\n",
