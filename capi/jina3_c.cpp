@@ -138,6 +138,18 @@ static_assert(JINA3_PRECISION_UINT8 == static_cast<int>(jina3::Precision::UInt8)
 static_assert(JINA3_PRECISION_BINARY == static_cast<int>(jina3::Precision::Binary));
 static_assert(JINA3_PRECISION_UBINARY == static_cast<int>(jina3::Precision::UBinary));
 static_assert(sizeof(jina3::Task) == sizeof(jina3_task), "task arrays are passed through as they are");
+// The int a C caller passed as one of this header's enums. C lets any int through an enum
+// parameter, while loading a value that is none of the enumerators as the C++ view of that enum
+// type is undefined (UBSan: -fsanitize=enum); so the bits are copied out as an int first, and only
+// the C++ enum classes (fixed underlying int) hold them afterwards.
+template <class Enum>
+int raw(const Enum& value) noexcept {
+  static_assert(sizeof(Enum) == sizeof(int), "the C enums are int-sized");
+  int bits;
+  std::memcpy(&bits, &value, sizeof bits);
+  return bits;
+}
+
 // The last status this header defines: larger values are not a jina3_status.
 constexpr int kLastStatus = JINA3_ERR_CANCELLED;
 
@@ -279,9 +291,9 @@ COptions read_options(const COptions* given, const Layouts& layouts, const char*
 
 jina3::EncoderOptions to_cpp(const jina3_encoder_options& c) {
   jina3::EncoderOptions options;
-  options.device = static_cast<jina3::Device>(c.device);
+  options.device = static_cast<jina3::Device>(raw(c.device));
   options.device_index = c.device_index;
-  options.dtype = static_cast<jina3::DType>(c.dtype);
+  options.dtype = static_cast<jina3::DType>(raw(c.dtype));
   options.num_threads = c.num_threads;
   options.max_batch_tokens = c.max_batch_tokens;
   options.max_batch_size = c.max_batch_size;
@@ -377,7 +389,7 @@ void jina3_error_free(jina3_error* error) {
   if (error != &kOutOfMemoryError) delete error;
 }
 
-const char* jina3_task_name(jina3_task task) { return jina3::to_string(static_cast<jina3::Task>(task)); }
+const char* jina3_task_name(jina3_task task) { return jina3::to_string(static_cast<jina3::Task>(raw(task))); }
 
 jina3_status jina3_task_from_name(const char* name, jina3_task* task, jina3_error** error) {
   return guarded(error, [&] {
@@ -387,7 +399,7 @@ jina3_status jina3_task_from_name(const char* name, jina3_task* task, jina3_erro
   });
 }
 
-const char* jina3_device_name(jina3_device device) { return jina3::to_string(static_cast<jina3::Device>(device)); }
+const char* jina3_device_name(jina3_device device) { return jina3::to_string(static_cast<jina3::Device>(raw(device))); }
 
 jina3_status jina3_device_from_name(const char* name, jina3_device* device, int* index, jina3_error** error) {
   return guarded(error, [&] {
@@ -400,7 +412,7 @@ jina3_status jina3_device_from_name(const char* name, jina3_device* device, int*
   });
 }
 
-const char* jina3_dtype_name(jina3_dtype dtype) { return jina3::to_string(static_cast<jina3::DType>(dtype)); }
+const char* jina3_dtype_name(jina3_dtype dtype) { return jina3::to_string(static_cast<jina3::DType>(raw(dtype))); }
 
 jina3_status jina3_dtype_from_name(const char* name, jina3_dtype* dtype, jina3_error** error) {
   return guarded(error, [&] {
@@ -516,7 +528,7 @@ jina3_status jina3_encoder_prompt(const jina3_encoder* encoder, jina3_task task,
   return guarded(error, [&] {
     require(encoder != nullptr, "jina3_encoder_prompt", "encoder is NULL");
     require(prompt != nullptr, "jina3_encoder_prompt", "prompt is NULL");
-    *prompt = encoder->encoder.prompt(static_cast<jina3::Task>(task)).c_str();
+    *prompt = encoder->encoder.prompt(static_cast<jina3::Task>(raw(task))).c_str();
   });
 }
 
@@ -636,9 +648,9 @@ jina3_status jina3_encoder_stats(const jina3_encoder* encoder, jina3_stats* stat
 }
 
 size_t jina3_precision_row_bytes(jina3_precision precision, int dims) {
-  const int value = static_cast<int>(precision);
+  const int value = raw(precision);
   if (dims < 0 || value < JINA3_PRECISION_FLOAT32 || value > JINA3_PRECISION_UBINARY) return 0;
-  return jina3::row_bytes(static_cast<jina3::Precision>(precision), static_cast<std::size_t>(dims));
+  return jina3::row_bytes(static_cast<jina3::Precision>(raw(precision)), static_cast<std::size_t>(dims));
 }
 
 jina3_status jina3_encoder_encode_quantized(const jina3_encoder* encoder, const char* const* texts,
@@ -650,7 +662,7 @@ jina3_status jina3_encoder_encode_quantized(const jina3_encoder* encoder, const 
     constexpr const char* function = "jina3_encoder_encode_quantized";
     require(encoder != nullptr, function, "encoder is NULL");
     if (count > 0 && out == nullptr) invalid(function, "out is NULL but count is " + std::to_string(count));
-    const int value = static_cast<int>(precision);
+    const int value = raw(precision);
     if (value < JINA3_PRECISION_FLOAT32 || value > JINA3_PRECISION_UBINARY) {
       invalid(function, "unknown precision value " + std::to_string(value) + "; use a jina3_precision constant");
     }
@@ -664,7 +676,7 @@ jina3_status jina3_encoder_encode_quantized(const jina3_encoder* encoder, const 
     if (std::find(offered.begin(), offered.end(), resolved) == offered.end()) {
       invalid(function, "dims " + std::to_string(dims) + " is not offered by the package (see jina3_encoder_dims)");
     }
-    const auto cpp_precision = static_cast<jina3::Precision>(precision);
+    const auto cpp_precision = static_cast<jina3::Precision>(raw(precision));
     const bool packed = cpp_precision == jina3::Precision::Binary || cpp_precision == jina3::Precision::UBinary;
     if (packed && resolved % 8 != 0) {
       invalid(function, std::string("precision ") + jina3::to_string(cpp_precision) +
@@ -683,7 +695,7 @@ jina3_status jina3_encoder_encode_quantized(const jina3_encoder* encoder, const 
       cpp_ranges = jina3::Ranges{std::vector<float>(ranges, ranges + n),
                                  std::vector<float>(ranges + n, ranges + 2 * n)};
     }
-    const jina3::Task cpp_task = static_cast<jina3::Task>(task);
+    const jina3::Task cpp_task = static_cast<jina3::Task>(raw(task));
     const jina3::QuantizedEmbeddings result = encoder->encoder.encode_quantized(
         views.data(), count, &cpp_task, 1, dims, cpp_precision, cpp_ranges ? &*cpp_ranges : nullptr, cpp_options);
     // Copied only once the whole call succeeded.
@@ -713,11 +725,11 @@ jina3_status jina3_quantize(const float* values, size_t rows, int dims, jina3_pr
       require(out != nullptr, function, "out is NULL");
     }
     if (dims < 1) invalid(function, "dims " + std::to_string(dims) + " must be at least 1");
-    const int value = static_cast<int>(precision);
+    const int value = raw(precision);
     if (value < JINA3_PRECISION_FLOAT32 || value > JINA3_PRECISION_UBINARY) {
       invalid(function, "unknown precision value " + std::to_string(value) + "; use a jina3_precision constant");
     }
-    const auto cpp_precision = static_cast<jina3::Precision>(precision);
+    const auto cpp_precision = static_cast<jina3::Precision>(raw(precision));
     const auto n = static_cast<std::size_t>(dims);
     const std::size_t row = jina3::row_bytes(cpp_precision, n);
     if (rows > 0 && out_capacity_bytes / rows < row) {
@@ -747,7 +759,7 @@ jina3_status jina3_encoder_encode_tokens(const jina3_encoder* encoder, const cha
         read_options(options, kEncodeOptionsLayouts, function, "jina3_encode_options", jina3_encode_default_options));
     const std::string_view view = text_view(text, length, function);
     std::vector<jina3::TokenEmbeddings> result =
-        encoder->encoder.encode_tokens(&view, 1, static_cast<jina3::Task>(task), cpp_options);
+        encoder->encoder.encode_tokens(&view, 1, static_cast<jina3::Task>(raw(task)), cpp_options);
     if (result.size() != 1) {
       throw std::logic_error("encode_tokens returned " + std::to_string(result.size()) + " results for one text");
     }
@@ -813,7 +825,7 @@ jina3_status jina3_encoder_late_chunk(const jina3_encoder* encoder, const char* 
     }
     const std::string_view view = text_view(text, length, function);
     std::vector<jina3::ChunkEmbeddings> result =
-        encoder->encoder.late_chunk(&view, 1, static_cast<jina3::Task>(task), dims, cpp);
+        encoder->encoder.late_chunk(&view, 1, static_cast<jina3::Task>(raw(task)), dims, cpp);
     if (result.size() != 1) {
       throw std::logic_error("late_chunk returned " + std::to_string(result.size()) + " results for one text");
     }

@@ -19,3 +19,15 @@ if [[ "${JINA3_TEST_TSAN:-1}" != 0 ]]; then
     "$tsan_build/jina3_scheduler_tests" --order rand --warn NoAssertions
 fi
 
+# Reliability (README "Reliability"): the ctest suite (benchmarks aside) again under AddressSanitizer
+# and UndefinedBehaviorSanitizer, on the test data made above, then each libFuzzer target for
+# JINA3_FUZZ_SECONDS (60) on a scratch copy of its corpus. On in CI (CI=true);
+# JINA3_CI_SANITIZERS=0 skips it, 1 runs it anywhere.
+if [[ "${JINA3_CI_SANITIZERS:-$([[ "${CI:-}" == true ]] && echo 1 || echo 0)}" != 0 ]]; then
+  asan_build="${JINA3_ASAN_BUILD_DIR:-$build-asan}"
+  JINA3_BUILD_DIR="$asan_build" bash "$root/scripts/build.sh" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+    "-DJINA3_SANITIZE=address;undefined" -DJINA3_BUILD_BENCHMARKS=OFF "-DJINA3_TEST_DATA=$build/testdata"
+  (cd "$asan_build" && ctest --output-on-failure --timeout 1800 "$@")
+  bash "$root/tests/fuzz/run.sh" "${JINA3_FUZZ_BUILD_DIR:-$build-fuzz}" "$build/testdata/package-float32" \
+    "${JINA3_FUZZ_SECONDS:-60}"
+fi
