@@ -8,6 +8,8 @@
 // "a pass is running now" a fact rather than a guess about timing.
 #include <catch2/catch.hpp>
 
+#include "watchdog.hpp"
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -46,6 +48,10 @@ using jina3::detail::SchedulerStats;
 
 namespace {
 
+using jina3::test::Watchdog;
+
+
+
 constexpr std::int32_t kThrowId = 900001;  // a pass with a row holding this id throws FakeFailure
 constexpr std::int32_t kGateId = 900002;   // a pass with a row holding this id waits until the gate opens
 constexpr float kUnwritten = -7.5f;        // what output buffers hold before the scheduler writes them
@@ -63,38 +69,6 @@ float expected_value(const std::vector<std::int32_t>& ids, std::int64_t adapter,
   return static_cast<float>(h) + static_cast<float>(d) + 4096.0f * static_cast<float>(adapter + 1) +
          (normalize ? 0.25f : 0.0f);
 }
-
-// Fails the process if a test hangs (a scheduler that never completes a request, or a destructor
-// that never returns), instead of leaving ctest to time out with no clue.
-class Watchdog {
- public:
-  explicit Watchdog(const char* what, std::chrono::seconds limit = 60s) : what_(what) {
-    thread_ = std::thread([this, limit] {
-      std::unique_lock<std::mutex> lock(mutex_);
-      if (!cv_.wait_for(lock, limit, [this] { return disarmed_; })) {
-        std::fprintf(stderr, "watchdog: '%s' still running after %lld s; aborting\n", what_,
-                     static_cast<long long>(limit.count()));
-        std::fflush(stderr);
-        std::_Exit(124);
-      }
-    });
-  }
-  ~Watchdog() {
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      disarmed_ = true;
-    }
-    cv_.notify_all();
-    thread_.join();
-  }
-
- private:
-  const char* what_;
-  std::mutex mutex_;
-  std::condition_variable cv_;
-  bool disarmed_ = false;
-  std::thread thread_;
-};
 
 struct RecordedRow {
   int request;

@@ -3,6 +3,8 @@
 // queue and deadlines, destruction with requests in flight, and use_scheduler = false.
 #include <catch2/catch.hpp>
 
+#include "watchdog.hpp"
+
 #include <algorithm>
 #include <atomic>
 #include <cmath>
@@ -27,36 +29,10 @@ using namespace std::chrono_literals;
 
 namespace {
 
-// Fails the process if a test hangs, rather than leaving ctest to time it out with no clue.
-class Watchdog {
- public:
-  explicit Watchdog(const char* what, std::chrono::seconds limit = 300s) : what_(what) {
-    thread_ = std::thread([this, limit] {
-      std::unique_lock<std::mutex> lock(mutex_);
-      if (!cv_.wait_for(lock, limit, [this] { return disarmed_; })) {
-        std::fprintf(stderr, "watchdog: '%s' still running after %lld s; aborting\n", what_,
-                     static_cast<long long>(limit.count()));
-        std::fflush(stderr);
-        std::_Exit(124);
-      }
-    });
-  }
-  ~Watchdog() {
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      disarmed_ = true;
-    }
-    cv_.notify_all();
-    thread_.join();
-  }
+// Real-model calls under load are slow on 2 cores: a hang is declared after 5 minutes.
+constexpr auto kHangLimit = 300s;
 
- private:
-  const char* what_;
-  std::mutex mutex_;
-  std::condition_variable cv_;
-  bool disarmed_ = false;
-  std::thread thread_;
-};
+
 
 // Random text of a few to many words (some over the max_length values used below).
 std::string random_text(std::mt19937& random) {
@@ -106,7 +82,7 @@ bool close_enough(const std::string& dtype, const float* got, const float* want,
 }
 
 void check_merged_equals_serial(const std::string& dtype) {
-  Watchdog dog("serving equality");
+  Watchdog dog("serving equality", kHangLimit);
   EncoderOptions load;
   // A small pass budget so that calls are split across passes and merged with others.
   load.max_batch_size = 8;
@@ -217,7 +193,7 @@ TEST_CASE("serving: merged results equal serial ones, bfloat16, 64 threads", "[s
 }
 
 TEST_CASE("serving: encode_async from many threads equals encode", "[serving]") {
-  Watchdog dog("encode_async");
+  Watchdog dog("encode_async", kHangLimit);
   const Encoder& encoder = shared_encoder("float32");
   const std::vector<std::string> texts = {"asynchronous", "futures from many threads", "", "a b c d e f g"};
   const Embeddings serial = encoder.encode(texts, Task::RetrievalPassage, 32);
@@ -260,7 +236,7 @@ TEST_CASE("serving: argument errors are thrown by encode_async itself", "[servin
 }
 
 TEST_CASE("serving: try_encode_async refuses with QueueFull behind a big request", "[serving]") {
-  Watchdog dog("queue full");
+  Watchdog dog("queue full", kHangLimit);
   EncoderOptions load;
   load.max_queued_requests = 1;
   Encoder encoder(package_dir("float32").string(), load);
@@ -287,7 +263,7 @@ TEST_CASE("serving: try_encode_async refuses with QueueFull behind a big request
 }
 
 TEST_CASE("serving: a deadline fails a request that has not started, not one that has", "[serving]") {
-  Watchdog dog("deadlines");
+  Watchdog dog("deadlines", kHangLimit);
   const Encoder& encoder = shared_encoder("float32");
   const EncoderStats before = encoder.stats();
   EncodeOptions tight;
@@ -304,7 +280,7 @@ TEST_CASE("serving: a deadline fails a request that has not started, not one tha
 }
 
 TEST_CASE("serving: destroying the encoder with requests in flight", "[serving]") {
-  Watchdog dog("destroy in flight");
+  Watchdog dog("destroy in flight", kHangLimit);
   const std::vector<std::string> texts = numbered_texts("in flight", 24);
   const Embeddings serial = shared_encoder("float32").encode(texts, Task::Classification, 16);
   std::vector<std::future<Embeddings>> futures;
@@ -335,7 +311,7 @@ TEST_CASE("serving: destroying the encoder with requests in flight", "[serving]"
 }
 
 TEST_CASE("serving: destroying the encoder while other threads wait on futures", "[serving]") {
-  Watchdog dog("destroy with waiters");
+  Watchdog dog("destroy with waiters", kHangLimit);
   const std::vector<std::string> texts = numbered_texts("waited on", 12);
   const Embeddings serial = shared_encoder("float32").encode(texts, Task::TextMatching);
   auto encoder = std::make_unique<Encoder>(package_dir("float32").string());
@@ -498,7 +474,7 @@ TEST_CASE("serving: the cache stays within cache_bytes", "[serving]") {
 }
 
 TEST_CASE("serving: the cache from many threads", "[serving]") {
-  Watchdog dog("cache threads");
+  Watchdog dog("cache threads", kHangLimit);
   EncoderOptions load;
   load.cache_bytes = 16 * 1024;  // holds some of the texts: hits, misses and evictions all happen
   Encoder encoder(package_dir("float32").string(), load);
@@ -533,7 +509,7 @@ TEST_CASE("serving: the cache from many threads", "[serving]") {
 }
 
 TEST_CASE("serving: use_scheduler = false gives the same results", "[serving]") {
-  Watchdog dog("no scheduler");
+  Watchdog dog("no scheduler", kHangLimit);
   EncoderOptions load;
   load.use_scheduler = false;
   Encoder direct(package_dir("float32").string(), load);
