@@ -17,6 +17,20 @@ if [[ "${JINA3_TEST_TSAN:-1}" != 0 ]]; then
   cmake --build "$tsan_build" -j"${JINA3_JOBS:-$(nproc)}"
   TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 exitcode=66" \
     "$tsan_build/jina3_scheduler_tests" --order rand --warn NoAssertions
+
+  # The C API's threading tests (many threads on one encoder, submit/wait/callbacks, shutdown with
+  # requests in flight) on the real library under ThreadSanitizer, on the test data made above.
+  # LibTorch is not instrumented: with one intra-op thread (JINA3_TEST_NUM_THREADS=1,
+  # OMP_NUM_THREADS=1) it opens no OpenMP region, whose libgomp barriers TSan cannot see, so every
+  # synchronisation between callers, the scheduler's worker and callbacks is TSan's to check.
+  tsan_capi_build="${JINA3_TSAN_CAPI_BUILD_DIR:-$build-tsan-capi}"
+  cmake -S "$root" -B "$tsan_capi_build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DJINA3_SANITIZE=thread \
+    -DPython3_EXECUTABLE=/usr/bin/python3 -DJINA3_BUILD_PYTHON=OFF -DJINA3_BUILD_EXAMPLES=OFF \
+    -DJINA3_BUILD_BENCHMARKS=OFF -DJINA3_BUILD_CLI=OFF -DJINA3_INSTALL=OFF "-DJINA3_TEST_DATA=$build/testdata"
+  cmake --build "$tsan_capi_build" -j"${JINA3_JOBS:-$(nproc)}" --target jina3_capi_tests
+  JINA3_TEST_DATA="$build/testdata" JINA3_SHARED_DATA="$(cd "$root/../shared/data" && pwd)" \
+    JINA3_TEST_NUM_THREADS=1 OMP_NUM_THREADS=1 TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 exitcode=66" \
+    "$tsan_capi_build/tests/capi/jina3_capi_tests" "[threads],[async]" --warn NoAssertions
 fi
 
 # Reliability (README "Reliability"): the ctest suite (benchmarks aside) again under AddressSanitizer

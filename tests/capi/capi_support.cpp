@@ -8,6 +8,16 @@ namespace jina3::capi_test {
 
 EncoderHandle open_encoder(const std::string& dtype, const jina3_encoder_options* options) {
   const std::string path = test::package_dir(dtype).string();
+  jina3_encoder_options with_threads;
+  if (test::test_num_threads() != 0) {  // the ThreadSanitizer job: see test_num_threads()
+    if (options) {
+      with_threads = *options;
+    } else {
+      jina3_encoder_default_options(&with_threads, sizeof with_threads);
+    }
+    with_threads.num_threads = test::test_num_threads();
+    options = &with_threads;
+  }
   jina3_encoder* raw = nullptr;
   const jina3_status status = jina3_encoder_create(path.c_str(), options, &raw, nullptr);
   INFO("loading " << path << ": " << jina3_last_error());

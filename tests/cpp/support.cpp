@@ -103,8 +103,17 @@ const Encoder& shared_encoder(const std::string& dtype) {
   static std::map<std::string, std::unique_ptr<Encoder>> encoders;
   std::lock_guard<std::mutex> lock(mutex);
   auto& slot = encoders[dtype];
-  if (!slot) slot = std::make_unique<Encoder>(package_dir(dtype).string());
+  if (!slot) {
+    EncoderOptions options;
+    options.num_threads = test_num_threads();
+    slot = std::make_unique<Encoder>(package_dir(dtype).string(), options);
+  }
   return *slot;
+}
+
+int test_num_threads() {
+  const char* value = std::getenv("JINA3_TEST_NUM_THREADS");
+  return value && *value ? std::atoi(value) : 0;
 }
 
 TempDir::TempDir() {

@@ -62,6 +62,10 @@ const Reference& reference();
 // One Encoder per package dtype with default options, loaded once and shared by tests (encode is
 // thread-safe and const).
 const Encoder& shared_encoder(const std::string& dtype);
+// Intra-op threads for the encoders the tests open: $JINA3_TEST_NUM_THREADS, else 0 (the
+// default). The ThreadSanitizer job sets 1, so that LibTorch opens no OpenMP region: libgomp is not
+// instrumented, and TSan cannot see the synchronisation of its barriers.
+int test_num_threads();
 
 // A temporary directory removed at scope exit.
 class TempDir {
