@@ -365,6 +365,30 @@ std::string_view text_view(const char* text, std::size_t length, const char* fun
 constexpr Layouts kLateChunkOptionsLayouts{sizeof(jina3_late_chunk_options), sizeof(jina3_late_chunk_options),
                                            sizeof(jina3_late_chunk_options)};
 
+// A jina3_precision argument as jina3::Precision; INVALID_ARGUMENT for a value that is none.
+jina3::Precision checked_precision(jina3_precision precision, const char* function) {
+  const int value = raw(precision);
+  if (value < JINA3_PRECISION_FLOAT32 || value > JINA3_PRECISION_UBINARY) {
+    invalid(function, "unknown precision value " + std::to_string(value) + "; use a jina3_precision constant");
+  }
+  return static_cast<jina3::Precision>(value);
+}
+
+// Caller ranges, 2 x dims floats (the min row, then the max row); nullopt for NULL.
+std::optional<jina3::Ranges> ranges_from_c(const float* ranges, std::size_t dims) {
+  if (ranges == nullptr) return std::nullopt;
+  return jina3::Ranges{std::vector<float>(ranges, ranges + dims), std::vector<float>(ranges + dims, ranges + 2 * dims)};
+}
+
+// BUFFER_TOO_SMALL unless rows x row_bytes fit in capacity bytes (checked before any work).
+void require_capacity(const char* function, std::size_t capacity, std::size_t rows, std::size_t row_bytes) {
+  if (rows > 0 && capacity / rows < row_bytes) {
+    throw jina3::BufferTooSmall(std::string(function) + ": out_capacity_bytes is " + std::to_string(capacity) +
+                                ", need " + std::to_string(rows * row_bytes) + " (" + std::to_string(rows) +
+                                " rows x " + std::to_string(row_bytes) + " bytes)");
+  }
+}
+
 }  // namespace
 
 extern "C" {
@@ -662,10 +686,7 @@ jina3_status jina3_encoder_encode_quantized(const jina3_encoder* encoder, const 
     constexpr const char* function = "jina3_encoder_encode_quantized";
     require(encoder != nullptr, function, "encoder is NULL");
     if (count > 0 && out == nullptr) invalid(function, "out is NULL but count is " + std::to_string(count));
-    const int value = raw(precision);
-    if (value < JINA3_PRECISION_FLOAT32 || value > JINA3_PRECISION_UBINARY) {
-      invalid(function, "unknown precision value " + std::to_string(value) + "; use a jina3_precision constant");
-    }
+    const jina3::Precision cpp_precision = checked_precision(precision, function);
     const jina3::EncodeOptions cpp_options = to_cpp(
         read_options(options, kEncodeOptionsLayouts, function, "jina3_encode_options", jina3_encode_default_options));
     const std::vector<std::string_view> views = text_views(texts, lengths, count, function);
@@ -676,25 +697,17 @@ jina3_status jina3_encoder_encode_quantized(const jina3_encoder* encoder, const 
     if (std::find(offered.begin(), offered.end(), resolved) == offered.end()) {
       invalid(function, "dims " + std::to_string(dims) + " is not offered by the package (see jina3_encoder_dims)");
     }
-    const auto cpp_precision = static_cast<jina3::Precision>(raw(precision));
     const bool packed = cpp_precision == jina3::Precision::Binary || cpp_precision == jina3::Precision::UBinary;
     if (packed && resolved % 8 != 0) {
       invalid(function, std::string("precision ") + jina3::to_string(cpp_precision) +
                             " packs 8 dimensions per byte: dims " + std::to_string(resolved) +
                             " is not a multiple of 8");
     }
-    const std::size_t row = jina3::row_bytes(cpp_precision, static_cast<std::size_t>(resolved));
-    if (count > 0 && out_capacity_bytes / count < row) {
-      throw jina3::BufferTooSmall(std::string(function) + ": out_capacity_bytes is " +
-                                  std::to_string(out_capacity_bytes) + ", need " + std::to_string(count * row) + " (" +
-                                  std::to_string(count) + " rows x " + std::to_string(row) + " bytes)");
-    }
-    std::optional<jina3::Ranges> cpp_ranges;
-    if (ranges != nullptr && (cpp_precision == jina3::Precision::Int8 || cpp_precision == jina3::Precision::UInt8)) {
-      const auto n = static_cast<std::size_t>(resolved);
-      cpp_ranges = jina3::Ranges{std::vector<float>(ranges, ranges + n),
-                                 std::vector<float>(ranges + n, ranges + 2 * n)};
-    }
+    require_capacity(function, out_capacity_bytes, count,
+                     jina3::row_bytes(cpp_precision, static_cast<std::size_t>(resolved)));
+    const bool ranged = cpp_precision == jina3::Precision::Int8 || cpp_precision == jina3::Precision::UInt8;
+    const std::optional<jina3::Ranges> cpp_ranges =
+        ranged ? ranges_from_c(ranges, static_cast<std::size_t>(resolved)) : std::nullopt;
     const jina3::Task cpp_task = static_cast<jina3::Task>(raw(task));
     const jina3::QuantizedEmbeddings result = encoder->encoder.encode_quantized(
         views.data(), count, &cpp_task, 1, dims, cpp_precision, cpp_ranges ? &*cpp_ranges : nullptr, cpp_options);
@@ -725,21 +738,11 @@ jina3_status jina3_quantize(const float* values, size_t rows, int dims, jina3_pr
       require(out != nullptr, function, "out is NULL");
     }
     if (dims < 1) invalid(function, "dims " + std::to_string(dims) + " must be at least 1");
-    const int value = raw(precision);
-    if (value < JINA3_PRECISION_FLOAT32 || value > JINA3_PRECISION_UBINARY) {
-      invalid(function, "unknown precision value " + std::to_string(value) + "; use a jina3_precision constant");
-    }
-    const auto cpp_precision = static_cast<jina3::Precision>(raw(precision));
+    const jina3::Precision cpp_precision = checked_precision(precision, function);
     const auto n = static_cast<std::size_t>(dims);
     const std::size_t row = jina3::row_bytes(cpp_precision, n);
-    if (rows > 0 && out_capacity_bytes / rows < row) {
-      throw jina3::BufferTooSmall(std::string(function) + ": out_capacity_bytes is " +
-                                  std::to_string(out_capacity_bytes) + ", need " + std::to_string(rows) + " rows x " +
-                                  std::to_string(row) + " bytes");
-    }
-    std::optional<jina3::Ranges> cpp_ranges;
-    if (ranges != nullptr) cpp_ranges = jina3::Ranges{std::vector<float>(ranges, ranges + n),
-                                                      std::vector<float>(ranges + n, ranges + 2 * n)};
+    require_capacity(function, out_capacity_bytes, rows, row);
+    const std::optional<jina3::Ranges> cpp_ranges = ranges_from_c(ranges, n);
     // Into a scratch buffer first: quantize checks its arguments before writing, but the caller's
     // buffer must stay untouched on any failure.
     std::vector<std::uint8_t> scratch(rows * row);

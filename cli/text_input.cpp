@@ -26,9 +26,10 @@ bool is_blank(std::string_view line) {
   return line.find_first_not_of(" \t\r\n") == std::string_view::npos;
 }
 
-// The parse error's own text, without its "[json.exception.parse_error.101] parse error at line 1,
-// column 5: " preamble: the line is ours (each line is parsed alone) and the column is given apart.
-std::string parse_error_detail(const nlohmann::json::parse_error& e) {
+// The error's own text, without its "[json.exception.parse_error.101] parse error at line 1,
+// column 5: " preamble (the line is ours, as each line is parsed alone, and the column is given
+// apart), or for other errors (out_of_range.406) without the "[json.exception...] " tag.
+std::string parse_error_detail(const nlohmann::json::exception& e) {
   std::string what = e.what();
   const auto column = what.find("column ");
   const auto colon = column == std::string::npos ? std::string::npos : what.find(": ", column);
@@ -172,9 +173,7 @@ void TextReader::add_jsonl(const std::string& line, InputBlock& block) {
   } catch (const nlohmann::json::exception& e) {
     // Not a syntax error but a value the parser cannot hold, e.g. out_of_range.406 for a number
     // such as 1e5000 (found by fuzz_cli_jsonl).
-    const std::string what = e.what();
-    const auto bracket = what.find("] ");
-    throw IoError(fmt::format("{}: bad JSON: {}", where(), bracket == std::string::npos ? what : what.substr(bracket + 2)));
+    throw IoError(fmt::format("{}: bad JSON: {}", where(), parse_error_detail(e)));
   }
   if (!value.is_object()) throw IoError(fmt::format("{}: expected a JSON object, got {}", where(), type_name(value)));
   const auto text = value.find(field_);

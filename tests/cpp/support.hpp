@@ -5,10 +5,13 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <initializer_list>
 #include <string>
 #include <vector>
 
 #include <jina3/jina3.hpp>
+
+#include <catch2/catch.hpp>
 
 #include "json.hpp"
 
@@ -112,5 +115,19 @@ double max_abs_diff(const float* a, const std::vector<float>& b);
 double max_abs_diff(const float* a, const float* b, std::size_t n);
 double cosine(const float* a, const std::vector<float>& b);
 double cosine(const float* a, const float* b, std::size_t n);
+
+// Runs f, requires an exception of type E whose message contains every part.
+template <typename E, typename F>
+void require_error(F&& f, std::initializer_list<std::string> parts) {
+  try {
+    f();
+  } catch (const E& e) {
+    for (const auto& part : parts) CHECK_THAT(e.what(), Catch::Contains(part));
+    return;
+  } catch (const std::exception& e) {
+    FAIL("wrong exception type; message: " << e.what());
+  }
+  FAIL("no exception");
+}
 
 }  // namespace jina3::test

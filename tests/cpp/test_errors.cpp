@@ -10,20 +10,6 @@ using namespace jina3::test;
 
 namespace {
 
-// Runs f, requires an exception of type E whose message contains every part.
-template <typename E, typename F>
-void require_error(F&& f, std::initializer_list<std::string> parts) {
-  try {
-    f();
-  } catch (const E& e) {
-    for (const auto& part : parts) CHECK_THAT(e.what(), Catch::Contains(part));
-    return;
-  } catch (const std::exception& e) {
-    FAIL("wrong exception type; message: " << e.what());
-  }
-  FAIL("no exception");
-}
-
 // json::Value is nlohmann::ordered_json: a replaced key keeps its place, a new one goes last.
 json::Value with_member(json::Value object, const std::string& key, json::Value value) {
   object[key] = std::move(value);

@@ -26,20 +26,6 @@ namespace {
 
 using SpanList = std::vector<std::pair<std::size_t, std::size_t>>;
 
-// Runs f, requires an exception of type E whose message contains every part.
-template <typename E, typename F>
-void require_error(F&& f, std::initializer_list<std::string> parts) {
-  try {
-    f();
-  } catch (const E& e) {
-    for (const auto& part : parts) CHECK_THAT(e.what(), Catch::Contains(part));
-    return;
-  } catch (const std::exception& e) {
-    FAIL("wrong exception type; message: " << e.what());
-  }
-  FAIL("no exception");
-}
-
 std::string describe_task(Task task) { return task == Task::None ? std::string("none") : to_string(task); }
 
 // The code point at text[at] and its length in bytes (text is valid UTF-8).
