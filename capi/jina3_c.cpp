@@ -366,7 +366,8 @@ constexpr Layouts kLateChunkOptionsLayouts{sizeof(jina3_late_chunk_options), siz
                                            sizeof(jina3_late_chunk_options)};
 
 // A jina3_precision argument as jina3::Precision; INVALID_ARGUMENT for a value that is none.
-jina3::Precision checked_precision(jina3_precision precision, const char* function) {
+// By reference: a copy would load the enum, which raw() exists to avoid.
+jina3::Precision checked_precision(const jina3_precision& precision, const char* function) {
   const int value = raw(precision);
   if (value < JINA3_PRECISION_FLOAT32 || value > JINA3_PRECISION_UBINARY) {
     invalid(function, "unknown precision value " + std::to_string(value) + "; use a jina3_precision constant");
