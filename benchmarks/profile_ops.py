@@ -3,9 +3,9 @@
 Runs one workload of jina3_bench's inputs (default passages64: 64 x 128 tokens, one pass) through
   --package PKG     the package's backbone.pt (TorchScript: exactly what jina3 runs, with the graph
                     optimiser off as jina3 runs it), operators only; or
-  --checkpoint DIR  jina3.model's eager model, which is the same graph op for op, timed per part
-                    (embeddings, the four base projections and their LoRA, attention, LayerNorm,
-                    GELU, rotary, the rest) with module hooks, plus the operator table.
+  --checkpoint DIR  jina3.export.backbone's eager model, which is the same graph op for op, timed
+                    per part (embeddings, the four base projections and their LoRA, attention,
+                    LayerNorm, GELU, rotary, the rest) with module hooks, plus the operator table.
 
     PYTHONPATH=build/python /usr/bin/python3 benchmarks/profile_ops.py --checkpoint CKPT \\
         --inputs build/bench-data/inputs-*.json --dtype bfloat16 --threads 2
@@ -116,7 +116,7 @@ def operator_table(events, total_s, cuda=False):
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--checkpoint", help="eager jina3.model from this HF checkpoint")
+    source.add_argument("--checkpoint", help="eager jina3.export.backbone from this HF checkpoint")
     source.add_argument("--package", help="TorchScript backbone.pt of this jina3 package")
     parser.add_argument("--inputs", required=True, help="JSON from jina3_bench --emit-inputs")
     parser.add_argument("--workload", default="passages64")
@@ -133,13 +133,13 @@ def main():
     if args.checkpoint:
         config = json.loads((Path(args.checkpoint) / "config.json").read_text())
         tasks, pad_id = config["lora_adaptations"], int(config.get("pad_token_id", 1))
-        model_module = importlib.import_module("jina3.model")
+        model_module = importlib.import_module("jina3.export.backbone")
         model = model_module.load_checkpoint(args.checkpoint, dtype=dtype).eval().to(args.device)
-        engine = "eager jina3.model"
+        engine = "eager jina3.export.backbone"
     else:
         manifest = json.loads((Path(args.package) / "manifest.json").read_text())
         tasks, pad_id = manifest["tasks"], int(manifest["special_ids"]["pad"])
-        if manifest.get("jina3_kernels") and not importlib.import_module("jina3.model").kernels_available():
+        if manifest.get("jina3_kernels") and not importlib.import_module("jina3.export.backbone").kernels_available():
             raise SystemExit("profile_ops.py: this package calls jina3's operators; put build/python on PYTHONPATH")
         model = torch.jit.load(str(Path(args.package) / "backbone.pt"), map_location=args.device).eval()
         if manifest["dtype"] != "int8" and manifest["dtype"] != args.dtype:

@@ -1,7 +1,7 @@
 """Times the project's Python reference forward (eager PyTorch) on jina3_bench's inputs.
 
-The model is jina3's own eager model (python/jina3/model.py) loaded from the Hugging Face
-checkpoint, not scripted. Texts are encoded the way Jina's encode() does it: sorted by length
+The model is jina3's own eager model (python/jina3/export/backbone.py) loaded from the Hugging
+Face checkpoint, not scripted. Texts are encoded the way Jina's encode() does it: sorted by length
 (longest first), cut into batches of --batch-size rows (32, Jina's default), each batch padded to
 its longest row, forward under inference_mode, mean pooling over the mask in float32, L2
 normalisation. Token ids come from jina3_bench --emit-inputs, so both engines run the same
@@ -38,9 +38,9 @@ def retain_freed_host_memory():
 
 
 def load_model(checkpoint, dtype, device):
-    # importlib rather than "from jina3 import model": the package's __getattr__ answers for
-    # names it does not have yet (the compiled module's), which would shadow the submodule.
-    jina3_model = importlib.import_module("jina3.model")
+    # importlib rather than "from jina3 import export": the package's __getattr__ answers for
+    # names it does not have yet (the compiled module's), which would shadow the subpackage.
+    jina3_model = importlib.import_module("jina3.export.backbone")
     model = jina3_model.load_checkpoint(checkpoint, dtype=dtype)
     model.eval()
     return model.to(device=device)
@@ -189,7 +189,7 @@ def main():
     ref = Reference(model, config, args.batch_size, device)
     report = {
         "tool": "reference_bench",
-        "engine": "python eager reference (jina3.model)",
+        "engine": "python eager reference (jina3.export.backbone)",
         "torch_version": torch.__version__,
         "device": args.device,
         "dtype": args.dtype,

@@ -7,7 +7,8 @@ Steps (each reuses earlier results where they are still valid):
      on CUDA), re-exported when the checkpoint or the exporter changed;
   3. the matrix-product ceiling of this machine (torch, 512x1024x4096, best of several);
   4. the workloads' token ids (jina3_bench --emit-inputs), shared by both engines;
-  5. the Python reference forward (jina3.model, eager) in float32 and bfloat16 (float16 on CUDA);
+  5. the Python reference forward (jina3.export.backbone, eager) in float32 and bfloat16 (float16
+     on CUDA);
   6. jina3_bench once per precision;
 then prints a markdown table and writes the JSON (and the table beside it).
 
@@ -408,9 +409,9 @@ def main():
         "method": {
             "token_counts": "prompt, <s> and </s> included; tokens/s counts real (unpadded) tokens",
             "jina3": "jina3_bench: whole encode() calls (tokenise, forward, pool, normalise); warm-up first",
-            "reference": "jina3.model eager, length-sorted batches padded to their longest row, mean pooling; "
-                         "token ids precomputed (tokenisation not timed); longdoc run once without warm-up on "
-                         "CPU, 3 times after one warm-up on CUDA",
+            "reference": "jina3.export.backbone eager, length-sorted batches padded to their longest row, "
+                         "mean pooling; token ids precomputed (tokenisation not timed); longdoc run once "
+                         "without warm-up on CPU, 3 times after one warm-up on CUDA",
             "speedup": "throughput workloads: tokens/s ratio; latency workloads: p50 ratio",
             "bf16_bound": "bf16 GFLOP/s of the gemm above / dense body FLOPs per token",
         },

@@ -14,6 +14,7 @@
 #include <jina3/export.hpp>
 #include <jina3/options.hpp>
 #include <jina3/outputs.hpp>
+#include <jina3/stats.hpp>
 #include <jina3/task.hpp>
 
 namespace jina3 {
@@ -26,27 +27,6 @@ struct Embeddings {
   std::vector<std::uint8_t> truncated;  // per row: 1 if the text was cut to max_length
 
   const float* row(std::size_t i) const { return data.data() + i * dims; }
-};
-
-// Counters of one encoder since it was loaded (Encoder::stats()). Times are in microseconds.
-struct EncoderStats {
-  std::uint64_t requests = 0;          // calls accepted (encode, encode_into, encode_async), cache-only ones included
-  std::uint64_t rows = 0;              // texts in those calls
-  std::uint64_t passes = 0;            // forward passes run
-  std::uint64_t tokens = 0;            // real tokens in those passes
-  std::uint64_t padded_tokens = 0;     // rows x longest row, summed over passes (>= tokens)
-  std::uint64_t queue_depth = 0;       // requests accepted and not yet completed, now
-  std::uint64_t max_queue_depth = 0;   // the largest queue_depth seen
-  std::uint64_t rejected = 0;          // calls refused with QueueFull
-  std::uint64_t deadline_exceeded = 0; // requests failed with DeadlineExceeded
-  std::uint64_t failed = 0;            // requests failed by a pass (out of memory, ...) or cancelled
-  std::uint64_t cache_hits = 0;        // rows answered from the cache
-  std::uint64_t cache_misses = 0;      // rows looked up and not found (0 while the cache is off)
-  std::uint64_t cache_evictions = 0;   // entries dropped to stay within cache_bytes
-  std::uint64_t cache_bytes = 0;       // bytes the cache holds now
-  std::uint64_t cache_entries = 0;     // entries the cache holds now
-  std::uint64_t queue_wait_us = 0;     // summed over requests: from the call to its first pass
-  std::uint64_t pass_us = 0;           // summed over passes: time inside forward passes and pooling
 };
 
 // Loads a jina3 model package (see docs/package-format.md) and turns texts into embeddings the
@@ -85,9 +65,10 @@ class JINA3_EXPORT Encoder {
   Embeddings encode(const std::vector<std::string>& texts, const std::vector<Task>& tasks, int dims = 0,
                     const EncodeOptions& options = {}) const;
 
-  // Zero-copy form for bindings: count texts in, count x dims floats written to output (capacity
-  // in floats; BufferTooSmall if short, nothing written). tasks points to count tasks, or to one
-  // task used for every text. truncated, if not null, receives count flags.
+  // Form for bindings that own the output buffer: count texts in, count x dims floats copied to
+  // output once the whole call has succeeded (capacity in floats; BufferTooSmall if short; on any
+  // failure nothing is written). tasks points to count tasks, or to one task used for every
+  // text. truncated, if not null, receives count flags.
   void encode_into(const std::string_view* texts, std::size_t count, const Task* tasks, std::size_t task_count,
                    int dims, float* output, std::size_t output_capacity, const EncodeOptions& options = {},
                    std::uint8_t* truncated = nullptr) const;
@@ -115,6 +96,17 @@ class JINA3_EXPORT Encoder {
                                        std::size_t task_count, int dims, const EncodeOptions& options,
                                        std::function<void()> on_ready) const;
 
+  // Block streaming, for inputs too large to hold at once. next_block(texts) fills texts (empty on
+  // entry) with the next block of texts and returns false at the end of the input; the views must
+  // stay valid until that block is handed to on_block. Each block is queued as soon as it is read,
+  // up to in_flight blocks at a time (reading overlaps encoding), and on_block(texts, result) gets
+  // every block's texts and rows in input order. Both callbacks run on this thread. An exception
+  // from a callback or a block stops the stream: the blocks in flight complete, then it propagates.
+  void encode_stream(const std::function<bool(std::vector<std::string_view>& texts)>& next_block,
+                     const std::function<void(const std::vector<std::string_view>& texts, Embeddings&& result)>& on_block,
+                     Task task = Task::None, int dims = 0, const EncodeOptions& options = {},
+                     std::size_t in_flight = 3) const;
+
   // encode() followed by the precision stage (see Precision in outputs.hpp): rows x
   // row_bytes(precision, dims) bytes. ranges: per-dimension min/max for int8/uint8 (null: from
   // this call's rows). Throws InvalidArgument, before any pass, for a packed precision with dims not
@@ -141,6 +133,18 @@ class JINA3_EXPORT Encoder {
                                           int dims = 0, const LateChunkOptions& options = {}) const;
   std::vector<ChunkEmbeddings> late_chunk(const std::string_view* texts, std::size_t count, Task task, int dims,
                                           const LateChunkOptions& options) const;
+
+  // The checks encode() runs before it reads any text, for faces that must reject a call before
+  // they size a buffer or read a stream: each task (known, and in this package; task_count tasks,
+  // one or one per text), dims, the per-call options and, for the precision stage, precision and
+  // ranges. Throws InvalidArgument; returns the output width, as output_dims(dims).
+  std::size_t check(const Task* tasks, std::size_t task_count, int dims, const EncodeOptions& options = {},
+                    Precision precision = Precision::Float32, const Ranges* ranges = nullptr) const;
+  std::size_t check(Task task, int dims, const EncodeOptions& options = {}, Precision precision = Precision::Float32,
+                    const Ranges* ranges = nullptr) const;
+  // The width of a row for dims: hidden_size() for 0, dims itself when dims() offers it; throws
+  // InvalidArgument otherwise, listing the valid values.
+  std::size_t output_dims(int dims) const;
 
   // Counters since load; see EncoderStats.
   EncoderStats stats() const;

@@ -1,5 +1,5 @@
 // jina3 error types. Every failure the library reports is a jina3::Error (or std::bad_alloc);
-// each subclass maps to exactly one C status code (jina3.h) and one Python exception class.
+// each code maps to exactly one C status (jina3.h) and one Python exception class.
 #pragma once
 
 #include <stdexcept>
@@ -7,26 +7,41 @@
 
 #include <jina3/export.hpp>
 
+// The error codes, declared once. Values are stable ABI (JINA3_OK, JINA3_ERR_*; the C header's
+// enum is checked against this table at build time).
+// X(Name, value, canonical name, Python class ("" = jina3.Error), Python built-in base ("" = none), doc)
+#define JINA3_ERROR_CODES(X)                                                                                         \
+  X(Ok, 0, "ok", "", "", "success")                                                                                  \
+  X(InvalidArgument, 1, "invalid_argument", "InvalidArgumentError", "ValueError",                                    \
+    "a bad argument: unknown task, unsupported dims, invalid UTF-8, out-of-range option")                           \
+  X(InputTooLong, 2, "input_too_long", "InputTooLongError", "ValueError",                                            \
+    "a text is longer than max_length tokens and truncation is off")                                                 \
+  X(ModelNotFound, 3, "model_not_found", "ModelNotFoundError", "FileNotFoundError",                                  \
+    "the package directory, or a file in it, does not exist")                                                        \
+  X(ModelInvalid, 4, "model_invalid", "ModelInvalidError", "",                                                       \
+    "the package is corrupt: bad manifest, checksum mismatch, missing or misshaped tensor")                          \
+  X(VersionMismatch, 5, "version_mismatch", "VersionMismatchError", "",                                              \
+    "the package format, or the torch version it was exported with, is one this build cannot read")                 \
+  X(Device, 6, "device", "DeviceError", "",                                                                          \
+    "the device is unavailable (CUDA asked for, not built or present) or does not support the dtype")               \
+  X(BufferTooSmall, 7, "buffer_too_small", "", "", "a caller-provided output buffer is too small (C API, Encoder::encode_into)")          \
+  X(OutOfMemory, 8, "out_of_memory", "", "MemoryError", "an allocation failed")                                     \
+  X(Internal, 9, "internal", "", "", "anything else: a bug in jina3 or its dependencies")                            \
+  X(QueueFull, 10, "queue_full", "QueueFullError", "",                                                               \
+    "the encoder's request queue (max_queued_requests) is full and the call asked not to wait")                     \
+  X(DeadlineExceeded, 11, "deadline_exceeded", "DeadlineExceededError", "TimeoutError",                              \
+    "the request had not started when its deadline (deadline_us) passed")                                            \
+  X(Cancelled, 12, "cancelled", "CancelledError", "", "the encoder was destroyed before the request ran")
+
 namespace jina3 {
 
-// Numeric codes shared with the C API (JINA3_OK, JINA3_ERR_*). Values are stable ABI.
 enum class ErrorCode : int {
-  Ok = 0,
-  InvalidArgument = 1,  // unknown task, bad dims, invalid UTF-8, bad option value
-  InputTooLong = 2,     // a text is over the token limit and truncation is off
-  ModelNotFound = 3,    // package directory or one of its files is missing
-  ModelInvalid = 4,     // corrupt file, checksum mismatch, bad manifest, missing or misshaped tensor
-  VersionMismatch = 5,  // package format or torch version this build cannot read
-  Device = 6,           // device unavailable (CUDA asked for, not built/present) or dtype unsupported there
-  BufferTooSmall = 7,   // caller-provided output buffer is too small (C API and zero-copy C++ overloads)
-  OutOfMemory = 8,      // allocation failed
-  Internal = 9,         // anything else: a bug in jina3 or its dependencies
-  QueueFull = 10,       // the encoder's request queue is full and the call asked not to wait
-  DeadlineExceeded = 11,  // the request had not started when its deadline passed
-  Cancelled = 12,       // the encoder was destroyed before the request ran
+#define JINA3_X(name, value, text, py_class, py_base, doc) name = value,
+  JINA3_ERROR_CODES(JINA3_X)
+#undef JINA3_X
 };
 
-// Canonical lower-case name of a code, e.g. "invalid_argument".
+// Canonical lower-case name of a code, e.g. "invalid_argument"; "unknown" for other values.
 JINA3_EXPORT const char* to_string(ErrorCode code) noexcept;
 
 // Base class of all jina3 exceptions. Thread safety: immutable after construction.
@@ -45,7 +60,6 @@ class JINA3_EXPORT Error : public std::runtime_error {
    public:                                                                           \
     explicit Name(const std::string& message) : Error(message, ErrorCode::Name) {}   \
   };
-
 JINA3_DEFINE_ERROR(InvalidArgument)
 JINA3_DEFINE_ERROR(InputTooLong)
 JINA3_DEFINE_ERROR(ModelNotFound)

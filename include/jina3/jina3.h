@@ -14,8 +14,9 @@
  *               pointer to caller memory after a call returns (a request's user_data is kept,
  *               never dereferenced, and handed back to its callback). The only heap objects it
  *               hands out are jina3_encoder (free with jina3_encoder_free), jina3_request (free
- *               with jina3_request_free) and jina3_error (free with jina3_error_free); never
- *               release them, or anything else it returns, with free().
+ *               with jina3_request_free), jina3_error (free with jina3_error_free), jina3_tokens
+ *               (free with jina3_tokens_free) and jina3_chunks (free with jina3_chunks_free);
+ *               never release them, or anything else it returns, with free().
  *   Errors      Fallible functions return a jina3_status (JINA3_OK = 0) and are marked
  *               JINA3_NODISCARD. A failed call leaves its out-parameters untouched, except where
  *               a function says otherwise. The reason is available two ways:

@@ -1,8 +1,8 @@
 """jina3: jina-embeddings-v3 in-process.
 
 The Encoder and error classes come from the compiled module ``_jina3`` (built by CMake into
-``build/python/jina3``). The pure-Python parts (``jina3.export``, ``jina3.testing``,
-``jina3.reference``, ``jina3.convert_tokenizer``) work without it.
+``build/python/jina3``). The pure-Python parts (``jina3.export``, the checkpoint exporter and
+tokenizer converter, and ``jina3.testing``, test support and the reference model) work without it.
 """
 
 import asyncio as _asyncio

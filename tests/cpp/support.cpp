@@ -16,7 +16,7 @@
 #include <catch2/catch.hpp>
 #include <fmt/format.h>
 
-#include "sha256.hpp"
+#include "util/sha256.hpp"
 
 namespace jina3::test {
 namespace {

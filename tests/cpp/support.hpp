@@ -13,7 +13,7 @@
 
 #include <catch2/catch.hpp>
 
-#include "json.hpp"
+#include "util/json.hpp"
 
 namespace jina3::test {
 

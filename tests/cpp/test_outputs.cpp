@@ -16,7 +16,7 @@
 #include <utility>
 #include <vector>
 
-#include "late_chunk.hpp"
+#include "pipeline/chunks.hpp"
 #include "support.hpp"
 
 using namespace jina3;

@@ -33,9 +33,9 @@
 
 #include <jina3/errors.hpp>
 
-#include "batch_plan.hpp"
-#include "cache.hpp"
-#include "scheduler.hpp"
+#include "serving/batch_plan.hpp"
+#include "serving/cache.hpp"
+#include "serving/scheduler.hpp"
 
 using namespace std::chrono_literals;
 using jina3::detail::Clock;
@@ -63,6 +63,12 @@ struct FakeFailure : std::runtime_error {
 
 // The value the fake writes at position d of a row's output. Weighted so that rows differing only
 // in order or in one id give different values; small enough to be exact in a float.
+// The fake backend's per-row instructions (the scheduler hands Job::spec through unread).
+struct RowSpec {
+  std::size_t dims = 4;
+  bool normalize = true;
+};
+
 float expected_value(const std::vector<std::int32_t>& ids, std::int64_t adapter, bool normalize, std::size_t d) {
   std::int64_t h = 0;
   for (std::size_t i = 0; i < ids.size(); ++i) h = (h + static_cast<std::int64_t>(i + 1) * ids[i]) % 1000003;
@@ -151,7 +157,8 @@ class FakeBackend {
     }
     if (sleep_us_ > 0) std::this_thread::sleep_for(std::chrono::microseconds(sleep_us_.load()));
     for (const PassRow& row : rows) {
-      for (std::size_t d = 0; d < row.dims; ++d) row.output[d] = expected_value(*row.ids, row.adapter, row.normalize, d);
+      const auto& spec = *static_cast<const RowSpec*>(row.spec);
+      for (std::size_t d = 0; d < spec.dims; ++d) row.output[d] = expected_value(*row.ids, row.adapter, spec.normalize, d);
     }
     --running_;
     if (fail) throw FakeFailure();
@@ -191,7 +198,8 @@ class TestRequest {
       ids_.push_back(std::move(row));
       adapters_.push_back(static_cast<std::int64_t>(random() % 6) - 1);
     }
-    normalize_ = random() % 2 == 0;
+    spec_.dims = dims_;
+    spec_.normalize = random() % 2 == 0;
     buffer_.assign(lengths.size() * dims_ + kGuard, kUnwritten);
   }
   TestRequest(const TestRequest&) = delete;
@@ -212,8 +220,7 @@ class TestRequest {
     job.ids = ids_;
     job.adapters = adapters_;
     for (std::size_t r = 0; r < ids_.size(); ++r) job.outputs.push_back(buffer_.data() + r * dims_);
-    job.dims = dims_;
-    job.normalize = normalize_;
+    job.spec = &spec_;
     job.max_rows_per_pass = max_rows_per_pass;
     job.deadline = deadline;
     return job;
@@ -283,7 +290,7 @@ class TestRequest {
     std::size_t wrong = 0;
     for (std::size_t r = 0; r < ids_.size(); ++r) {
       for (std::size_t d = 0; d < dims_; ++d) {
-        if (buffer_[r * dims_ + d] != expected_value(ids_[r], adapters_[r], normalize_, d)) {
+        if (buffer_[r * dims_ + d] != expected_value(ids_[r], adapters_[r], spec_.normalize, d)) {
           ++wrong;
           break;
         }
@@ -298,7 +305,7 @@ class TestRequest {
  private:
   int number_;
   std::size_t dims_;
-  bool normalize_ = true;
+  RowSpec spec_;
   std::vector<std::vector<std::int32_t>> ids_;
   std::vector<std::int64_t> adapters_;
   std::vector<float> buffer_;

@@ -6,7 +6,7 @@
 #include <iterator>
 #include <string>
 
-#include "json.hpp"
+#include "util/json.hpp"
 
 using jina3::json::parse;
 using jina3::json::ParseError;

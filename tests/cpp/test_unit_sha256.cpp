@@ -9,8 +9,8 @@
 
 #include <jina3/errors.hpp>
 
-#include "package.hpp"
-#include "sha256.hpp"
+#include "model/package.hpp"
+#include "util/sha256.hpp"
 #include "support.hpp"
 
 using jina3::Sha256;

@@ -3,7 +3,7 @@
 
 #include <string>
 
-#include "utf8.hpp"
+#include "util/utf8.hpp"
 
 using jina3::utf8::check;
 

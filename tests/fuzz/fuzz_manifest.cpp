@@ -28,7 +28,7 @@
 #include <jina3/errors.hpp>
 #include <jina3/version.hpp>
 
-#include "package.hpp"
+#include "model/package.hpp"
 
 namespace fs = std::filesystem;
 

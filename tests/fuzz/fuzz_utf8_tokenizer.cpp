@@ -20,8 +20,8 @@
 #include <string_view>
 #include <vector>
 
-#include "tokenizer.hpp"
-#include "utf8.hpp"
+#include "model/tokenizer.hpp"
+#include "util/utf8.hpp"
 
 namespace {
 

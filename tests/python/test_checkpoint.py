@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 import torch
 
-from jina3.checkpoint import CheckpointTensors, check_tensor_names, tensor_shapes
-from jina3.config import config_from_dict, load_config
-from jina3.safetensors_io import SafetensorsFile, load_file, save_file
+from jina3.export.checkpoint import CheckpointTensors, check_tensor_names, tensor_shapes
+from jina3.export.config import config_from_dict, load_config
+from jina3.export.errors import CheckpointError, ConfigError, SafetensorsError, ToolError
+from jina3.export.safetensors_io import SafetensorsFile, load_file, save_file
 from jina3.testing.make_checkpoint import config_dict
-from jina3.tool_errors import CheckpointError, ConfigError, SafetensorsError, ToolError
 
 
 # --- safetensors ------------------------------------------------------------------------------
@@ -137,7 +137,7 @@ def test_safetensors_truncated_data_names_the_tensor(tmp_path):
 
 
 def test_safetensors_writer_checks_declared_shapes(tmp_path):
-    from jina3.safetensors_io import LazyTensor, write_lazy
+    from jina3.export.safetensors_io import LazyTensor, write_lazy
 
     path = tmp_path / "t.safetensors"
     with pytest.raises(SafetensorsError, match="'x' came out as"):

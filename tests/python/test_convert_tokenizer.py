@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 import sentencepiece
 
-from jina3.convert_tokenizer import (PIECE_CONTROL, PIECE_NORMAL, PIECE_UNKNOWN, convert, parse_model_proto)
+from jina3.export.convert_tokenizer import (PIECE_CONTROL, PIECE_NORMAL, PIECE_UNKNOWN, convert, parse_model_proto)
+from jina3.export.errors import ProtobufError, TokenizerConversionError
 from jina3.testing.paths import xlmr_spm_model, xlmr_tokenizer_json
-from jina3.tool_errors import ProtobufError, TokenizerConversionError
 
 CORPUS = Path(__file__).resolve().parents[1] / "data" / "multilingual.txt"
 
@@ -196,12 +196,12 @@ def test_unreadable_files(tmp_path):
 def test_cli(tmp_path, small_json):
     source = write(tmp_path, small_json)
     out = tmp_path / "out.model"
-    result = subprocess.run([sys.executable, "-m", "jina3.convert_tokenizer", str(source), str(out)],
+    result = subprocess.run([sys.executable, "-m", "jina3.export.convert_tokenizer", str(source), str(out)],
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert out.read_bytes() == convert(source).model_proto
-    result = subprocess.run([sys.executable, "-m", "jina3.convert_tokenizer", str(tmp_path / "x.json"), str(out)],
-                            capture_output=True, text=True)
+    result = subprocess.run([sys.executable, "-m", "jina3.export.convert_tokenizer", str(tmp_path / "x.json"),
+                             str(out)], capture_output=True, text=True)
     assert result.returncode == 1 and "x.json" in result.stderr
 
 

@@ -11,14 +11,14 @@ import pytest
 import sentencepiece
 import torch
 
-import jina3.export as export_module
-from jina3.convert_tokenizer import convert
+import jina3.export.package as export_module
 from jina3.export import export_package
-from jina3.reference import ReferenceModel
-from jina3.safetensors_io import load_file, save_file
+from jina3.export.convert_tokenizer import convert
+from jina3.export.errors import CheckpointError, ConfigError, ExportError
+from jina3.export.safetensors_io import load_file, save_file
 from jina3.testing.paths import xlmr_spm_model
+from jina3.testing.reference import ReferenceModel
 from jina3.testing.testdata import TEXTS, shared_test_data
-from jina3.tool_errors import CheckpointError, ConfigError, ExportError
 
 MANIFEST_KEYS = {"format", "format_version", "model_name", "jina3_version", "torch_version", "dtype", "hidden_size",
                  "jina3_kernels", "num_layers", "num_heads", "intermediate_size", "vocab_size", "tasks", "prompts",

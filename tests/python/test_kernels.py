@@ -1,4 +1,4 @@
-"""jina3's TorchScript operators (src/torch_ops.cpp) against LibTorch's own computation, for the
+"""jina3's TorchScript operators (src/model/torch_ops.cpp) against LibTorch's own computation, for the
 shapes the model sends and for the edges (tails of 16/32 lanes, one row, masked keys), and the
 packages that call them against the packages that do not."""
 
@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 
 import jina3
-from jina3.model import FloatLayerNorm, KernelLayerNorm, KernelLoRALinear, LoRALinear, kernels_available
+from jina3.export.backbone import FloatLayerNorm, KernelLayerNorm, KernelLoRALinear, LoRALinear, kernels_available
 
 from encoder_support import TASK_NAMES, package_dir
 

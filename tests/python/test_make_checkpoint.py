@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from jina3.safetensors_io import SafetensorsFile
+from jina3.export.safetensors_io import SafetensorsFile
 from jina3.testing.paths import xlmr_tokenizer_json
 
 T, R = 5, 4  # tasks, LoRA rank
@@ -26,7 +26,7 @@ REAL_CONFIG_KEYS = {
 
 
 def expected_layout(H, F, layers, V=250002):
-    """Written from the architecture document's table, independently of jina3.checkpoint."""
+    """Written from the architecture document's table, independently of jina3.export.checkpoint."""
     out = {}
     p = ".parametrizations.weight"
 
@@ -132,7 +132,7 @@ def test_cli_errors(tmp_path):
 
 
 def test_tasks_give_clearly_different_embeddings(tiny):
-    from jina3.model import load_checkpoint
+    from jina3.export.backbone import load_checkpoint
 
     model = load_checkpoint(tiny)
     g = torch.Generator().manual_seed(0)
@@ -152,8 +152,8 @@ def test_tasks_give_clearly_different_embeddings(tiny):
 
 
 def test_full_layout_without_writing():
-    from jina3.checkpoint import tensor_shapes
-    from jina3.config import config_from_dict
+    from jina3.export.checkpoint import tensor_shapes
+    from jina3.export.config import config_from_dict
     from jina3.testing.make_checkpoint import config_dict
 
     shapes = tensor_shapes(config_from_dict(config_dict("full")))

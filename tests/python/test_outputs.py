@@ -16,8 +16,8 @@ import pytest
 import torch
 
 import jina3
-from jina3.reference import ReferenceModel
 from jina3.testing.paths import xlmr_spm_model
+from jina3.testing.reference import ReferenceModel
 
 pytest.register_assert_rewrite("encoder_support")  # before the import, so its asserts explain failures
 from encoder_support import TOLERANCE, data_dir, max_abs_diff, package_dir  # noqa: E402

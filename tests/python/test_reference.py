@@ -1,6 +1,6 @@
-"""jina3.reference (the literal reference of Jina's encode) and jina3.model against it: eager and
-the scripted backbone loaded back from the float32 package, every task and no task, mixed-task
-batches, padding and batch-neighbour independence, chunked attention."""
+"""jina3.testing.reference (the literal reference of Jina's encode) and jina3.export.backbone against
+it: eager and the scripted backbone loaded back from the float32 package, every task and no task,
+mixed-task batches, padding and batch-neighbour independence, chunked attention."""
 
 import json
 
@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 import torch
 
-from jina3.model import JinaEmbeddingsV3, ManualAttention, SdpaAttention, has_sdpa, load_checkpoint, make_attention
-from jina3.reference import ReferenceModel
+from jina3.export.backbone import (JinaEmbeddingsV3, ManualAttention, SdpaAttention, has_sdpa, load_checkpoint,
+                                   make_attention)
 from jina3.testing.paths import xlmr_spm_model
+from jina3.testing.reference import ReferenceModel
 from jina3.testing.testdata import TEXTS, shared_test_data
 
 TOLERANCE = 1e-5

@@ -1,2 +1,3 @@
 """Test support for jina3: random checkpoints in the real Hugging Face layout (make_checkpoint),
-locating shared data, and the generated test data set (testdata)."""
+locating shared data, the literal reference of Jina's encode() (reference) and the generated test
+data set (testdata)."""

@@ -21,9 +21,9 @@ from typing import Dict, Iterator, Tuple
 
 import torch
 
-from ..checkpoint import WEIGHTS_FILE, tensor_shapes
-from ..config import config_from_dict
-from ..safetensors_io import LazyTensor, write_lazy
+from ..export.checkpoint import WEIGHTS_FILE, tensor_shapes
+from ..export.config import config_from_dict
+from ..export.safetensors_io import LazyTensor, write_lazy
 from .paths import xlmr_tokenizer_json
 
 TASKS = ["retrieval.query", "retrieval.passage", "separation", "classification", "text-matching"]

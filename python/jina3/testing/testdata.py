@@ -5,7 +5,7 @@
     OUT_DIR/package-bfloat16/
     OUT_DIR/package-int8/
     OUT_DIR/package-bfloat16-torch/  the bfloat16 package with LibTorch operators only (--kernels off)
-    OUT_DIR/reference.json      jina3.reference results (float32, the REAL XLM-R sentencepiece model)
+    OUT_DIR/reference.json      jina3.testing.reference results (float32, the REAL XLM-R sentencepiece model)
     OUT_DIR/.stamp              hash of everything the data was generated from
 
 Exporting with jina3's operators needs the compiled module: run with build/python on PYTHONPATH.
@@ -141,7 +141,7 @@ def _cases(tasks: List[str]) -> List[Dict]:
 
 
 def reference_data(checkpoint_dir: Path, spm_model: Path) -> Dict:
-    from ..reference import ReferenceModel
+    from .reference import ReferenceModel
 
     ref = ReferenceModel(checkpoint_dir, spm_model)
     cfg = ref.config
@@ -284,10 +284,10 @@ def fixture_script() -> Optional[Path]:
 
 def generator_inputs(script: Optional[Path]) -> List[Path]:
     """The files besides jina3's Python sources that the data depends on: the fixture script, and
-    src/torch_ops.cpp, whose operator schemas the exported packages name."""
+    src/model/torch_ops.cpp, whose operator schemas the exported packages name."""
     if script is None:
         return []
-    operators = script.resolve().parents[2] / "src" / "torch_ops.cpp"
+    operators = script.resolve().parents[2] / "src" / "model" / "torch_ops.cpp"
     lines = script.resolve().parents[2] / "tests" / "data" / "multilingual.txt"  # offsets of its lines
     return [script] + [path for path in (operators, lines) if path.is_file()]
 

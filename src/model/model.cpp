@@ -1,0 +1,83 @@
+// Loading a package: manifest and files, tokenizer and backbone (side by side), the task table.
+#include "model/model.hpp"
+
+#include <future>
+#include <utility>
+#include <vector>
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <jina3/errors.hpp>
+
+namespace jina3 {
+namespace {
+
+std::size_t task_slot(Task task) { return static_cast<std::size_t>(static_cast<int>(task)); }
+
+}  // namespace
+
+std::string describe(Task task) {
+  if (task == Task::None || is_adapter_task(task)) return fmt::format("\"{}\"", to_string(task));
+  return fmt::format("with value {}", static_cast<int>(task));
+}
+
+struct Model::Loaded {
+  Package package;
+  Tokenizer tokenizer;
+  Backbone backbone;
+};
+
+namespace {
+
+// sentencepiece takes about a second to build its tables for the 250k-piece XLM-R model, about as
+// long as LibTorch takes to read a small backbone: do both at once.
+Model::Loaded load(const std::string& path, const EncoderOptions& options) {
+  Package package = load_package(path, options.verify_checksums);
+  const Manifest& manifest = package.manifest;
+  auto tokenizer = std::async(std::launch::async, [model = package.tokenizer_path, special = manifest.special_ids,
+                                                   offset = manifest.spm_id_offset, vocab = manifest.vocab_size] {
+    return Tokenizer(model, special, offset, vocab);
+  });
+  Backbone backbone(BackboneSpec{package.backbone_path, manifest.dtype, manifest.hidden_size, manifest.special_ids.bos,
+                                 manifest.special_ids.eos},
+                    options.device, options.device_index, options.dtype);
+  Tokenizer loaded_tokenizer = tokenizer.get();
+  return Model::Loaded{std::move(package), std::move(loaded_tokenizer), std::move(backbone)};
+}
+
+}  // namespace
+
+Model::Model(const std::string& path, const EncoderOptions& options) : Model(load(path, options)) {}
+
+Model::Model(Loaded&& loaded)
+    : package_(std::move(loaded.package)),
+      tokenizer_(std::move(loaded.tokenizer)),
+      backbone_(std::move(loaded.backbone)) {
+  const Manifest& manifest = package_.manifest;
+  adapter_index_.fill(-1);
+  for (std::size_t i = 0; i < manifest.tasks.size(); ++i) {
+    const Task task = manifest.tasks[i];
+    adapter_index_[task_slot(task)] = static_cast<std::int64_t>(i);
+    prompts_[task_slot(task)] = manifest.prompts.at(task);
+  }
+}
+
+void Model::check_task(Task task) const {
+  if (task == Task::None) return;
+  if (!is_adapter_task(task)) throw InvalidArgument(fmt::format("unknown task {}", describe(task)));
+  if (adapter_index_[task_slot(task)] < 0) {
+    std::vector<std::string> names;
+    for (Task t : package_.manifest.tasks) names.push_back(fmt::format("\"{}\"", to_string(t)));
+    throw InvalidArgument(fmt::format("task {} is not in the package {} (it has {})", describe(task), package_.path,
+                                      names.empty() ? std::string("no adapters") : fmt::format("{}", fmt::join(names, ", "))));
+  }
+}
+
+std::int64_t Model::adapter_for(Task task) const { return task == Task::None ? -1 : adapter_index_[task_slot(task)]; }
+
+const std::string& Model::prompt_for(Task task) const {
+  return task == Task::None ? no_prompt_ : prompts_[task_slot(task)];
+}
+
+}  // namespace jina3
