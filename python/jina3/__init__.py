@@ -18,15 +18,14 @@ except ImportError as exc:  # the pure-Python tools must work before the C++ bui
 async def _encode_async(self, texts, task=None, dims=None, *, precision="float32", ranges=None, **options):
     """Embeds texts like encode() without blocking the event loop; ``await`` gives the same array.
 
-    Takes encode()'s arguments and keywords (precision, ranges, normalize, max_length, batch_size,
-    truncate, deadline_us, block_when_full), except show_progress_bar. precision and ranges are
-    checked before the request is queued; the float32 result is then converted with
-    jina3.quantize, so ranges=None computes them from this call's rows, as encode() does. The texts are tokenised and queued
-    at once, with the GIL released; the result arrives through the event loop while other tasks
-    run. Errors raise here: InvalidArgumentError and the like for bad arguments, QueueFullError
-    (block_when_full=False and a full queue), DeadlineExceededError, CancelledError (the encoder
-    was deleted before the request ran). A full queue with block_when_full=True waits for room on
-    the loop's default executor, not on the loop. Cancelling the awaiting task drops the result.
+    Takes encode()'s arguments and keywords (see its docstring), except show_progress_bar. precision and
+    ranges are checked before the request is queued; the float32 result is then converted with
+    jina3.quantize, so ranges=None computes them from this call's rows, as encode() does. The texts are
+    tokenised and queued at once, with the GIL released; the result arrives through the event loop while
+    other tasks run. Errors raise here: InvalidArgumentError and the like for bad arguments,
+    QueueFullError (block_when_full=False and a full queue), DeadlineExceededError, CancelledError (the
+    encoder was deleted before the request ran). A full queue with block_when_full=True waits for room
+    on the loop's default executor, not on the loop. Cancelling the awaiting task drops the result.
 
     Example::
 

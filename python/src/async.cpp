@@ -18,6 +18,7 @@
 #include <utility>
 #include <vector>
 
+#include "arrays.hpp"
 #include "gil.hpp"
 
 namespace jina3::python {
@@ -104,7 +105,7 @@ class Dispatcher {
       py::object value;
       try {
         Embeddings result = pending.result.get();
-        value = owning_array(std::move(result.data), result.rows, result.dims);
+        value = embeddings_array(std::move(result));
       } catch (...) {
         ok = false;
         value = exception_object(std::current_exception());
@@ -139,17 +140,6 @@ void submit_to_future(py::handle loop, py::handle future, const AsyncSubmit& sub
       without_gil([&] { return submit([request] { dispatcher->arrive(request); }); });
   request->result = std::move(result);
   dispatcher->arrive(pending.release());
-}
-
-py::array_t<float> owning_array(std::vector<float>&& values, std::size_t rows, std::size_t dims) {
-  auto owned = std::make_unique<std::vector<float>>(std::move(values));
-  if (owned->data() == nullptr) owned->reserve(1);  // NumPy reads a null pointer as "allocate"
-  float* data = owned->data();
-  py::capsule owner(owned.get(), [](void* vector) { delete static_cast<std::vector<float>*>(vector); });
-  owned.release();
-  const auto stride = static_cast<py::ssize_t>(dims * sizeof(float));
-  return py::array_t<float>({static_cast<py::ssize_t>(rows), static_cast<py::ssize_t>(dims)},
-                            {stride, static_cast<py::ssize_t>(sizeof(float))}, data, owner);
 }
 
 void init_async() {

@@ -1,13 +1,8 @@
-// Results of Encoder::encode_async delivered to asyncio futures, and NumPy arrays that own a
-// result's vector.
+// Results of Encoder::encode_async delivered to asyncio futures.
 #pragma once
 
-#include <cstddef>
 #include <functional>
 #include <future>
-#include <vector>
-
-#include <pybind11/numpy.h>
 
 #include <jina3/encoder.hpp>
 
@@ -22,10 +17,6 @@ namespace jina3::python {
 // interpreter has started to exit.
 using AsyncSubmit = std::function<std::future<Embeddings>(std::function<void()> on_ready)>;
 void submit_to_future(py::handle loop, py::handle future, const AsyncSubmit& submit);
-
-// A rows x dims float32 array that takes values over (no copy): a capsule frees it with the
-// array's last view. Needs the GIL.
-py::array_t<float> owning_array(std::vector<float>&& values, std::size_t rows, std::size_t dims);
 
 // Called once at import: creates the dispatcher (its thread starts with the first request) and
 // registers its stop at interpreter exit.

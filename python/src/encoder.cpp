@@ -1,12 +1,15 @@
-// jina3.Encoder: loads a package and encodes texts into a NumPy array that owns the buffer the
-// core writes into (no copy). Every decision about the model lives in the C++ core; this file
-// only converts arguments and results.
-#include <algorithm>
+// jina3.Encoder: loads a package and encodes texts. Every decision about the model, and every
+// check of the arguments, lives in the C++ core; this file only converts arguments and results.
+// encode of a list returns an array over the buffer the forward passes wrote (the core's
+// Embeddings::data, taken over without a copy); an iterable goes through the core's block
+// streaming (Encoder::encode_stream), its rows gathered into one buffer.
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -14,19 +17,35 @@
 #include <pybind11/stl.h>
 
 #include <jina3/encoder.hpp>
+#include <jina3/stats.hpp>
 
+#include "arrays.hpp"
 #include "async.hpp"
 #include "gil.hpp"
 #include "module.hpp"
+#include "options.hpp"
 #include "outputs.hpp"
 
 namespace jina3::python {
 namespace {
 
-// Python defaults come from these default-constructed structs, never from retyped literals.
-const EncoderOptions kEncoderDefaults{};
-const EncodeOptions kEncodeDefaults{};
+// Python defaults come from default-constructed structs and the option tables, never from
+// retyped literals.
 const LateChunkOptions kLateChunkDefaults{};
+
+// The keywords each function takes (options.hpp): the Encoder all load-time options but the
+// device, which is the positional "cpu" / "cuda:N" (device and device_index in one); encode and
+// encode_async every per-call option; encode_tokens and tokenize the ones that shape tokens
+// (normalize and batch_size do not apply, and neither runs through the scheduler's queue).
+template <typename Row>
+struct LoadKeyword : std::bool_constant<std::string_view(Row::name) != "device" &&
+                                        std::string_view(Row::name) != "device_index"> {};
+template <typename Row>
+struct TokenKeyword : std::bool_constant<std::string_view(Row::name) == "max_length" ||
+                                         std::string_view(Row::name) == "truncate"> {};
+using LoadKeywords = Filter<LoadKeyword, EncoderRows>::type;
+using EncodeKeywords = EncodeRows;
+using TokenKeywords = Filter<TokenKeyword, EncodeRows>::type;
 
 // The holder frees the model (LibTorch modules, maybe GPU memory) with the GIL released.
 struct DeleteWithoutGil {
@@ -43,6 +62,8 @@ std::string type_name(py::handle object) { return py::str(py::type::handle_of(ob
 struct Texts {
   std::vector<py::object> owners;
   std::vector<std::string_view> views;
+
+  std::size_t size() const noexcept { return views.size(); }
 
   // Adds item, text number index of the call (for messages).
   void add(py::handle item, std::size_t index) {
@@ -90,11 +111,36 @@ Texts texts_from_python(py::handle texts) {
   return result;
 }
 
+// An iterator over texts (any iterable but a single str or bytes).
+py::object iterate(py::handle texts) {
+  reject_single_text(texts);
+  py::object iterator = py::reinterpret_steal<py::object>(PyObject_GetIter(texts.ptr()));
+  if (!iterator) {
+    PyErr_Clear();
+    throw py::type_error(not_a_list(texts));
+  }
+  return iterator;
+}
+
+// Adds texts from iterator to block until it holds limit texts; first is the call's index of the
+// block's first text (for messages). Returns false once the iterator has ended.
+bool read_texts(py::handle iterator, Texts& block, std::size_t limit, std::size_t first) {
+  while (block.size() < limit) {
+    py::object item = py::reinterpret_steal<py::object>(PyIter_Next(iterator.ptr()));
+    if (!item) {
+      if (PyErr_Occurred()) throw py::error_already_set();
+      return false;
+    }
+    block.add(item, first + block.size());
+  }
+  return true;
+}
+
 // How Python indexes each text (str indices, or bytes), for offsets and spans.
 std::vector<TextPositions> positions_of(const Texts& texts) {
   std::vector<TextPositions> positions;
-  positions.reserve(texts.views.size());
-  for (std::size_t i = 0; i < texts.views.size(); ++i) positions.emplace_back(texts.owners[i], texts.views[i]);
+  positions.reserve(texts.size());
+  for (std::size_t i = 0; i < texts.size(); ++i) positions.emplace_back(texts.owners[i], texts.views[i]);
   return positions;
 }
 
@@ -108,173 +154,142 @@ std::vector<Task> tasks_from_python(py::handle task) {
   return tasks;
 }
 
-InvalidArgument task_count_mismatch(std::size_t tasks, std::size_t texts) {
-  return InvalidArgument(std::to_string(tasks) + " tasks for " + std::to_string(texts) +
-                         " texts: give one task, or a list with one task per text");
+// A Python list of tasks always means one per text, even a list of one. The core's bindings forms
+// (pointer and count) read one task as "for every text" and have no way to be told otherwise
+// (only its std::vector<Task> overloads can, which need std::string copies of the texts), so this
+// one check stays here.
+void check_task_count(py::handle task, std::size_t tasks, std::size_t texts) {
+  if (is_task_list(task) && tasks != texts) {
+    throw InvalidArgument(std::to_string(tasks) + " tasks for " + std::to_string(texts) +
+                          " texts: give one task, or a list with one task per text");
+  }
 }
 
-std::vector<Task> tasks_from_python(py::handle task, std::size_t text_count) {
-  std::vector<Task> tasks = tasks_from_python(task);
-  // The core reads a single task as "for every text"; a Python list always means one per text.
-  if (is_task_list(task) && tasks.size() != text_count) throw task_count_mismatch(tasks.size(), text_count);
-  return tasks;
-}
+// tqdm's bar on stderr, counting texts (total < 0: unknown), when show is set; tqdm is imported
+// only then. Closed by close(), or by the destructor when an error propagates (with the GIL).
+class ProgressBar {
+ public:
+  ProgressBar(bool show, Py_ssize_t total) {
+    if (!show) return;
+    py::module_ tqdm;
+    try {
+      tqdm = py::module_::import("tqdm");
+    } catch (py::error_already_set& e) {
+      if (!e.matches(PyExc_ImportError)) throw;
+      throw py::import_error(std::string("show_progress_bar=True needs tqdm (Debian: apt install python3-tqdm): ") +
+                             e.what());
+    }
+    bar_ = tqdm.attr("tqdm")(py::arg("total") = total >= 0 ? py::object(py::int_(total)) : py::object(py::none()),
+                             py::arg("unit") = "text");
+  }
+  ProgressBar(const ProgressBar&) = delete;
+  ProgressBar& operator=(const ProgressBar&) = delete;
+  ~ProgressBar() {
+    try {
+      close();
+    } catch (...) {  // the first error is the one to report
+    }
+  }
 
-EncodeOptions encode_options(bool normalize, std::optional<int> max_length, std::optional<int> batch_size,
-                             bool truncate, std::int64_t deadline_us = kEncodeDefaults.deadline_us,
-                             bool block_when_full = kEncodeDefaults.block_when_full) {
-  EncodeOptions options = kEncodeDefaults;
-  options.normalize = normalize;
-  options.truncate = truncate;
-  if (max_length) options.max_length = *max_length;
-  if (batch_size) options.batch_size = *batch_size;
-  options.deadline_us = deadline_us;
-  options.block_when_full = block_when_full;
-  return options;
-}
+  void update(std::size_t texts) {
+    if (bar_) bar_.attr("update")(texts);
+  }
+  void close() {
+    if (bar_) std::exchange(bar_, py::object()).attr("close")();
+  }
 
-// The row width of a result: the buffer is sized for a dims the package accepts, and any other
-// value gets width 0 (no buffer), which the core then rejects (it checks dims before anything
-// else), so a huge dims allocates nothing.
-std::size_t output_width(const Encoder& self, int requested) {
-  const auto& valid = self.dims();
-  if (requested == 0) return static_cast<std::size_t>(self.hidden_size());
-  if (std::find(valid.begin(), valid.end(), requested) != valid.end()) return static_cast<std::size_t>(requested);
-  return 0;
-}
+ private:
+  py::object bar_;
+};
 
-// A list or tuple of texts: one call, straight into the buffer the array then owns (float32), or
-// the core's precision stage (encode_quantized) and its bytes.
-py::array encode_sequence(const Encoder& self, py::handle texts, py::handle task, int dims, Precision precision,
-                          const std::optional<Ranges>& ranges, const EncodeOptions& options) {
-  const Texts batch = texts_from_python(texts);
-  const std::size_t rows = batch.views.size();
-  const std::vector<Task> tasks = tasks_from_python(task, rows);
+// Texts in memory, one call. float32: the array takes over the rows the passes wrote; other
+// precisions come from the core's precision stage.
+py::array encode_texts(const Encoder& self, const Texts& texts, const std::vector<Task>& tasks, int dims,
+                       Precision precision, const Ranges* ranges, const EncodeOptions& options) {
   if (precision != Precision::Float32) {
     QuantizedEmbeddings result = without_gil([&] {
-      return self.encode_quantized(batch.views.data(), rows, tasks.data(), tasks.size(), dims, precision,
-                                   ranges ? &*ranges : nullptr, options);
+      return self.encode_quantized(texts.views.data(), texts.size(), tasks.data(), tasks.size(), dims, precision,
+                                   ranges, options);
     });
     return precision_array(std::move(result.data), result.rows, result.dims, precision);
   }
-  const std::size_t width = output_width(self, dims);
-  std::unique_ptr<float[]> data(new float[rows * width]);
-
-  without_gil([&] {
-    self.encode_into(batch.views.data(), rows, tasks.data(), tasks.size(), dims, data.get(), rows * width, options);
+  Embeddings result = without_gil([&] {
+    return self.encode_async(texts.views.data(), texts.size(), tasks.data(), tasks.size(), dims, options, {}).get();
   });
-
-  // NumPy takes the buffer: the capsule frees it when the last view of the array goes.
-  float* values = data.get();
-  py::capsule owner(values, [](void* buffer) { delete[] static_cast<float*>(buffer); });
-  data.release();
-  const auto stride = static_cast<py::ssize_t>(width * sizeof(float));
-  return py::array_t<float>({static_cast<py::ssize_t>(rows), static_cast<py::ssize_t>(width)},
-                            {stride, static_cast<py::ssize_t>(sizeof(float))}, values, owner);
+  return embeddings_array(std::move(result));
 }
 
-// Texts per call when encode reads an iterable block by block: batch_size if given, else this.
-// Large enough that the core still sorts plenty of rows by length into each pass.
+// Texts per block when encode streams an iterable: batch_size if given, else this. Large enough
+// that the core still sorts plenty of rows by length into each pass.
 constexpr std::size_t kDefaultBlockTexts = 1024;
 
-// tqdm's bar on stderr, counting texts; total < 0 = unknown. tqdm is imported only here.
-py::object progress_bar(Py_ssize_t total) {
-  py::module_ tqdm;
-  try {
-    tqdm = py::module_::import("tqdm");
-  } catch (py::error_already_set& e) {
-    if (!e.matches(PyExc_ImportError)) throw;
-    throw py::import_error(std::string("show_progress_bar=True needs tqdm (Debian: apt install python3-tqdm): ") +
-                           e.what());
-  }
-  return tqdm.attr("tqdm")(py::arg("total") = total >= 0 ? py::object(py::int_(total)) : py::object(py::none()),
-                           py::arg("unit") = "text");
-}
-
-// Any iterable of texts, or a list with a progress bar: one core call per block of texts, so a
-// generator is read lazily and never held whole. The rows go into one buffer, reserved up front
-// when the length is known, which the array then owns.
+// Any iterable of texts with one task, or a list with a progress bar, through the core's block
+// streaming: it asks for the next block (read here, with the GIL, so a generator is read lazily
+// and never held whole) and queues each block as it is read, while this function gathers the
+// rows of finished blocks into one buffer (reserved up front when the length is known), which
+// the array then owns.
 //
 // Other precisions: each block's float32 rows go through the core's quantize, so only the
 // smaller output is kept, except for int8/uint8 without ranges. Those ranges are computed from
 // the call's rows, all of them, as for a list: so the float32 rows are kept and quantised once at
 // the end (per-block ranges would give each block a different scale).
-py::array encode_blocks(const Encoder& self, py::handle texts, py::handle task, int dims, Precision precision,
-                        const std::optional<Ranges>& ranges, const EncodeOptions& options, bool show_progress_bar) {
+py::array encode_stream(const Encoder& self, py::handle texts, Task task, int dims, Precision precision,
+                        const Ranges* ranges, const EncodeOptions& options, bool show_progress_bar) {
   reject_single_text(texts);
-  const std::size_t width = output_width(self, dims);
-  const std::vector<Task> tasks = tasks_from_python(task);
-  const bool task_per_text = is_task_list(task);
-  if (width == 0) {  // an unaccepted dims: the core's error, before any text is read
-    self.encode_into(nullptr, 0, tasks.data(), tasks.size(), dims, nullptr, 0, options);
-  }
-  const Ranges* given = ranges ? &*ranges : nullptr;
-  // The precision's own errors (packed dims, ranges), also before any text is read: no rows.
-  quantize(nullptr, 0, width, precision, given, nullptr);
-  const bool whole_call_ranges = (precision == Precision::Int8 || precision == Precision::UInt8) && !given;
+  // Every check that needs no text, before any text is read.
+  const std::size_t width = self.check(task, dims, options, precision, ranges);
+  const bool whole_call_ranges = (precision == Precision::Int8 || precision == Precision::UInt8) && !ranges;
   const bool keep_floats = precision == Precision::Float32 || whole_call_ranges;
   const std::size_t out_row = row_bytes(precision, width);
-  py::object iterator = py::reinterpret_steal<py::object>(PyObject_GetIter(texts.ptr()));
-  if (!iterator) {
-    PyErr_Clear();
-    throw py::type_error(not_a_list(texts));
-  }
+  const py::object iterator = iterate(texts);
   const Py_ssize_t known = PyObject_LengthHint(texts.ptr(), -1);
   if (known < 0 && PyErr_Occurred()) throw py::error_already_set();
   const std::size_t block_size =
       options.batch_size > 0 ? static_cast<std::size_t>(options.batch_size) : kDefaultBlockTexts;
 
-  std::vector<float> values;    // float32 rows: all of them (keep_floats) or the current block's
+  std::vector<float> values;        // float32 rows: all of them (keep_floats), else none
   std::vector<std::uint8_t> bytes;  // quantised rows, when they are made block by block
   if (known > 0 && keep_floats) values.reserve(static_cast<std::size_t>(known) * width);
   if (known > 0 && !keep_floats) bytes.reserve(static_cast<std::size_t>(known) * out_row);
-  py::object bar = show_progress_bar ? progress_bar(known) : py::object();
+  ProgressBar bar(show_progress_bar, known);
+  std::deque<Texts> queued;  // the blocks in the core, oldest first: their objects keep the views valid
+  std::size_t read = 0;
   std::size_t rows = 0;
-  try {
-    for (bool more = true; more;) {
+  bool ended = false;
+
+  // Both run on this thread, inside encode_stream, which runs without the GIL.
+  const auto next_block = [&](std::vector<std::string_view>& block_texts) {
+    return with_gil([&] {
       Texts block;
-      while (block.views.size() < block_size) {
-        py::object item = py::reinterpret_steal<py::object>(PyIter_Next(iterator.ptr()));
-        if (!item) {
-          if (PyErr_Occurred()) throw py::error_already_set();
-          more = false;
-          break;
-        }
-        block.add(item, rows + block.views.size());
-      }
-      const std::size_t count = block.views.size();
-      if (count == 0) break;
-      const Task* block_tasks = tasks.data();
-      std::size_t task_count = tasks.size();
-      if (task_per_text) {
-        if (rows + count > tasks.size()) throw task_count_mismatch(tasks.size(), rows + count);
-        block_tasks += rows;
-        task_count = count;
-      }
-      values.resize(((keep_floats ? rows : 0) + count) * width);
-      float* output = values.data() + (keep_floats ? rows : 0) * width;
-      without_gil([&] {
-        self.encode_into(block.views.data(), count, block_tasks, task_count, dims, output, count * width, options);
-        if (!keep_floats) {
-          bytes.resize((rows + count) * out_row);
-          quantize(output, count, width, precision, given, bytes.data() + rows * out_row);
-        }
-      });
-      rows += count;
-      if (bar) bar.attr("update")(count);
+      if (!ended) ended = !read_texts(iterator, block, block_size, read);
+      if (block.size() == 0) return false;
+      read += block.size();
+      block_texts = block.views;
+      queued.push_back(std::move(block));
+      return true;
+    });
+  };
+  const auto on_block = [&](const std::vector<std::string_view>&, Embeddings&& result) {
+    const std::size_t count = result.rows;
+    if (keep_floats) {
+      values.insert(values.end(), result.data.begin(), result.data.end());
+    } else {
+      bytes.resize((rows + count) * out_row);
+      quantize(result.data.data(), count, width, precision, ranges, bytes.data() + rows * out_row);
     }
-    if (task_per_text && rows != tasks.size()) throw task_count_mismatch(tasks.size(), rows);
-  } catch (...) {
-    if (bar) {
-      try {
-        bar.attr("close")();
-      } catch (py::error_already_set&) {  // the first error is the one to report
-      }
-    }
-    throw;
+    rows += count;
+    with_gil([&] {
+      queued.pop_front();
+      bar.update(count);
+    });
+  };
+  without_gil([&] { self.encode_stream(next_block, on_block, task, dims, options); });
+  bar.close();
+
+  if (precision == Precision::Float32) {
+    return owned_array(std::move(values), py::dtype::of<float>(),
+                       {static_cast<py::ssize_t>(rows), static_cast<py::ssize_t>(width)});
   }
-  if (bar) bar.attr("close")();
-  if (precision == Precision::Float32) return owning_array(std::move(values), rows, width);
   if (whole_call_ranges) {
     bytes.resize(rows * out_row);
     without_gil([&] { quantize(values.data(), rows, width, precision, nullptr, bytes.data()); });
@@ -282,19 +297,36 @@ py::array encode_blocks(const Encoder& self, py::handle texts, py::handle task, 
   return precision_array(std::move(bytes), rows, width, precision);
 }
 
-py::array encode(const Encoder& self, py::object texts, py::object task, std::optional<int> dims,
-                 py::object precision, py::object ranges, bool normalize, std::optional<int> max_length,
-                 std::optional<int> batch_size, bool truncate, std::int64_t deadline_us, bool block_when_full,
-                 bool show_progress_bar) {
-  const EncodeOptions options = encode_options(normalize, max_length, batch_size, truncate, deadline_us,
-                                               block_when_full);
+py::array encode(const EncodeOptions& options, const Encoder& self, py::object texts, py::object task,
+                 std::optional<int> dims, py::object precision, py::object ranges, bool show_progress_bar) {
   const int requested = dims.value_or(0);
   const Precision wanted = precision_from_python(precision);
   const std::optional<Ranges> given = ranges_from_python(ranges);
-  if (!show_progress_bar && (PyList_Check(texts.ptr()) || PyTuple_Check(texts.ptr()))) {
-    return encode_sequence(self, texts, task, requested, wanted, given, options);
+  const Ranges* given_ranges = given ? &*given : nullptr;
+  const bool in_memory = PyList_Check(texts.ptr()) || PyTuple_Check(texts.ptr());
+  if (!is_task_list(task) && (show_progress_bar || !in_memory)) {
+    return encode_stream(self, texts, task_from_python(task), requested, wanted, given_ranges, options,
+                         show_progress_bar);
   }
-  return encode_blocks(self, texts, task, requested, wanted, given, options, show_progress_bar);
+  Texts batch;
+  std::vector<Task> tasks;
+  if (in_memory) {
+    batch = texts_from_python(texts);
+    tasks = tasks_from_python(task);
+  } else {
+    // One task per text from an iterable. The core streams with one task for the whole input,
+    // so this input is read whole (the tasks already hold one entry per text; reading stops one
+    // text past them) and encoded as one list, after the checks that need no text.
+    tasks = tasks_from_python(task);
+    self.check(tasks.data(), tasks.size(), requested, options, wanted, given_ranges);
+    read_texts(iterate(texts), batch, tasks.size() + 1, 0);
+  }
+  check_task_count(task, tasks.size(), batch.size());
+  ProgressBar bar(show_progress_bar, static_cast<Py_ssize_t>(batch.size()));
+  py::array result = encode_texts(self, batch, tasks, requested, wanted, given_ranges, options);
+  bar.update(batch.size());
+  bar.close();
+  return result;
 }
 
 // What one encode_async call needs until it is queued, kept together so that a call that must
@@ -311,7 +343,7 @@ struct AsyncCall {
   void submit() const {
     const Encoder& self = encoder.cast<const Encoder&>();
     submit_to_future(loop, future, [&](std::function<void()> on_ready) {
-      return self.encode_async(texts.views.data(), texts.views.size(), tasks.data(), tasks.size(), dims, options,
+      return self.encode_async(texts.views.data(), texts.size(), tasks.data(), tasks.size(), dims, options,
                                std::move(on_ready));
     });
   }
@@ -321,66 +353,51 @@ struct AsyncCall {
 // result then resolves future. Returns None, or, when the queue is full and the call may wait for
 // room, a callable that does the waiting submit, for the caller to run off the event loop.
 //
-// precision and ranges are only checked here (before anything is queued): the coroutine quantises
-// the float32 result with jina3.quantize once it has arrived, so that ranges computed from the
-// call's rows are the same as encode()'s.
-py::object submit_async(py::object self, py::object loop, py::object future, py::object texts, py::object task,
-                        std::optional<int> dims, py::object precision, py::object ranges, bool normalize,
-                        std::optional<int> max_length, std::optional<int> batch_size, bool truncate,
-                        std::int64_t deadline_us, bool block_when_full) {
+// precision and ranges are only checked here (Encoder::check, before anything is queued): the
+// coroutine quantises the float32 result with jina3.quantize once it has arrived, so that ranges
+// computed from the call's rows are the same as encode()'s.
+py::object submit_async(const EncodeOptions& options, py::object self, py::object loop, py::object future,
+                        py::object texts, py::object task, std::optional<int> dims, py::object precision,
+                        py::object ranges) {
   const Precision wanted = precision_from_python(precision);
   const std::optional<Ranges> given = ranges_from_python(ranges);
-  const std::size_t width = output_width(self.cast<const Encoder&>(), dims.value_or(0));
-  if (width > 0) quantize(nullptr, 0, width, wanted, given ? &*given : nullptr, nullptr);  // else: the dims error
   auto call = std::make_shared<AsyncCall>();
   call->encoder = self;
   call->texts = texts_from_python(texts);
-  call->tasks = tasks_from_python(task, call->texts.views.size());
+  call->tasks = tasks_from_python(task);
+  check_task_count(task, call->tasks.size(), call->texts.size());
   call->dims = dims.value_or(0);
-  call->options = encode_options(normalize, max_length, batch_size, truncate, deadline_us, false);
+  self.cast<const Encoder&>().check(call->tasks.data(), call->tasks.size(), call->dims, options, wanted,
+                                    given ? &*given : nullptr);
+  call->options = options;
+  call->options.block_when_full = false;  // never waits: the event loop's thread must not block
   call->loop = loop;
   call->future = future;
   try {
-    call->submit();  // never waits: the event loop's thread must not block
+    call->submit();
     return py::none();
   } catch (const Error& e) {
-    if (e.code() != ErrorCode::QueueFull || !block_when_full) throw;
+    if (e.code() != ErrorCode::QueueFull || !options.block_when_full) throw;
   }
   call->options.block_when_full = true;
   return py::cpp_function([call] { call->submit(); });
 }
 
 py::dict stats(const Encoder& self) {
-  const EncoderStats s = self.stats();
+  const EncoderStats counters = self.stats();
   py::dict result;
-  result["requests"] = s.requests;
-  result["rows"] = s.rows;
-  result["passes"] = s.passes;
-  result["tokens"] = s.tokens;
-  result["padded_tokens"] = s.padded_tokens;
-  result["queue_depth"] = s.queue_depth;
-  result["max_queue_depth"] = s.max_queue_depth;
-  result["rejected"] = s.rejected;
-  result["deadline_exceeded"] = s.deadline_exceeded;
-  result["failed"] = s.failed;
-  result["cache_hits"] = s.cache_hits;
-  result["cache_misses"] = s.cache_misses;
-  result["cache_evictions"] = s.cache_evictions;
-  result["cache_bytes"] = s.cache_bytes;
-  result["cache_entries"] = s.cache_entries;
-  result["queue_wait_us"] = s.queue_wait_us;
-  result["pass_us"] = s.pass_us;
+#define JINA3_X(name, doc) result[#name] = counters.name;
+  JINA3_STATS_FIELDS(JINA3_X)
+#undef JINA3_X
   return result;
 }
 
-py::list encode_tokens(const Encoder& self, py::object texts, py::object task, std::optional<int> max_length,
-                       bool truncate) {
+py::list encode_tokens(const EncodeOptions& options, const Encoder& self, py::object texts, py::object task) {
   const Texts batch = texts_from_python(texts);
   const std::vector<TextPositions> positions = positions_of(batch);
   const Task one_task = task_from_python(task);
-  const EncodeOptions options = encode_options(kEncodeDefaults.normalize, max_length, std::nullopt, truncate);
-  std::vector<TokenEmbeddings> results = without_gil(
-      [&] { return self.encode_tokens(batch.views.data(), batch.views.size(), one_task, options); });
+  std::vector<TokenEmbeddings> results =
+      without_gil([&] { return self.encode_tokens(batch.views.data(), batch.size(), one_task, options); });
   return token_results(std::move(results), positions);
 }
 
@@ -404,17 +421,16 @@ py::list late_chunk(const Encoder& self, py::object texts, py::object task, std:
   options.normalize = normalize;
   options.include_special_tokens = include_special_tokens;
   std::vector<ChunkEmbeddings> results = without_gil([&] {
-    return self.late_chunk(batch.views.data(), batch.views.size(), one_task, dims.value_or(0), options);
+    return self.late_chunk(batch.views.data(), batch.size(), one_task, dims.value_or(0), options);
   });
   return chunk_results(std::move(results), positions);
 }
 
-std::vector<std::vector<std::int32_t>> tokenize(const Encoder& self, py::object texts, py::object task,
-                                                std::optional<int> max_length, bool truncate) {
+std::vector<std::vector<std::int32_t>> tokenize(const EncodeOptions& options, const Encoder& self, py::object texts,
+                                                py::object task) {
   const Texts batch = texts_from_python(texts);
   const std::vector<std::string> copies(batch.views.begin(), batch.views.end());
   const Task one_task = task_from_python(task);
-  const EncodeOptions options = encode_options(kEncodeDefaults.normalize, max_length, std::nullopt, truncate);
   return without_gil([&] { return self.tokenize(copies, one_task, options); });
 }
 
@@ -438,6 +454,21 @@ py::str describe(const Encoder& self) {
               self.hidden_size(), py::cast(self.dims()), self.max_length(), py::cast(task_names(self)));
 }
 
+EncoderHolder load(const EncoderOptions& keywords, py::object path, const std::string& device) {
+  EncoderOptions options = keywords;
+  options.device = device_from_string(device, &options.device_index);
+  const std::string package_path = path_from_python(path);
+  // Loading reads and hashes the whole package: no reason to hold up other threads.
+  return EncoderHolder(without_gil([&] { return new Encoder(package_path, options); }));
+}
+
+// Calls define(keywords...) with one pybind11 argument per row of rows, for a def that lists
+// the function's own arguments first.
+template <typename List, typename Define>
+void with_keyword_arguments(List rows, Define define) {
+  std::apply(define, keyword_arguments(rows));
+}
+
 }  // namespace
 
 void register_encoder(py::module_& m) {
@@ -459,55 +490,11 @@ Example::
     vectors.shape  # (1, 256), float32, rows L2-normalised
 )doc");
 
-  encoder.def(
-      py::init([](py::object path, const std::string& device, const std::string& dtype, int num_threads,
-                  int max_batch_tokens, int max_batch_size, bool verify_checksums, bool retain_host_memory,
-                  int max_wait_us, int max_queued_requests, std::size_t cache_bytes, bool use_scheduler) {
-        EncoderOptions options = kEncoderDefaults;
-        options.device = device_from_string(device, &options.device_index);
-        options.dtype = dtype_from_string(dtype);
-        options.num_threads = num_threads;
-        options.max_batch_tokens = max_batch_tokens;
-        options.max_batch_size = max_batch_size;
-        options.verify_checksums = verify_checksums;
-        options.retain_host_memory = retain_host_memory;
-        options.max_wait_us = max_wait_us;
-        options.max_queued_requests = max_queued_requests;
-        options.cache_bytes = cache_bytes;
-        options.use_scheduler = use_scheduler;
-        const std::string package_path = path_from_python(path);
-        // Loading reads and hashes the whole package: no reason to hold up other threads.
-        return EncoderHolder(without_gil([&] { return new Encoder(package_path, options); }));
-      }),
-      py::arg("path"), py::arg("device") = std::string(to_string(kEncoderDefaults.device)), py::kw_only(),
-      py::arg("dtype") = std::string(to_string(kEncoderDefaults.dtype)),
-      py::arg("num_threads") = kEncoderDefaults.num_threads,
-      py::arg("max_batch_tokens") = kEncoderDefaults.max_batch_tokens,
-      py::arg("max_batch_size") = kEncoderDefaults.max_batch_size,
-      py::arg("verify_checksums") = kEncoderDefaults.verify_checksums,
-      py::arg("retain_host_memory") = kEncoderDefaults.retain_host_memory,
-      py::arg("max_wait_us") = kEncoderDefaults.max_wait_us,
-      py::arg("max_queued_requests") = kEncoderDefaults.max_queued_requests,
-      py::arg("cache_bytes") = kEncoderDefaults.cache_bytes,
-      py::arg("use_scheduler") = kEncoderDefaults.use_scheduler,
-      R"doc(Loads the package directory ``path`` (str or os.PathLike).
+  const std::string load_doc = R"doc(Loads the package directory ``path`` (str or os.PathLike).
 
-device: "cpu", "cuda" or "cuda:N". dtype: "auto" (as stored in the package), "float32",
-"bfloat16", "float16" or "int8". num_threads: intra-op CPU threads of this encoder's worker,
-0 = every CPU the process may run on (sched_getaffinity), not LibTorch's own default.
-max_batch_tokens / max_batch_size: padded tokens / rows per forward pass, 0 = automatic.
-verify_checksums: check each file's SHA-256 against the manifest.
-retain_host_memory: on the CPU, keep freed memory in the process (glibc: no mmap for large
-blocks, no trimming) so that passes reuse their pages; process-wide and permanent once set.
-
-Serving: max_wait_us: after a pass that completed several requests, how long the next pass may
-wait for those callers to come back before it starts with fewer rows (0 = never; an idle encoder
-always starts at once). max_queued_requests: requests accepted and not yet completed, at most;
-a full queue makes calls wait, or raise QueueFullError with block_when_full=False (0 = automatic).
-cache_bytes: size of an in-process LRU cache of embeddings (exact text, task, dims and options
-as the key); 0 = off. use_scheduler=False runs each call on its calling thread instead, with no
-merging across callers (for comparison).
-
+device: "cpu", "cuda" or "cuda:N" (N: the )doc" + std::string(rows::encoder::device_index::doc) +
+                               R"doc(, 0 for "cuda").
+)doc" + keyword_docs(LoadKeywords{}) + R"doc(
 Raises ModelNotFoundError, ModelInvalidError, VersionMismatchError, DeviceError or
 InvalidArgumentError.
 
@@ -515,20 +502,19 @@ Example::
 
     encoder = jina3.Encoder("package-bfloat16", device="cuda:0", max_batch_tokens=16384)
     server = jina3.Encoder("package-bfloat16", cache_bytes=256 << 20, max_queued_requests=256)
-)doc");
+)doc";
+  with_keyword_arguments(LoadKeywords{}, [&](const auto&... keywords) {
+    encoder.def(py::init(with_keywords(LoadKeywords{}, &load)), py::arg("path"),
+                py::arg("device") = std::string(to_string(EncoderOptions{}.device)), py::kw_only(), keywords...,
+                load_doc.c_str());
+  });
 
-  encoder.def("encode", &encode, py::arg("texts"), py::arg("task") = py::none(), py::arg("dims") = py::none(),
-              py::kw_only(), py::arg("precision") = std::string(to_string(Precision::Float32)),
-              py::arg("ranges") = py::none(), py::arg("normalize") = kEncodeDefaults.normalize,
-              py::arg("max_length") = py::none(), py::arg("batch_size") = py::none(),
-              py::arg("truncate") = kEncodeDefaults.truncate, py::arg("deadline_us") = kEncodeDefaults.deadline_us,
-              py::arg("block_when_full") = kEncodeDefaults.block_when_full,
-              py::arg("show_progress_bar") = false,
-              R"doc(Embeds texts; returns an array of shape (number of texts, dims), float32 by default.
+  const std::string encode_doc = R"doc(Embeds texts; returns an array of shape (number of texts, dims), float32 by default.
 
 texts: a list of str (bytes are taken as UTF-8), or any iterable of them, such as a generator
 or a file: those are read and embedded batch_size texts at a time (1024 without batch_size),
-never held whole. A single str is a TypeError.
+never held whole (except with a list of tasks: then the iterable is read first, as a list). A
+single str is a TypeError.
 task: None (no adapter, no prompt), a name such as "retrieval.query", a jina3.Task, or a list
 with one task per text (rows with different tasks still share forward passes).
 dims: None for the full size, or one of encoder.dims (Matryoshka).
@@ -541,15 +527,10 @@ ranges: for int8/uint8, a (2, dims) array, the min row and the max row (see
 jina3.calibration_ranges); None computes them from all the rows of this call (for an iterable,
 all of its blocks: the float32 rows are kept until the end then). Give the same ranges to a corpus
 and to its queries.
-normalize: L2-normalise each row. max_length: token limit per text including <s> and </s>,
-None = the package's. batch_size: rows per forward pass, None = the encoder's limits.
-truncate: cut over-long texts; False raises InputTooLongError instead.
-deadline_us: raise DeadlineExceededError if the request has not started within this many
-microseconds (0 = no deadline). block_when_full: when the encoder's queue is full, wait for room
-(True) or raise QueueFullError at once (False).
 show_progress_bar: show a tqdm bar on stderr counting texts (needs tqdm: python3-tqdm).
-
-The array owns the buffer the library wrote (no copy). The GIL is released while encoding.
+)doc" + keyword_docs(EncodeKeywords{}) + R"doc(
+For a list, the float32 array is the buffer the forward passes wrote, taken over without a copy.
+The GIL is released while encoding.
 
 Example::
 
@@ -558,43 +539,41 @@ Example::
     scores = q @ d.T
     bits = encoder.encode(docs, task="retrieval.passage", dims=128, precision="ubinary")  # (n, 16) uint8
     vectors = encoder.encode((line.rstrip("\n") for line in open("corpus.txt")), show_progress_bar=True)
-)doc");
+)doc";
+  with_keyword_arguments(EncodeKeywords{}, [&](const auto&... keywords) {
+    encoder.def("encode", with_keywords(EncodeKeywords{}, &encode), py::arg("texts"), py::arg("task") = py::none(),
+                py::arg("dims") = py::none(), py::kw_only(),
+                py::arg("precision") = std::string(to_string(Precision::Float32)), py::arg("ranges") = py::none(),
+                py::arg("show_progress_bar") = false, keywords..., encode_doc.c_str());
+    // encode_async itself is the coroutine in python/jina3/__init__.py; this is its C++ half.
+    encoder.def("_submit_async", with_keywords(EncodeKeywords{}, &submit_async), py::arg("loop"), py::arg("future"),
+                py::arg("texts"), py::arg("task") = py::none(), py::arg("dims") = py::none(), py::kw_only(),
+                py::arg("precision") = std::string(to_string(Precision::Float32)), py::arg("ranges") = py::none(),
+                keywords..., "Queues an encode whose result resolves the asyncio future (see encode_async).");
+  });
 
-  // encode_async itself is the coroutine in python/jina3/__init__.py; this is its C++ half.
-  encoder.def("_submit_async", &submit_async, py::arg("loop"), py::arg("future"), py::arg("texts"),
-              py::arg("task") = py::none(), py::arg("dims") = py::none(), py::kw_only(),
-              py::arg("precision") = std::string(to_string(Precision::Float32)), py::arg("ranges") = py::none(),
-              py::arg("normalize") = kEncodeDefaults.normalize, py::arg("max_length") = py::none(),
-              py::arg("batch_size") = py::none(), py::arg("truncate") = kEncodeDefaults.truncate,
-              py::arg("deadline_us") = kEncodeDefaults.deadline_us,
-              py::arg("block_when_full") = kEncodeDefaults.block_when_full,
-              "Queues an encode whose result resolves the asyncio future (see encode_async).");
+  std::string counters;
+#define JINA3_X(name, doc) counters += doc_line(#name, doc);
+  JINA3_STATS_FIELDS(JINA3_X)
+#undef JINA3_X
+  const std::string stats_doc = R"doc(Counters of this encoder since it was loaded, as a dict of int (times in microseconds).
 
-  encoder.def("stats", &stats, R"doc(Counters of this encoder since it was loaded, as a dict of int.
-
-requests / rows: calls accepted and their texts. passes, tokens, padded_tokens: forward passes
-run, the real tokens in them and rows x longest row summed (padding = padded_tokens - tokens).
-queue_depth / max_queue_depth: requests accepted and not completed, now and at most. rejected:
-calls refused with QueueFullError (an encode_async that then waits for room counts once too).
-deadline_exceeded, failed: requests that failed (failed also counts cancelled ones). cache_hits, cache_misses, cache_evictions, cache_bytes, cache_entries:
-the embedding cache (cache_bytes=). queue_wait_us: summed over requests, from the call to its
-first pass. pass_us: summed time inside forward passes.
-
+)doc" + counters + R"doc(
 Example::
 
     s = encoder.stats()
     print(s["rows"] / max(s["passes"], 1), "rows per pass;", s["cache_hits"], "cache hits")
-)doc");
+)doc";
+  encoder.def("stats", &stats, stats_doc.c_str());
 
-  encoder.def("encode_tokens", &encode_tokens, py::arg("texts"), py::arg("task") = py::none(), py::kw_only(),
-              py::arg("max_length") = py::none(), py::arg("truncate") = kEncodeDefaults.truncate,
-              R"doc(Token embeddings: a list with one jina3.TokenEmbeddings per text.
+  const std::string tokens_doc = R"doc(Token embeddings: a list with one jina3.TokenEmbeddings per text.
 
 Each has ids ((n,) int32: <s>, the task's prompt, the text, </s>), embeddings ((n, hidden_size)
 float32: the final hidden states with the task's adapter, before pooling) and offsets ((n, 2)
 int64: each token's [start, end) in the text as str indices, without the whitespace sentencepiece
 marks with "▁"; (-1, -1) for <s>, </s> and the prompt's tokens; byte offsets for a bytes text).
-max_length / truncate: as for encode (a cut text keeps its first max_length - 1 tokens and </s>).
+A cut text keeps its first max_length - 1 tokens and </s>.
+)doc" + keyword_docs(TokenKeywords{}) + R"doc(
 The GIL is released while encoding.
 
 Example::
@@ -602,7 +581,21 @@ Example::
     out = encoder.encode_tokens(["Grüße aus München"], task="retrieval.passage")[0]
     start, end = out.offsets[-2]
     "Grüße aus München"[start:end]  # the last token's text
-)doc");
+)doc";
+  const std::string tokenize_doc = R"doc(The token ids encode() runs for each text: task prompt, <s> and </s> included.
+
+Returns a list with one list of int per text.
+)doc" + keyword_docs(TokenKeywords{}) + R"doc(
+Example::
+
+    encoder.tokenize(["hello"], task="text-matching")  # [[0, ..., 2]]
+)doc";
+  with_keyword_arguments(TokenKeywords{}, [&](const auto&... keywords) {
+    encoder.def("encode_tokens", with_keywords(TokenKeywords{}, &encode_tokens), py::arg("texts"),
+                py::arg("task") = py::none(), py::kw_only(), keywords..., tokens_doc.c_str());
+    encoder.def("tokenize", with_keywords(TokenKeywords{}, &tokenize), py::arg("texts"), py::arg("task") = py::none(),
+                py::kw_only(), keywords..., tokenize_doc.c_str());
+  });
 
   encoder.def("late_chunk", &late_chunk, py::arg("texts"),
               // The core's default task for late chunking (Encoder::late_chunk).
@@ -636,18 +629,6 @@ Example::
     chunks = encoder.late_chunk([doc], sentences=1)[0]
     for (start, end), vector in zip(chunks.spans, chunks.embeddings):
         print(doc[start:end], vector[:4])
-)doc");
-
-  encoder.def("tokenize", &tokenize, py::arg("texts"), py::arg("task") = py::none(), py::kw_only(),
-              py::arg("max_length") = py::none(), py::arg("truncate") = kEncodeDefaults.truncate,
-              R"doc(The token ids encode() runs for each text: task prompt, <s> and </s> included.
-
-Returns a list with one list of int per text, truncated to max_length (None = the package's)
-unless truncate=False, which raises InputTooLongError for an over-long text.
-
-Example::
-
-    encoder.tokenize(["hello"], task="text-matching")  # [[0, ..., 2]]
 )doc");
 
   encoder.def("prompt", [](const Encoder& self, py::object task) { return self.prompt(task_from_python(task)); },

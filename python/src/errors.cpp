@@ -1,21 +1,16 @@
-// Python classes for the jina3 error taxonomy and the translator from the C++ exceptions:
+// Python classes for the jina3 error codes and the translator from the C++ exceptions. The classes
+// come from the error table (JINA3_ERROR_CODES in include/jina3/errors.hpp): each row with a
+// Python class name gets jina3.<Name>(jina3.Error[, its built-in base]), with the row's doc line;
+// the other codes raise jina3.Error itself (Internal, BufferTooSmall) or, for OutOfMemory, the
+// built-in MemoryError. jina3.Error derives from RuntimeError, and std::bad_alloc raises
+// MemoryError too.
 //
-//   jina3::Error (base)      -> jina3.Error(RuntimeError)
-//   jina3::InvalidArgument   -> jina3.InvalidArgumentError(Error, ValueError)
-//   jina3::InputTooLong      -> jina3.InputTooLongError(Error, ValueError)
-//   jina3::ModelNotFound     -> jina3.ModelNotFoundError(Error, FileNotFoundError)
-//   jina3::ModelInvalid      -> jina3.ModelInvalidError(Error)
-//   jina3::VersionMismatch   -> jina3.VersionMismatchError(Error)
-//   jina3::DeviceError       -> jina3.DeviceError(Error)
-//   jina3::QueueFull         -> jina3.QueueFullError(Error)
-//   jina3::DeadlineExceeded  -> jina3.DeadlineExceededError(Error, TimeoutError)
-//   jina3::Cancelled         -> jina3.CancelledError(Error)
-//   std::bad_alloc           -> MemoryError
-//
-// Each class also derives from the matching built-in so that callers who only know Python's own
-// exceptions (except ValueError, except FileNotFoundError) still catch them. jina3.CancelledError is
-// deliberately not asyncio.CancelledError: that one means "this task was cancelled" and is a
-// BaseException, while the encoder cancelling a request is an ordinary failure of the call.
+// The built-in bases let callers who only know Python's own exceptions (except ValueError,
+// except FileNotFoundError) still catch them. jina3.CancelledError is deliberately not
+// asyncio.CancelledError: that one means "this task was cancelled" and is a BaseException, while
+// the encoder cancelling a request is an ordinary failure of the call.
+#include <cctype>
+#include <iterator>
 #include <new>
 #include <string>
 
@@ -26,46 +21,50 @@
 namespace jina3::python {
 namespace {
 
-// Created once at import; the module and these statics each hold a reference, so the classes
-// outlive every exception the translator can raise.
-struct ErrorClasses {
-  PyObject* base = nullptr;
-  PyObject* invalid_argument = nullptr;
-  PyObject* input_too_long = nullptr;
-  PyObject* model_not_found = nullptr;
-  PyObject* model_invalid = nullptr;
-  PyObject* version_mismatch = nullptr;
-  PyObject* device = nullptr;
-  PyObject* queue_full = nullptr;
-  PyObject* deadline_exceeded = nullptr;
-  PyObject* cancelled = nullptr;
+// One row of the error table as Python sees it.
+struct ErrorRow {
+  ErrorCode code;
+  const char* canonical;  // "invalid_argument", ...
+  const char* python_class;
+  const char* builtin_base;
+  const char* doc;
 };
-ErrorClasses classes;
+constexpr ErrorRow kErrorRows[] = {
+#define JINA3_X(name, value, text, py_class, py_base, doc) {ErrorCode::name, text, py_class, py_base, doc},
+    JINA3_ERROR_CODES(JINA3_X)
+#undef JINA3_X
+};
 
-PyObject* add_class(py::module_& m, const char* name, const char* doc, py::tuple bases) {
+// The class raised for each row's code, filled at import. The module and these hold references,
+// so the classes outlive every exception the translator can raise.
+PyObject* base_class = nullptr;
+PyObject* row_classes[std::size(kErrorRows)] = {};
+
+PyObject* add_class(py::module_& m, const char* name, const std::string& doc, py::tuple bases) {
   const std::string qualified = std::string("jina3.") + name;
-  PyObject* cls = PyErr_NewExceptionWithDoc(qualified.c_str(), doc, bases.ptr(), nullptr);
+  PyObject* cls = PyErr_NewExceptionWithDoc(qualified.c_str(), doc.c_str(), bases.ptr(), nullptr);
   if (cls == nullptr) throw py::error_already_set();
   m.add_object(name, py::reinterpret_borrow<py::object>(cls));
-  return cls;  // the new reference from PyErr_NewExceptionWithDoc is the static's
+  return cls;  // the new reference from PyErr_NewExceptionWithDoc is the caller's
+}
+
+// A row's docstring: its doc line as a sentence, the built-in base it also is, and how to catch it.
+std::string class_doc(const ErrorRow& row) {
+  std::string doc = row.doc;
+  doc[0] = static_cast<char>(std::toupper(static_cast<unsigned char>(doc[0])));
+  doc += ".";
+  if (*row.builtin_base) doc += std::string(" Also a ") + row.builtin_base + ".";
+  return doc + "\n\nExample::\n\n    try:\n        ...  # a jina3 call\n    except jina3." + row.python_class +
+         " as e:\n        print(e.code, e)  # e.code == '" + row.canonical + "'\n";
 }
 
 // The class of a jina3::Error, from its code: subclasses always carry their own code, and the
 // core also throws the base class with a specific code (e.g. OutOfMemory from LibTorch).
 PyObject* class_for(ErrorCode code) {
-  switch (code) {
-    case ErrorCode::InvalidArgument: return classes.invalid_argument;
-    case ErrorCode::InputTooLong: return classes.input_too_long;
-    case ErrorCode::ModelNotFound: return classes.model_not_found;
-    case ErrorCode::ModelInvalid: return classes.model_invalid;
-    case ErrorCode::VersionMismatch: return classes.version_mismatch;
-    case ErrorCode::Device: return classes.device;
-    case ErrorCode::QueueFull: return classes.queue_full;
-    case ErrorCode::DeadlineExceeded: return classes.deadline_exceeded;
-    case ErrorCode::Cancelled: return classes.cancelled;
-    case ErrorCode::OutOfMemory: return PyExc_MemoryError;
-    default: return classes.base;  // Internal, BufferTooSmall (never raised here), anything new
+  for (std::size_t i = 0; i < std::size(kErrorRows); ++i) {
+    if (kErrorRows[i].code == code && row_classes[i] != nullptr) return row_classes[i];
   }
+  return base_class;  // codes without a class of their own, and any value outside the table
 }
 
 // Raises cls(message) with .code set to the canonical code name ("invalid_argument", ...). The
@@ -84,64 +83,29 @@ void raise(PyObject* cls, const Error& error) {
 }  // namespace
 
 void register_errors(py::module_& m) {
-  classes.base = add_class(m, "Error",
-                           "Base class of every jina3 error (a RuntimeError). The attribute ``code`` holds the\n"
-                           "canonical code name shared with the C API, e.g. ``'invalid_argument'``.\n\n"
-                           "Example::\n\n"
-                           "    try:\n"
-                           "        encoder.encode(['hi'], task='no-such-task')\n"
-                           "    except jina3.Error as e:\n"
-                           "        print(e.code, e)\n",
-                           py::make_tuple(py::handle(PyExc_RuntimeError)));
-  const py::handle base(classes.base);
-  classes.invalid_argument = add_class(
-      m, "InvalidArgumentError",
-      "A bad argument: unknown task, unsupported dims, invalid UTF-8, out-of-range option.\n\n"
-      "Example::\n\n    encoder.encode(['hi'], dims=7)  # raises InvalidArgumentError\n",
-      py::make_tuple(base, py::handle(PyExc_ValueError)));
-  classes.input_too_long = add_class(
-      m, "InputTooLongError",
-      "A text is longer than max_length tokens and truncation is off.\n\n"
-      "Example::\n\n    encoder.encode([long_text], max_length=16, truncate=False)  # raises InputTooLongError\n",
-      py::make_tuple(base, py::handle(PyExc_ValueError)));
-  classes.model_not_found = add_class(
-      m, "ModelNotFoundError",
-      "The package directory, or a file in it, does not exist.\n\n"
-      "Example::\n\n    jina3.Encoder('/no/such/package')  # raises ModelNotFoundError\n",
-      py::make_tuple(base, py::handle(PyExc_FileNotFoundError)));
-  classes.model_invalid = add_class(
-      m, "ModelInvalidError",
-      "The package is corrupt: bad manifest, checksum mismatch, missing or misshaped tensor.\n\n"
-      "Example::\n\n    jina3.Encoder(damaged_package)  # raises ModelInvalidError\n",
-      py::make_tuple(base));
-  classes.version_mismatch = add_class(
-      m, "VersionMismatchError",
-      "The package format (or the torch version it was exported with) is one this build cannot read.\n\n"
-      "Example::\n\n    jina3.Encoder(package_from_the_future)  # raises VersionMismatchError\n",
-      py::make_tuple(base));
-  classes.device = add_class(
-      m, "DeviceError",
-      "The device is unavailable (CUDA asked for but absent) or does not support the dtype.\n\n"
-      "Example::\n\n    jina3.Encoder(path, device='cuda')  # raises DeviceError on a machine without CUDA\n",
-      py::make_tuple(base));
-
-  classes.queue_full = add_class(
-      m, "QueueFullError",
-      "The encoder's request queue (max_queued_requests) is full and the call asked not to wait.\n\n"
-      "Example::\n\n    encoder.encode(texts, block_when_full=False)  # raises QueueFullError when full\n",
-      py::make_tuple(base));
-  classes.deadline_exceeded = add_class(
-      m, "DeadlineExceededError",
-      "The request had not started when its deadline (deadline_us) passed. Also a TimeoutError.\n\n"
-      "Example::\n\n    encoder.encode(texts, deadline_us=50_000)  # raises it if not started within 50 ms\n",
-      py::make_tuple(base, py::handle(PyExc_TimeoutError)));
-  classes.cancelled = add_class(
-      m, "CancelledError",
-      "The encoder was deleted before the request ran. Not asyncio.CancelledError, which means that\n"
-      "the awaiting task itself was cancelled.\n\n"
-      "Example::\n\n    pending = asyncio.ensure_future(encoder.encode_async(texts))\n"
-      "    del encoder  # pending raises CancelledError unless it had already started\n",
-      py::make_tuple(base));
+  base_class = add_class(m, "Error",
+                         "Base class of every jina3 error (a RuntimeError). The attribute ``code`` holds the\n"
+                         "canonical code name shared with the C API, e.g. ``'invalid_argument'``.\n"
+                         "jina3.CancelledError is not asyncio.CancelledError, which means that the awaiting\n"
+                         "task itself was cancelled.\n\n"
+                         "Example::\n\n"
+                         "    try:\n"
+                         "        encoder.encode(['hi'], task='no-such-task')\n"
+                         "    except jina3.Error as e:\n"
+                         "        print(e.code, e)\n",
+                         py::make_tuple(py::handle(PyExc_RuntimeError)));
+  const py::module_ builtins = py::module_::import("builtins");
+  for (std::size_t i = 0; i < std::size(kErrorRows); ++i) {
+    const ErrorRow& row = kErrorRows[i];
+    const bool own_class = *row.python_class != '\0';
+    if (!own_class && *row.builtin_base != '\0') {  // the built-in itself (MemoryError)
+      row_classes[i] = py::object(builtins.attr(row.builtin_base)).release().ptr();
+    } else if (own_class) {
+      py::tuple bases = *row.builtin_base ? py::make_tuple(py::handle(base_class), builtins.attr(row.builtin_base))
+                                          : py::make_tuple(py::handle(base_class));
+      row_classes[i] = add_class(m, row.python_class, class_doc(row), bases);
+    }
+  }
 
   py::register_exception_translator([](std::exception_ptr pending) {
     try {

@@ -1,4 +1,4 @@
-// Running C++ work with the GIL released.
+// Running C++ work with the GIL released, and Python work inside it.
 #pragma once
 
 #include <exception>
@@ -47,6 +47,18 @@ auto without_gil(Work&& work) -> decltype(work()) {
     if (failure) std::rethrow_exception(failure);
     return std::move(*result);
   }
+}
+
+// Returns work() run with the GIL held, for a callback that the core calls on a thread that
+// released it (inside without_gil). PyGILState_Ensure also works where this thread holds the GIL
+// already (without_gil during finalisation). What work() throws propagates, the GIL released.
+template <typename Work>
+auto with_gil(Work&& work) -> decltype(work()) {
+  struct Hold {
+    PyGILState_STATE state = PyGILState_Ensure();
+    ~Hold() { PyGILState_Release(state); }
+  } hold;
+  return work();
 }
 
 }  // namespace jina3::python

@@ -1,11 +1,10 @@
 // Conversions for the outputs beyond float32 sentence embeddings (include/jina3/outputs.hpp):
-// precisions and ranges, NumPy arrays that own a result's vector, and text positions as Python
-// counts them. The quantisation, token and chunking logic is the core's.
+// precisions and ranges, and text positions as Python counts them. The quantisation, token and
+// chunking logic is the core's.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
-#include <memory>
 #include <optional>
 #include <string_view>
 #include <utility>
@@ -15,22 +14,10 @@
 
 #include <jina3/outputs.hpp>
 
+#include "arrays.hpp"
 #include "module.hpp"
 
 namespace jina3::python {
-
-// An array of dtype and shape over values, which it takes over (no copy): a capsule frees the
-// vector with the array's last view. dtype may differ from T when the bytes mean the same thing
-// (uint8 bytes shown as int8 or float16). Needs the GIL.
-template <typename T>
-py::array owned_array(std::vector<T>&& values, const py::dtype& dtype, std::vector<py::ssize_t> shape) {
-  auto owned = std::make_unique<std::vector<T>>(std::move(values));
-  if (owned->data() == nullptr) owned->reserve(1);  // NumPy reads a null pointer as "allocate"
-  T* data = owned->data();
-  py::capsule owner(owned.get(), [](void* vector) { delete static_cast<std::vector<T>*>(vector); });
-  owned.release();
-  return py::array(dtype, std::move(shape), data, owner);  // C-contiguous strides from the dtype
-}
 
 // The precision keyword: a name the core knows ("float32", ..., "ubinary").
 Precision precision_from_python(py::handle precision);

@@ -17,11 +17,11 @@ import jina3
 import jina3.dask
 
 pytest.register_assert_rewrite("encoder_support")  # before the import, so its asserts explain failures
-from encoder_support import max_abs_diff, package_dir  # noqa: E402
+from encoder_support import BATCH_TOLERANCE, max_abs_diff, package_dir  # noqa: E402
 
 pytest_plugins = ("encoder_support",)  # fixtures: encoder, reference
 
-TOLERANCE = 1e-6  # vs the same Encoder in this process: only the batch composition differs
+TOLERANCE = BATCH_TOLERANCE  # vs the same Encoder in this process: only the batch composition differs
 PARTITIONS = 7
 
 

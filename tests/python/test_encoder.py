@@ -11,7 +11,7 @@ import jina3
 
 pytest.register_assert_rewrite("encoder_support")  # before the import, so its asserts explain failures
 from encoder_support import (  # noqa: E402
-    TASK_NAMES, TOLERANCE, case_dims, max_abs_diff, package_dir, reference_embeddings)
+    BATCH_TOLERANCE, TASK_NAMES, TOLERANCE, case_dims, max_abs_diff, package_dir, reference_embeddings)
 
 pytest_plugins = ("encoder_support",)  # fixtures: encoder, reference, long_text
 
@@ -60,7 +60,8 @@ def test_retain_host_memory_is_an_option_and_changes_no_result(encoder):
     # results can be checked here (tests/cpp checks its effect on malloc).
     other = jina3.Encoder(package_dir("float32"), retain_host_memory=False, verify_checksums=False)
     texts = ["allocator", "settings change no result"]
-    np.testing.assert_array_equal(other.encode(texts, task="separation"), encoder.encode(texts, task="separation"))
+    expected = encoder.encode(texts, task="separation")
+    assert max_abs_diff(other.encode(texts, task="separation"), expected) <= BATCH_TOLERANCE
     with pytest.raises(TypeError):
         jina3.Encoder(package_dir("float32"), retain_host_memory="no")
 
@@ -268,6 +269,34 @@ def test_defaults_are_the_cpp_defaults(encoder, reference):
     np.testing.assert_allclose(np.linalg.norm(default, axis=1), 1.0, atol=1e-5)
     assert "normalize: bool = True" in jina3.Encoder.encode.__doc__
     assert "dtype: str = 'auto'" in jina3.Encoder.__init__.__doc__
+
+
+def test_keywords_and_their_docs_come_from_the_option_tables(encoder, reference):
+    # Each keyword in a signature (an option table's row) has its own doc line below it.
+    def keywords(function):
+        signature = function.__doc__.split("\n", 1)[0]
+        return re.findall(r"(\w+): [\w\[\]]+ = ", signature.split("*,", 1)[1])
+
+    per_call = ["normalize", "truncate", "max_length", "batch_size", "deadline_us", "block_when_full"]
+    assert set(per_call) <= set(keywords(jina3.Encoder.encode))
+    assert set(per_call) <= set(keywords(jina3.Encoder._submit_async))
+    for function in (jina3.Encoder.encode_tokens, jina3.Encoder.tokenize):  # the rows that shape tokens
+        assert keywords(function) == ["truncate", "max_length"]
+    for function in (jina3.Encoder.__init__, jina3.Encoder.encode, jina3.Encoder.encode_tokens,
+                     jina3.Encoder.tokenize):
+        for name in keywords(function):
+            if name not in ("precision", "ranges"):
+                assert f"\n{name}: " in function.__doc__, (function.__name__, name)
+    for name in encoder.stats():
+        assert f"\n{name}: " in jina3.Encoder.stats.__doc__, name
+    # A per-call int takes None for its default, 0.
+    texts = reference["texts"][:2]
+    assert max_abs_diff(encoder.encode(texts, max_length=None, batch_size=None),
+                        encoder.encode(texts, max_length=0, batch_size=0)) <= BATCH_TOLERANCE
+    with pytest.raises(TypeError, match="max_length"):
+        encoder.encode(texts, max_length="16")
+    with pytest.raises(TypeError):
+        encoder.encode(texts, normalise=False)  # not a keyword
 
 
 def test_task_enum():

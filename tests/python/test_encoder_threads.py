@@ -11,7 +11,7 @@ import pytest
 import jina3
 
 pytest.register_assert_rewrite("encoder_support")  # before the import, so its asserts explain failures
-from encoder_support import TASK_NAMES, max_abs_diff, package_dir  # noqa: E402
+from encoder_support import BATCH_TOLERANCE, TASK_NAMES, max_abs_diff, package_dir  # noqa: E402
 
 pytest_plugins = ("encoder_support",)  # fixtures: encoder, reference, long_text
 
@@ -154,9 +154,9 @@ def test_concurrent_encodes_equal_serial(encoder, reference, long_text):
             if job == "ids":
                 assert result == serial_ids
             elif job == "mixed":
-                assert max_abs_diff(result, serial_mixed) <= 1e-6
+                assert max_abs_diff(result, serial_mixed) <= BATCH_TOLERANCE
             else:
-                assert max_abs_diff(result, serial[job]) <= 1e-6, f"job {job}"
+                assert max_abs_diff(result, serial[job]) <= BATCH_TOLERANCE, f"job {job}"
             checked += 1
     assert checked == 8 * 2 * (len(jobs) + 2)
 
@@ -184,7 +184,7 @@ def test_load_and_drop_while_another_thread_encodes(encoder, reference):
     assert not thread.is_alive()
     assert results, "the encoding thread made no call"
     for result in results:
-        assert max_abs_diff(result, expected) <= 1e-6
+        assert max_abs_diff(result, expected) <= BATCH_TOLERANCE
 
 
 EXIT_WHILE_ENCODING = r"""

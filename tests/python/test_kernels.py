@@ -179,8 +179,11 @@ def test_lora_linear_adapters_change_only_their_rows():
     x = torch.randn(1, 8, 64).bfloat16().expand(3, 8, 64).contiguous()
     with torch.inference_mode():
         out = kernel(x, task_mask_for([-1, 0, 0], dtype=torch.bfloat16))
-    assert torch.equal(out[1], out[2])
-    assert not torch.equal(out[0], out[1])
+    # The two rows with adapter 0 agree to bfloat16 rounding (not bit for bit: the GEMM blocking
+    # may depend on a row's position), and the row without an adapter differs by far more.
+    scale = float(out.float().abs().max())
+    assert float((out[1].float() - out[2].float()).abs().max()) <= scale * 2.0 ** -7
+    assert float((out[0].float() - out[1].float()).abs().max()) > scale * 2.0 ** -4
 
 
 def test_lora_linear_refuses_a_malformed_up_bias():
