@@ -20,6 +20,7 @@
 #include "arguments.hpp"
 #include "json.hpp"
 #include "process_memory.hpp"
+#include "summary.hpp"
 #include "workloads.hpp"
 
 namespace jina3_bench {
@@ -33,9 +34,8 @@ struct UsageError : std::invalid_argument {
 
 struct Options {
   std::string package;
-  std::string device = "cpu";
-  std::string dtype = "auto";
-  int threads = 0;
+  jina3::EncoderOptions encoder;  // --device, --dtype, --threads, ... (the options table's flags)
+  jina3::EncodeOptions encode;    // --batch-size
   std::vector<std::string> workloads = {"passages64", "mixed256", "query", "longdoc"};
   int repeats = 3;
   int warmup = 1;
@@ -45,10 +45,6 @@ struct Options {
   int long_repeats = 1;
   int long_warmup = 0;
   int long_tokens = 8192;
-  int batch_size = 0;
-  int max_batch_tokens = 0;
-  bool verify = true;
-  bool retain_host_memory = true;
   bool quick = false;
   std::string emit_inputs;
   bool inputs_only = false;
@@ -67,17 +63,18 @@ std::vector<std::string> split_commas(const std::string& list) {
   return parts;
 }
 
-// The command line, parsed by CLI11 with the jina3 tool's integer check (cli/arguments.hpp).
+// The command line, parsed by CLI11 with the jina3 tool's helpers (cli/arguments.hpp).
 // Usage errors exit with 64 (EX_USAGE), printing the message and then the help.
 class CommandLine {
  public:
   CommandLine() : app_("jina3_bench: times one jina3 package on one device and dtype; prints JSON", "jina3_bench") {
     app_.add_option("--package", o.package, "jina3 model package (required)")->required()->option_text("DIR");
-    app_.add_option("--device", o.device, "cpu (default), cuda, cuda:N")->option_text("NAME");
-    app_.add_option("--dtype", o.dtype, "auto (default: the package's), float32, bfloat16, float16, int8")
-        ->option_text("NAME");
-    integer("--threads", o.threads, 0,
-            "intra-op threads on CPU; 0 = the library default, every CPU this process may use (default 0)");
+    jina3_args::add_encoder_option_flags(&app_, o.encoder);
+    // Only --batch-size of the per-call options: the workloads are calibrated in tokens as encode()
+    // runs them by default (max_length, truncation), and the padding estimate follows batch_size.
+    jina3_args::add_encode_option_flags(&app_, o.encode, {"--batch-size"});
+    app_.add_flag_callback("--default-malloc", [this] { o.encoder.retain_host_memory = false; },
+                           "EncoderOptions::retain_host_memory = false (glibc's allocator as it is)");
     workloads_ = app_.add_option("--workloads", workloads_list_,
                                  "comma-separated, default passages64,mixed256,query,longdoc (known: passages64, "
                                  "passages256, mixed256, query, longdoc)")
@@ -92,12 +89,6 @@ class CommandLine {
     integer("--long-repeats", o.long_repeats, 1, "timed runs of the long document (default 1)");
     integer("--long-warmup", o.long_warmup, 0, "untimed runs of the long document first (default 0)");
     integer("--long-tokens", o.long_tokens, 3, "length of the long document in tokens (default 8192)");
-    integer("--batch-size", o.batch_size, 0, "EncodeOptions::batch_size (rows per forward pass; 0 = library default)");
-    integer("--max-batch-tokens", o.max_batch_tokens, 0, "EncoderOptions::max_batch_tokens (0 = library default)");
-    app_.add_flag_callback("--no-verify", [this] { o.verify = false; },
-                           "skip the SHA-256 check of the package files at load");
-    app_.add_flag_callback("--default-malloc", [this] { o.retain_host_memory = false; },
-                           "EncoderOptions::retain_host_memory = false (glibc's allocator as it is)");
     app_.add_flag("--quick", o.quick, "1 repeat, 1 warm-up, 10 query calls: a smoke test, not a measurement");
     auto* emit_inputs = app_.add_option("--emit-inputs", o.emit_inputs,
                                         "write the token ids and tasks of every selected workload as JSON")
@@ -202,14 +193,6 @@ Json mib(std::optional<std::int64_t> bytes) {
   return Json(static_cast<double>(*bytes) / (1024.0 * 1024.0));
 }
 
-// Nearest-rank percentile of an unsorted sample (p in (0, 100]).
-double percentile(std::vector<double> values, double p) {
-  if (values.empty()) return NAN;
-  std::sort(values.begin(), values.end());
-  const auto rank = static_cast<std::size_t>(std::ceil(p / 100.0 * static_cast<double>(values.size())));
-  return values[std::min(values.size(), std::max<std::size_t>(rank, 1)) - 1];
-}
-
 Json latency_summary_ms(const std::vector<double>& seconds) {
   std::vector<double> ms;
   for (double s : seconds) ms.push_back(s * 1e3);
@@ -226,7 +209,7 @@ Json latency_summary_ms(const std::vector<double>& seconds) {
 }
 
 // Padded tokens if every text went into one forward pass, and under the library's batching as
-// src/batching.cpp describes it (rows sorted longest first; a pass takes rows while it has fewer
+// src/serving/batch_plan.cpp (plan_batches) does it (rows sorted longest first; a pass takes rows while it has fewer
 // than max_rows and rows x longest <= max_tokens). The library does not report its passes, so the
 // second figure is an estimate, labelled as such in the output.
 Json padding_estimate(const std::vector<int>& lengths, std::size_t max_rows, std::int64_t max_tokens) {
@@ -268,10 +251,8 @@ class Bench {
       : options_(options), encoder_(encoder), gpu_(gpu) {}
 
   jina3::Embeddings encode(const Workload& w) const {
-    jina3::EncodeOptions encode_options;
-    encode_options.batch_size = options_.batch_size;
-    if (w.single_task()) return encoder_.encode(w.texts, w.tasks.front(), 0, encode_options);
-    return encoder_.encode(w.texts, w.tasks, 0, encode_options);
+    if (w.single_task()) return encoder_.encode(w.texts, w.tasks.front(), 0, options_.encode);
+    return encoder_.encode(w.texts, w.tasks, 0, options_.encode);
   }
 
   Json run(const Workload& w) const {
@@ -324,10 +305,14 @@ class Bench {
       const std::string name = jina3::to_string(task);
       if (std::find(task_names.begin(), task_names.end(), name) == task_names.end()) task_names.push_back(name);
     }
-    // The library's automatic limits (src/batching.cpp: automatic_batch_limits) unless overridden.
+    // The library's automatic limits (src/serving/batch_plan.cpp: automatic_batch_limits) unless
+    // the options set them; a call's batch_size caps the rows further.
     const bool cuda = encoder_.device() == jina3::Device::CUDA;
-    const std::size_t max_rows = options_.batch_size > 0 ? static_cast<std::size_t>(options_.batch_size) : cuda ? 512 : 64;
-    const std::int64_t max_tokens = options_.max_batch_tokens > 0 ? options_.max_batch_tokens : cuda ? 65536 : 8192;
+    const jina3::EncoderOptions& set = options_.encoder;
+    const int call_rows = options_.encode.batch_size;
+    std::size_t max_rows = set.max_batch_size > 0 ? static_cast<std::size_t>(set.max_batch_size) : cuda ? 512 : 64;
+    if (call_rows > 0) max_rows = std::min(max_rows, static_cast<std::size_t>(call_rows));
+    const std::int64_t max_tokens = set.max_batch_tokens > 0 ? set.max_batch_tokens : cuda ? 65536 : 4096;
 
     Json result = Json::object();
     result.set("description", w.spec.description)
@@ -387,21 +372,13 @@ void write_inputs(const std::string& path, const jina3::Encoder& encoder, const 
 }
 
 int run(const Options& options) {
-  jina3::EncoderOptions encoder_options;
-  int device_index = 0;
-  encoder_options.device = jina3::device_from_string(options.device, &device_index);
-  encoder_options.device_index = device_index;
-  encoder_options.dtype = jina3::dtype_from_string(options.dtype);
-  encoder_options.num_threads = options.threads;
-  encoder_options.max_batch_tokens = options.max_batch_tokens;
-  encoder_options.verify_checksums = options.verify;
-  encoder_options.retain_host_memory = options.retain_host_memory;
-
+  const jina3::EncoderOptions& encoder_options = options.encoder;
   const bool cuda = encoder_options.device == jina3::Device::CUDA;
   std::optional<GpuMemorySampler> gpu;
-  if (cuda) gpu.emplace(device_index);
+  if (cuda) gpu.emplace(encoder_options.device_index);
 
-  std::cerr << "jina3_bench: loading " << options.package << " on " << options.device << "\n";
+  std::cerr << "jina3_bench: loading " << options.package << " on " << jina3::to_string(encoder_options.device)
+            << "\n";
   reset_peak_resident();
   const auto load_start = Clock::now();
   const jina3::Encoder encoder(options.package, encoder_options);
@@ -452,13 +429,13 @@ int run(const Options& options) {
       .set("jina3_version", jina3::version())
       .set("package", options.package)
       .set("device", jina3::to_string(encoder.device()))
-      .set("device_index", device_index)
+      .set("device_index", encoder_options.device_index)
       .set("dtype", jina3::to_string(encoder.dtype()))
-      .set("requested_dtype", options.dtype)
-      .set("threads", options.threads)
-      .set("batch_size", options.batch_size)
-      .set("max_batch_tokens", options.max_batch_tokens)
-      .set("retain_host_memory", options.retain_host_memory)
+      .set("requested_dtype", jina3::to_string(encoder_options.dtype))
+      .set("threads", encoder_options.num_threads)
+      .set("batch_size", options.encode.batch_size)
+      .set("max_batch_tokens", encoder_options.max_batch_tokens)
+      .set("retain_host_memory", encoder_options.retain_host_memory)
       .set("hidden_size", encoder.hidden_size())
       .set("max_length", encoder.max_length())
       .set("quick", options.quick)

@@ -18,7 +18,6 @@ output is compared with the API's embeddings (max |diff|).
 
 import argparse
 import json
-import os
 import random
 import statistics
 import subprocess

@@ -12,15 +12,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+from smoke_support import check, run_test
+
 HERE = Path(__file__).resolve().parent
 TEST_DATA = Path(os.environ["JINA3_TEST_DATA"])
 BUILD = Path(os.environ["JINA3_BUILD_DIR"])
 WORK = Path(os.environ["JINA3_BENCH_WORK"]) / "driver"
-
-
-def check(condition, message):
-    if not condition:
-        raise AssertionError(message)
 
 
 def main():
@@ -59,12 +56,7 @@ def main():
               f"{workload}: jina3 float32 does not match the float32 reference")
         check(rows[(workload, "reference", "float32")]["speedup_vs_ref_float32"] == 1.0, "reference vs itself")
         check(rows[(workload, "jina3", "int8")]["speedup_vs_ref_same_precision"] is None, "no int8 reference")
-    print("benchmarks.driver_smoke: 1 passed, 0 failed")
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except AssertionError as e:
-        print(f"benchmarks.driver_smoke: FAILED: {e}", file=sys.stderr)
-        sys.exit(1)
+    run_test("benchmarks.driver_smoke", main)

@@ -24,6 +24,7 @@
 #include <sstream>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -37,7 +38,10 @@
 
 #include <jina3/jina3.hpp>
 
+#include "arguments.hpp"
+#include "summary.hpp"
 #include "synthetic_texts.hpp"
+#include "watchdog.hpp"  // tests/cpp/watchdog.hpp
 #include "workloads.hpp"
 
 namespace jina3_load_bench {
@@ -45,6 +49,7 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 using Json = nlohmann::ordered_json;
+using jina3_bench::percentile;
 
 constexpr jina3::Task kQueryTask = jina3::Task::RetrievalQuery;
 constexpr jina3::Task kPassageTask = jina3::Task::RetrievalPassage;
@@ -52,12 +57,7 @@ const std::vector<std::string> kAllParts = {"batched", "closed", "bypass", "defa
 
 struct Options {
   std::string package;
-  std::string device = "cpu";
-  std::string dtype = "auto";
-  int threads = 0;
-  int max_wait_us = -1;  // -1: the library's default
-  int max_queued_requests = 0;
-  bool verify = true;
+  jina3::EncoderOptions encoder;  // of the measured encoders: --device, --threads, ... (the options table's flags)
   std::vector<int> callers = {1, 8, 60, 256};
   std::vector<std::string> parts = kAllParts;
   double seconds = 15.0;
@@ -96,14 +96,6 @@ double seconds_between(Clock::time_point from, Clock::time_point to) {
   return std::chrono::duration<double>(to - from).count();
 }
 
-// Nearest-rank percentile of an unsorted sample (p in (0, 100]); NaN for an empty one.
-double percentile(std::vector<double> values, double p) {
-  if (values.empty()) return NAN;
-  std::sort(values.begin(), values.end());
-  const auto rank = static_cast<std::size_t>(std::ceil(p / 100.0 * static_cast<double>(values.size())));
-  return values[std::min(values.size(), std::max<std::size_t>(rank, 1)) - 1];
-}
-
 // JSON has no NaN: an undefined figure is null.
 Json number(double value) { return std::isfinite(value) ? Json(value) : Json(); }
 
@@ -125,90 +117,41 @@ double ratio(double numerator, double denominator) {
   return denominator > 0 && std::isfinite(numerator) && std::isfinite(denominator) ? numerator / denominator : NAN;
 }
 
-// What the encoder did between two stats() snapshots, with the figures that explain a result.
+// Counters that hold a level (now, or the largest seen) rather than a running total: reported as
+// they stand at the later snapshot.
+bool is_level(std::string_view counter) {
+  return counter == "queue_depth" || counter == "max_queue_depth" || counter == "cache_bytes" ||
+         counter == "cache_entries";
+}
+
+// What the encoder did between two stats() snapshots: every counter (include/jina3/stats.hpp),
+// then the figures that explain a result.
 Json stats_delta(const jina3::EncoderStats& a, const jina3::EncoderStats& b) {
   const auto d = [](std::uint64_t before, std::uint64_t after) {
     return after >= before ? after - before : std::uint64_t{0};
   };
-  const std::uint64_t requests = d(a.requests, b.requests), rows = d(a.rows, b.rows), passes = d(a.passes, b.passes);
-  const std::uint64_t tokens = d(a.tokens, b.tokens), padded = d(a.padded_tokens, b.padded_tokens);
-  const std::uint64_t wait_us = d(a.queue_wait_us, b.queue_wait_us), pass_us = d(a.pass_us, b.pass_us);
-  const auto per = [](std::uint64_t x, std::uint64_t n) {
-    return number(n ? static_cast<double>(x) / static_cast<double>(n) : NAN);
+  Json out = Json::object();
+#define JINA3_X(name, doc) out[#name] = is_level(#name) ? b.name : d(a.name, b.name);
+  JINA3_STATS_FIELDS(JINA3_X)
+#undef JINA3_X
+  const auto per = [&out](const char* x, const char* n, double scale = 1.0) {
+    const auto count = out[n].get<std::uint64_t>();
+    return number(count ? static_cast<double>(out[x].get<std::uint64_t>()) / (static_cast<double>(count) * scale)
+                        : NAN);
   };
-  return Json{{"requests", requests},
-              {"rows", rows},
-              {"passes", passes},
-              {"tokens", tokens},
-              {"padded_tokens", padded},
-              {"rows_per_pass", per(rows, passes)},
-              {"tokens_per_pass", per(tokens, passes)},
-              {"padded_per_real_token", per(padded, tokens)},
-              {"queue_wait_ms_per_request", per(wait_us, requests * 1000)},
-              {"pass_ms", per(pass_us, passes * 1000)},
-              {"max_queue_depth", b.max_queue_depth},
-              {"rejected", d(a.rejected, b.rejected)},
-              {"deadline_exceeded", d(a.deadline_exceeded, b.deadline_exceeded)},
-              {"failed", d(a.failed, b.failed)},
-              {"cache_hits", d(a.cache_hits, b.cache_hits)}};
+  out["rows_per_pass"] = per("rows", "passes");
+  out["tokens_per_pass"] = per("tokens", "passes");
+  out["padded_per_real_token"] = per("padded_tokens", "tokens");
+  out["queue_wait_ms_per_request"] = per("queue_wait_us", "requests", 1000.0);
+  out["pass_ms"] = per("pass_us", "passes", 1000.0);
+  return out;
 }
 
-// Ends the process if a phase overruns its bound, so that a stuck request cannot hang a
-// benchmark run (or ctest) forever. Normal phases finish long before their deadline.
-class Watchdog {
- public:
-  Watchdog() : thread_([this] { watch(); }) {}
-  ~Watchdog() {
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      quit_ = true;
-    }
-    changed_.notify_all();
-    thread_.join();
-  }
-  Watchdog(const Watchdog&) = delete;
-  Watchdog& operator=(const Watchdog&) = delete;
-
-  void arm(const std::string& phase, double seconds) {
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      phase_ = phase;
-      bound_s_ = seconds;
-      deadline_ = Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
-      armed_ = true;
-    }
-    changed_.notify_all();
-  }
-  void disarm() {
-    std::lock_guard<std::mutex> lock(mutex_);
-    armed_ = false;
-  }
-
- private:
-  void watch() {
-    std::unique_lock<std::mutex> lock(mutex_);
-    while (!quit_) {
-      if (!armed_) {
-        changed_.wait(lock);
-      } else if (Clock::now() >= deadline_) {
-        fmt::print(stderr, "jina3_load_bench: {} did not finish within {:.0f} s; giving up\n", phase_, bound_s_);
-        std::fflush(stderr);
-        std::_Exit(3);
-      } else {
-        changed_.wait_until(lock, deadline_);
-      }
-    }
-  }
-
-  std::mutex mutex_;
-  std::condition_variable changed_;
-  bool armed_ = false;
-  bool quit_ = false;
-  std::string phase_;
-  double bound_s_ = 0.0;
-  Clock::time_point deadline_;
-  std::thread thread_;  // last: starts once the members above exist
-};
+// A phase that overruns its bound ends the process (tests/cpp/watchdog.hpp: exit 124), so that a
+// stuck request cannot hang a benchmark run (or ctest) forever. Normal phases finish long before.
+std::chrono::seconds bound(double seconds) {
+  return std::chrono::seconds(static_cast<std::int64_t>(std::ceil(seconds)));
+}
 
 // One request of a closed-loop caller: when it ended and how long it took, in seconds.
 struct Completion {
@@ -269,10 +212,11 @@ struct LoopTiming {
 // `window_work` runs on this thread when one is given (the mixed load). Only requests that
 // complete inside the window count; the callers then finish the request they have in flight.
 LoopResult closed_loop(const jina3::Encoder& encoder, const std::vector<std::string>& queries, int callers,
-                       const LoopTiming& timing, Watchdog& watchdog, const std::string& phase,
+                       const LoopTiming& timing, const std::string& phase,
                        const std::function<void()>& window_work = {}) {
   const double window_bound = window_work ? timing.max_window_work_s : timing.seconds;
-  watchdog.arm(phase, timing.max_warmup_s + window_bound + timing.max_drain_s + 30.0);
+  const jina3::test::Watchdog watchdog(phase.c_str(),
+                                       bound(timing.max_warmup_s + window_bound + timing.max_drain_s + 30.0));
 
   std::mutex start_mutex;
   std::condition_variable start_signal;
@@ -346,7 +290,6 @@ LoopResult closed_loop(const jina3::Encoder& encoder, const std::vector<std::str
   stop.store(true);
   for (auto& t : threads) t.join();
   result.drain_s = seconds_between(window_end, Clock::now());
-  watchdog.disarm();
 
   result.window_s = seconds_between(window_start, window_end);
   const double from = seconds_between(origin, window_start), to = seconds_between(origin, window_end);
@@ -486,24 +429,21 @@ void add_passages(Passages& p, const jina3::Encoder& encoder, std::size_t count,
   }
 }
 
-jina3::EncoderOptions base_options(const Options& o) {
-  jina3::EncoderOptions options;
-  int device_index = 0;
-  options.device = jina3::device_from_string(o.device, &device_index);
-  options.device_index = device_index;
-  options.dtype = jina3::dtype_from_string(o.dtype);
-  options.num_threads = o.threads;
-  options.verify_checksums = o.verify;
-  if (o.max_wait_us >= 0) options.max_wait_us = o.max_wait_us;
-  options.max_queued_requests = o.max_queued_requests;
-  return options;
+// An option's value in the report: numbers and booleans as they are, enums by name.
+template <class T>
+Json option_value(const T& value) {
+  return value;
 }
+Json option_value(jina3::Device device) { return jina3::to_string(device); }
+Json option_value(jina3::DType dtype) { return jina3::to_string(dtype); }
 
+// Every field of the options table (include/jina3/options.hpp).
 Json options_json(const jina3::EncoderOptions& e) {
-  return Json{{"num_threads", e.num_threads},       {"use_scheduler", e.use_scheduler},
-              {"max_wait_us", e.max_wait_us},       {"max_queued_requests", e.max_queued_requests},
-              {"cache_bytes", e.cache_bytes},       {"max_batch_tokens", e.max_batch_tokens},
-              {"max_batch_size", e.max_batch_size}, {"retain_host_memory", e.retain_host_memory}};
+  Json out = Json::object();
+#define JINA3_X(type, name, value, flag, doc) out[#name] = option_value(e.name);
+  JINA3_ENCODER_OPTION_FIELDS(JINA3_X)
+#undef JINA3_X
+  return out;
 }
 
 std::unique_ptr<jina3::Encoder> load(const std::string& name, const Options& o, const jina3::EncoderOptions& options,
@@ -603,15 +543,15 @@ void write_inputs(const std::string& path, const Queries& q) {
 int run(const Options& o) {
   const int cpus = usable_cpus();
   const int all_threads = o.all_threads > 0 ? o.all_threads : cpus;
-  const jina3::EncoderOptions base = base_options(o);
-  Watchdog watchdog;
+  const jina3::EncoderOptions& base = o.encoder;
   const LoopTiming timing{o.seconds, o.warmup_seconds, std::max(o.max_warmup_seconds, o.warmup_seconds),
                           o.max_drain_seconds, 0.0};
 
   Json report{{"tool", "jina3_load_bench"},
               {"jina3_version", jina3::version()},
               {"package", o.package},
-              {"device", o.device},
+              {"device", jina3::to_string(o.encoder.device)},
+              {"device_index", o.encoder.device_index},
               {"cpus", cpus},
               {"all_threads", all_threads}};
   Json encoders = Json::object();
@@ -659,7 +599,7 @@ int run(const Options& o) {
       LoopTiming t = timing;
       const double cycle_s = get(find_callers(member(report, "batched"), n), {"median_s"});
       if (std::isfinite(cycle_s)) t.seconds = std::max(t.seconds, o.min_cycles * cycle_s);
-      const LoopResult r = closed_loop(e, queries.texts, n, t, watchdog, fmt::format("{} with {} callers", name, n));
+      const LoopResult r = closed_loop(e, queries.texts, n, t, fmt::format("{} with {} callers", name, n));
       report_loop(name, r);
       failed = failed || !r.errors.empty();
       list.push_back(r.to_json());
@@ -705,19 +645,21 @@ int run(const Options& o) {
     fmt::print(stderr, "jina3_load_bench: mixed load: {} passages, {} tokens ({})\n", count, passages.total_tokens(),
                sizing);
 
-    watchdog.arm("the solo passage call", std::max(60.0, 40.0 * warm_s * static_cast<double>(count) / 32.0));
     const jina3::EncoderStats solo_before = encoder->stats();
     const auto solo_start = Clock::now();
-    check_rows(encoder->encode(passages.texts, kPassageTask), count);
+    {
+      const jina3::test::Watchdog watchdog("the solo passage call",
+                                           bound(std::max(60.0, 40.0 * warm_s * static_cast<double>(count) / 32.0)));
+      check_rows(encoder->encode(passages.texts, kPassageTask), count);
+    }
     const double solo_s = seconds_between(solo_start, Clock::now());
     const jina3::EncoderStats solo_after = encoder->stats();
-    watchdog.disarm();
     fmt::print(stderr, "jina3_load_bench: passages alone: {:.1f} s, {:.0f} tokens/s\n", solo_s, tokens / solo_s);
 
     double mixed_s = NAN;
     LoopTiming mixed_timing = timing;
     mixed_timing.max_window_work_s = std::max(120.0, 10.0 * solo_s);
-    const LoopResult r = closed_loop(*encoder, queries.texts, o.mixed_callers, mixed_timing, watchdog,
+    const LoopResult r = closed_loop(*encoder, queries.texts, o.mixed_callers, mixed_timing,
                                      fmt::format("the mixed load ({} callers)", o.mixed_callers), [&] {
                                        const auto start = Clock::now();
                                        check_rows(encoder->encode(passages.texts, kPassageTask), count);
@@ -817,23 +759,15 @@ int main(int argc, char** argv) {
   CLI::App app{
       "jina3_load_bench: serving benchmark of one jina3 package (closed-loop callers, batched calls, "
       "scheduler bypass, mixed load, default threads). JSON on stdout or --out; progress on stderr."};
+  // A number within [lo, hi], its default shown.
+  const auto ranged = [&app](const std::string& name, auto& value, auto lo, auto hi, const std::string& help) {
+    app.add_option(name, value, help)->check(CLI::Range(lo, hi))->capture_default_str();
+  };
   app.add_option("--package", o.package, "jina3 model package")->required();
-  app.add_option("--device", o.device, "cpu, cuda or cuda:N")->capture_default_str();
-  app.add_option("--dtype", o.dtype, "auto (the package's), float32, bfloat16, float16, int8")->capture_default_str();
-  app.add_option("--threads", o.threads, "EncoderOptions::num_threads of the measured encoders (0 = default)")
-      ->check(CLI::NonNegativeNumber)
-      ->capture_default_str();
+  jina3_args::add_encoder_option_flags(&app, o.encoder);
   app.add_option("--all-threads", o.all_threads, "num_threads the defaults are compared with (0 = every usable CPU)")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
-  app.add_option("--max-wait-us", o.max_wait_us, "EncoderOptions::max_wait_us (-1 = library default)")
-      ->check(CLI::Range(-1, 10000000))
-      ->capture_default_str();
-  app.add_option("--max-queued-requests", o.max_queued_requests, "EncoderOptions::max_queued_requests (0 = automatic)")
-      ->check(CLI::NonNegativeNumber)
-      ->capture_default_str();
-  bool no_verify = false;
-  app.add_flag("--no-verify", no_verify, "skip the SHA-256 check of the package files at load");
   app.add_option("--callers", o.callers, "closed-loop caller counts, comma-separated")
       ->delimiter(',')
       ->check(CLI::Range(1, 4096))
@@ -842,54 +776,25 @@ int main(int argc, char** argv) {
       ->delimiter(',')
       ->check(CLI::IsMember(jina3_load_bench::kAllParts))
       ->capture_default_str();
-  app.add_option("--seconds", o.seconds, "measurement window of each closed loop")
-      ->check(CLI::Range(0.05, 86400.0))
-      ->capture_default_str();
-  app.add_option("--min-cycles", o.min_cycles,
-                 "each window lasts at least this many times the batched call of the same queries")
-      ->check(CLI::Range(0.0, 1000.0))
-      ->capture_default_str();
-  app.add_option("--warmup-seconds", o.warmup_seconds,
-                 "warm-up before each window (longer until every caller "
-                 "has completed a request)")
-      ->check(CLI::Range(0.0, 3600.0))
-      ->capture_default_str();
-  app.add_option("--max-warmup-seconds", o.max_warmup_seconds, "the window opens after this long in any case")
-      ->check(CLI::Range(0.0, 3600.0))
-      ->capture_default_str();
-  app.add_option("--max-drain-seconds", o.max_drain_seconds, "bound on callers finishing after a window (else exit 3)")
-      ->check(CLI::Range(1.0, 86400.0))
-      ->capture_default_str();
-  app.add_option("--batch-repeats", o.batch_repeats, "timed runs of each batched call")
-      ->check(CLI::Range(1, 1000))
-      ->capture_default_str();
-  app.add_option("--throughput-repeats", o.throughput_repeats, "timed runs of the 64x128 batch")
-      ->check(CLI::Range(1, 1000))
-      ->capture_default_str();
-  app.add_option("--target-callers", o.target_callers, "caller count the targets compare with its batched call")
-      ->check(CLI::Range(1, 4096))
-      ->capture_default_str();
-  app.add_option("--mixed-callers", o.mixed_callers, "query callers of the mixed load")
-      ->check(CLI::Range(1, 4096))
-      ->capture_default_str();
-  app.add_option("--mixed-passages", o.mixed_passages,
-                 "passages in the mixed load's one call (0 = sized from "
-                 "--mixed-seconds, at most 2000)")
-      ->check(CLI::Range(0, 1000000))
-      ->capture_default_str();
-  app.add_option("--mixed-seconds", o.mixed_seconds, "with --mixed-passages 0: solo seconds of passage work")
-      ->check(CLI::Range(0.01, 86400.0))
-      ->capture_default_str();
-  app.add_option("--passage-tokens-min", o.passage_tokens_min,
-                 "shortest passage, tokens (prompt and specials included)")
-      ->check(CLI::Range(4, 8192))
-      ->capture_default_str();
-  app.add_option("--passage-tokens-max", o.passage_tokens_max, "longest passage, tokens")
-      ->check(CLI::Range(4, 8192))
-      ->capture_default_str();
-  app.add_option("--query-pool", o.query_pool, "distinct query texts")
-      ->check(CLI::Range(1, 1000000))
-      ->capture_default_str();
+  ranged("--seconds", o.seconds, 0.05, 86400.0, "measurement window of each closed loop");
+  ranged("--min-cycles", o.min_cycles, 0.0, 1000.0,
+         "each window lasts at least this many times the batched call of the same queries");
+  ranged("--warmup-seconds", o.warmup_seconds, 0.0, 3600.0,
+         "warm-up before each window (longer until every caller has completed a request)");
+  ranged("--max-warmup-seconds", o.max_warmup_seconds, 0.0, 3600.0, "the window opens after this long in any case");
+  ranged("--max-drain-seconds", o.max_drain_seconds, 1.0, 86400.0,
+         "bound on callers finishing after a window (else exit 124)");
+  ranged("--batch-repeats", o.batch_repeats, 1, 1000, "timed runs of each batched call");
+  ranged("--throughput-repeats", o.throughput_repeats, 1, 1000, "timed runs of the 64x128 batch");
+  ranged("--target-callers", o.target_callers, 1, 4096, "caller count the targets compare with its batched call");
+  ranged("--mixed-callers", o.mixed_callers, 1, 4096, "query callers of the mixed load");
+  ranged("--mixed-passages", o.mixed_passages, 0, 1000000,
+         "passages in the mixed load's one call (0 = sized from --mixed-seconds, at most 2000)");
+  ranged("--mixed-seconds", o.mixed_seconds, 0.01, 86400.0, "with --mixed-passages 0: solo seconds of passage work");
+  ranged("--passage-tokens-min", o.passage_tokens_min, 4, 8192,
+         "shortest passage, tokens (prompt and specials included)");
+  ranged("--passage-tokens-max", o.passage_tokens_max, 4, 8192, "longest passage, tokens");
+  ranged("--query-pool", o.query_pool, 1, 1000000, "distinct query texts");
   app.add_option("--out", o.out, "write the JSON here instead of stdout");
   app.add_option("--emit-inputs", o.emit_inputs, "write the query texts (JSON) for benchmarks/load_bench.py");
   app.add_flag("--inputs-only", o.inputs_only, "with --emit-inputs: write the inputs and exit");
@@ -903,7 +808,6 @@ int main(int argc, char** argv) {
     const int code = app.exit(e);
     return code == 0 ? 0 : 64;
   }
-  o.verify = !no_verify;
   try {
     return jina3_load_bench::run(o);
   } catch (const jina3::Error& e) {

@@ -21,12 +21,13 @@ beside jina3_load_bench; see benchmarks/README.md, "Serving".
 import argparse
 import asyncio
 import json
-import math
 import os
 import sys
 import threading
 import time
 from pathlib import Path
+
+from summary import percentile
 
 ALL_MODES = ["threads", "asyncio", "batched", "bypass-threads"]
 DEFAULT_MODES = ["threads", "asyncio", "batched"]
@@ -78,65 +79,99 @@ def parse_args(argv=None):
     return args
 
 
-def percentile(values, p):
-    """Nearest-rank percentile (as jina3_load_bench computes it); None for no values."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    rank = math.ceil(p / 100.0 * len(ordered))
-    return ordered[min(len(ordered), max(rank, 1)) - 1]
-
-
 def latency_ms(seconds):
     ms = [s * 1e3 for s in seconds]
     return {"count": len(ms), "p50": percentile(ms, 50), "p90": percentile(ms, 90), "p99": percentile(ms, 99),
             "max": percentile(ms, 100), "mean": sum(ms) / len(ms) if ms else None}
 
 
+# Counters that hold a level (now, or the largest seen) rather than a running total: reported as they
+# stand at the later snapshot (as jina3_load_bench does).
+LEVELS = ("queue_depth", "max_queue_depth", "cache_bytes", "cache_entries")
+
+
 def stats_delta(before, after):
-    """What the encoder did between two stats() snapshots (the same fields as jina3_load_bench's)."""
-    d = {k: max(after[k] - before[k], 0) for k in ("requests", "rows", "passes", "tokens", "padded_tokens",
-                                                   "queue_wait_us", "pass_us", "rejected", "deadline_exceeded",
-                                                   "failed", "cache_hits")}
+    """What the encoder did between two stats() snapshots: every counter, then the figures that explain
+    a result (the same as jina3_load_bench's)."""
+    d = {k: after[k] if k in LEVELS else max(after[k] - before[k], 0) for k in after}
 
-    def per(x, n):
-        return x / n if n else None
+    def per(x, n, scale=1):
+        return d[x] / (d[n] * scale) if d[n] else None
 
-    return {"requests": d["requests"], "rows": d["rows"], "passes": d["passes"], "tokens": d["tokens"],
-            "padded_tokens": d["padded_tokens"], "rows_per_pass": per(d["rows"], d["passes"]),
-            "tokens_per_pass": per(d["tokens"], d["passes"]),
-            "padded_per_real_token": per(d["padded_tokens"], d["tokens"]),
-            "queue_wait_ms_per_request": per(d["queue_wait_us"], d["requests"] * 1000),
-            "pass_ms": per(d["pass_us"], d["passes"] * 1000), "max_queue_depth": after["max_queue_depth"],
-            "rejected": d["rejected"], "deadline_exceeded": d["deadline_exceeded"], "failed": d["failed"],
-            "cache_hits": d["cache_hits"]}
+    return {**d, "rows_per_pass": per("rows", "passes"), "tokens_per_pass": per("tokens", "passes"),
+            "padded_per_real_token": per("padded_tokens", "tokens"),
+            "queue_wait_ms_per_request": per("queue_wait_us", "requests", 1000),
+            "pass_ms": per("pass_us", "passes", 1000)}
 
 
-def loop_result(callers, origin, warmup_end, window_end, drain_s, completions, errors, before, after):
-    """The closed-loop figures, counting requests that completed inside [warmup_end, window_end].
+class Loop:
+    """What the thread and asyncio closed loops share: each caller's completions and error, the
+    window's edges and the encoder's stats at them, and the figures made of them."""
 
-    requests_per_s is the sum of each caller's completion rate inside the window, as
-    jina3_load_bench computes it: merged passes complete their callers in bursts, so a count over a
-    window of a few passes is off by up to one burst, while each caller completes one request per
-    cycle whatever the window's edges cut. It needs two completions per caller; otherwise, and
-    beside it, the window count."""
-    window, rate, every_caller_twice = [], 0.0, True
-    for mine in completions:
-        ends = [end for end, _ in mine if warmup_end <= end <= window_end]
-        window += [lat for end, lat in mine if warmup_end <= end <= window_end]
-        if len(ends) >= 2 and ends[-1] > ends[0]:
-            rate += (len(ends) - 1) / (ends[-1] - ends[0])
-        else:
-            every_caller_twice = False
-    window_s = window_end - warmup_end
-    window_rate = len(window) / window_s if window_s > 0 else None
-    return {"callers": callers, "window_s": window_s, "completed": len(window),
-            "requests_per_s": rate if every_caller_twice else window_rate,
-            "rate_method": "per-caller cycles" if every_caller_twice else "window count",
-            "requests_per_s_window": window_rate, "latency_ms": latency_ms(window),
-            "warmup_s": warmup_end - origin, "steady_at_window_start": None, "drain_s": drain_s,
-            "completed_total": sum(len(m) for m in completions),
-            "errors": [f"caller {c}: {e}" for c, e in enumerate(errors) if e], "stats": stats_delta(before, after)}
+    def __init__(self, callers, timing):
+        self.callers, self.timing = callers, timing
+        self.completions = [[] for _ in range(callers)]
+        self.errors = [None] * callers
+        self.origin = time.perf_counter()
+
+    def served(self, c, sent, rows, call):
+        """Records caller c's request, sent at `sent`, that returned `rows` rows (1, or it raises)."""
+        if rows != 1:
+            raise RuntimeError(f"{call} returned {rows} rows for 1 text")
+        done = time.perf_counter()
+        self.completions[c].append((done, done - sent))
+
+    def failed(self, c, e):
+        self.errors[c] = f"{type(e).__name__}: {e}"
+
+    def warming_up(self):
+        """Until the warm-up has lasted long enough and every caller has had a reply, at most
+        max_warmup_s; a failed caller ends it at once."""
+        elapsed = time.perf_counter() - self.origin
+        warm = elapsed >= self.timing.warmup_s and all(self.completions)
+        return not (warm or elapsed >= self.timing.max_warmup_s or any(self.errors))
+
+    def open_window(self, encoder):
+        self.steady = all(self.completions)
+        self.warmup_end = time.perf_counter()
+        self.before = encoder.stats()
+
+    def close_window(self, encoder):
+        self.window_end = time.perf_counter()
+        self.after = encoder.stats()
+
+    def give_up(self, what):
+        log(f"{self.callers} {what} did not finish within {self.timing.max_drain_s:.0f} s of the window; giving up")
+        sys.stderr.flush()
+        os._exit(3)
+
+    def result(self):
+        """The closed-loop figures, counting requests that completed inside [warmup_end, window_end].
+
+        requests_per_s is the sum of each caller's completion rate inside the window, as
+        jina3_load_bench computes it: merged passes complete their callers in bursts, so a count over a
+        window of a few passes is off by up to one burst, while each caller completes one request per
+        cycle whatever the window's edges cut. It needs two completions per caller; otherwise, and
+        beside it, the window count."""
+        drain_s = time.perf_counter() - self.window_end
+        window, rate, every_caller_twice = [], 0.0, True
+        for mine in self.completions:
+            inside = [(end, lat) for end, lat in mine if self.warmup_end <= end <= self.window_end]
+            window += [lat for _, lat in inside]
+            if len(inside) >= 2 and inside[-1][0] > inside[0][0]:
+                rate += (len(inside) - 1) / (inside[-1][0] - inside[0][0])
+            else:
+                every_caller_twice = False
+        window_s = self.window_end - self.warmup_end
+        window_rate = len(window) / window_s if window_s > 0 else None
+        return {"callers": self.callers, "window_s": window_s, "completed": len(window),
+                "requests_per_s": rate if every_caller_twice else window_rate,
+                "rate_method": "per-caller cycles" if every_caller_twice else "window count",
+                "requests_per_s_window": window_rate, "latency_ms": latency_ms(window),
+                "warmup_s": self.warmup_end - self.origin, "steady_at_window_start": self.steady,
+                "drain_s": drain_s, "completed_total": sum(len(m) for m in self.completions),
+                "errors": [f"caller {c}: {e}" for c, e in enumerate(self.errors) if e],
+                "stats": stats_delta(self.before, self.after)}
 
 
 class Timing:
@@ -157,104 +192,66 @@ def query_for(queries, caller, k, callers):
 def threads_loop(encoder, queries, task, callers, timing):
     start = threading.Event()
     stop = threading.Event()
-    completions = [[] for _ in range(callers)]
-    errors = [None] * callers
+    loop = Loop(callers, timing)
 
     def caller(c):
         start.wait()
-        mine = completions[c]
         k = 0
         while not stop.is_set():
-            text = query_for(queries, c, k, callers)
             sent = time.perf_counter()
             try:
-                rows = encoder.encode([text], task=task).shape[0]
-                if rows != 1:
-                    raise RuntimeError(f"encode returned {rows} rows for 1 text")
+                loop.served(c, sent, encoder.encode([query_for(queries, c, k, callers)], task=task).shape[0], "encode")
             except Exception as e:  # recorded and reported; the caller stops
-                errors[c] = f"{type(e).__name__}: {e}"
+                loop.failed(c, e)
                 return
-            done = time.perf_counter()
-            mine.append((done, done - sent))
             k += 1
 
     threads = [threading.Thread(target=caller, args=(c,), daemon=True) for c in range(callers)]
     for t in threads:
         t.start()
-    origin = time.perf_counter()
+    loop.origin = time.perf_counter()
     start.set()
-    while True:
-        elapsed = time.perf_counter() - origin
-        warm = elapsed >= timing.warmup_s and all(completions)
-        if warm or elapsed >= timing.max_warmup_s or any(errors):
-            break
+    while loop.warming_up():
         time.sleep(0.005)
-    steady = all(completions)
-    warmup_end = time.perf_counter()
-    before = encoder.stats()
+    loop.open_window(encoder)
     time.sleep(timing.seconds)
-    window_end = time.perf_counter()
-    after = encoder.stats()
+    loop.close_window(encoder)
     stop.set()
     for t in threads:
-        t.join(max(0.0, window_end + timing.max_drain_s - time.perf_counter()))
+        t.join(max(0.0, loop.window_end + timing.max_drain_s - time.perf_counter()))
     if any(t.is_alive() for t in threads):
-        log(f"{callers} threads did not finish within {timing.max_drain_s:.0f} s of the window; giving up")
-        sys.stderr.flush()
-        os._exit(3)
-    result = loop_result(callers, origin, warmup_end, window_end, time.perf_counter() - window_end, completions,
-                         errors, before, after)
-    result["steady_at_window_start"] = steady
-    return result
+        loop.give_up("threads")
+    return loop.result()
 
 
 async def asyncio_loop(encoder, queries, task, callers, timing):
     stop = False
-    completions = [[] for _ in range(callers)]
-    errors = [None] * callers
+    loop = Loop(callers, timing)
 
     async def caller(c):
-        mine = completions[c]
         k = 0
         while not stop:
-            text = query_for(queries, c, k, callers)
             sent = time.perf_counter()
             try:
-                rows = (await encoder.encode_async([text], task=task)).shape[0]
-                if rows != 1:
-                    raise RuntimeError(f"encode_async returned {rows} rows for 1 text")
+                rows = (await encoder.encode_async([query_for(queries, c, k, callers)], task=task)).shape[0]
+                loop.served(c, sent, rows, "encode_async")
             except Exception as e:  # recorded and reported; the caller stops
-                errors[c] = f"{type(e).__name__}: {e}"
+                loop.failed(c, e)
                 return
-            done = time.perf_counter()
-            mine.append((done, done - sent))
             k += 1
 
-    origin = time.perf_counter()
     tasks = [asyncio.ensure_future(caller(c)) for c in range(callers)]
-    while True:
-        elapsed = time.perf_counter() - origin
-        warm = elapsed >= timing.warmup_s and all(completions)
-        if warm or elapsed >= timing.max_warmup_s or any(errors):
-            break
+    while loop.warming_up():
         await asyncio.sleep(0.005)
-    steady = all(completions)
-    warmup_end = time.perf_counter()
-    before = encoder.stats()
+    loop.open_window(encoder)
     await asyncio.sleep(timing.seconds)
-    window_end = time.perf_counter()
-    after = encoder.stats()
+    loop.close_window(encoder)
     stop = True
     try:
         await asyncio.wait_for(asyncio.gather(*tasks), timing.max_drain_s)
     except asyncio.TimeoutError:
-        log(f"{callers} asyncio callers did not finish within {timing.max_drain_s:.0f} s of the window; giving up")
-        sys.stderr.flush()
-        os._exit(3)
-    result = loop_result(callers, origin, warmup_end, window_end, time.perf_counter() - window_end, completions,
-                         errors, before, after)
-    result["steady_at_window_start"] = steady
-    return result
+        loop.give_up("asyncio callers")
+    return loop.result()
 
 
 def batched_call(encoder, queries, task, n, repeats):
@@ -314,6 +311,15 @@ def main(argv=None):
                         "batch_repeats": args.batch_repeats},
            "encoders": {}, "closed_loop": {}, "batched": []}
     failed = False
+
+    def closed_loops(key, label, run_loop, encoder):
+        """One closed loop per caller count, into doc["closed_loop"][key]; True if a caller failed."""
+        results = doc["closed_loop"][key] = []
+        for n in args.callers:
+            results.append(run_loop(encoder, queries, task, n, Timing(args, cycles.get(n))))
+            report(label, results[-1])
+        return any(r["errors"] for r in results)
+
     encoder, doc["encoders"]["scheduler"] = load(jina3, args)
     if "batched" in args.modes:
         for n in args.callers:
@@ -323,28 +329,13 @@ def main(argv=None):
             doc["batched"].append(r)
             cycles[n] = r["median_s"]
     if "threads" in args.modes:
-        doc["closed_loop"]["python-threads"] = []
-        for n in args.callers:
-            r = threads_loop(encoder, queries, task, n, Timing(args, cycles.get(n)))
-            report("python-threads", r)
-            failed = failed or bool(r["errors"])
-            doc["closed_loop"]["python-threads"].append(r)
+        failed |= closed_loops("python-threads", "python-threads", threads_loop, encoder)
     if "asyncio" in args.modes:
-        doc["closed_loop"]["python-asyncio"] = []
-        for n in args.callers:
-            r = asyncio.run(asyncio_loop(encoder, queries, task, n, Timing(args, cycles.get(n))))
-            report("python-asyncio", r)
-            failed = failed or bool(r["errors"])
-            doc["closed_loop"]["python-asyncio"].append(r)
+        failed |= closed_loops("python-asyncio", "python-asyncio", lambda *a: asyncio.run(asyncio_loop(*a)), encoder)
     del encoder
     if "bypass-threads" in args.modes:
         bypass, doc["encoders"]["bypass"] = load(jina3, args, use_scheduler=False)
-        doc["closed_loop"]["python-bypass-threads"] = []
-        for n in args.callers:
-            r = threads_loop(bypass, queries, task, n, Timing(args, cycles.get(n)))
-            report("python-bypass", r)
-            failed = failed or bool(r["errors"])
-            doc["closed_loop"]["python-bypass-threads"].append(r)
+        failed |= closed_loops("python-bypass-threads", "python-bypass", threads_loop, bypass)
         del bypass
     text = json.dumps(doc, indent=1)
     if args.out:

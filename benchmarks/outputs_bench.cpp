@@ -21,6 +21,7 @@
 
 #include <jina3/jina3.hpp>
 
+#include "arguments.hpp"
 #include "process_memory.hpp"
 #include "synthetic_texts.hpp"
 
@@ -33,8 +34,7 @@ using jina3::Task;
 
 struct Options {
   std::string package;
-  std::string device = "cpu";
-  int threads = 0;  // 0: the library's default, as a user gets it
+  jina3::EncoderOptions encoder;  // --device, --threads, ...: the library's defaults, as a user gets them
   int doc_tokens = 8192;
   int long_pieces = 4;  // long part: documents of 1..long_pieces x doc_tokens
   int chunk_tokens = 256;
@@ -209,9 +209,7 @@ int main(int argc, char** argv) {
   Options o;
   CLI::App app{"jina3_outputs_bench: late chunking, long late chunking and quantised outputs against encode"};
   app.add_option("--package", o.package, "jina3 model package")->required();
-  app.add_option("--device", o.device, "cpu, cuda or cuda:N")->capture_default_str();
-  app.add_option("--threads", o.threads, "EncoderOptions::num_threads (0 = the library's default)")
-      ->capture_default_str();
+  jina3_args::add_encoder_option_flags(&app, o.encoder);
   app.add_option("--doc-tokens", o.doc_tokens, "tokens of the late-chunked document (capped at max_length)")
       ->capture_default_str();
   app.add_option("--long-pieces", o.long_pieces, "long part: documents of 1..N x doc-tokens")->capture_default_str();
@@ -223,14 +221,12 @@ int main(int argc, char** argv) {
   app.add_option("--out", o.out, "write the JSON here instead of stdout");
   CLI11_PARSE(app, argc, argv);
   try {
-    jina3::EncoderOptions load;
-    load.device = jina3::device_from_string(o.device, &load.device_index);
-    load.num_threads = o.threads;
     const auto start = Clock::now();
-    jina3::Encoder encoder(o.package, load);
+    jina3::Encoder encoder(o.package, o.encoder);
     Json result{{"package", o.package},
-                {"device", o.device},
-                {"threads", o.threads},
+                {"device", jina3::to_string(o.encoder.device)},
+                {"device_index", o.encoder.device_index},
+                {"threads", o.encoder.num_threads},
                 {"dtype", jina3::to_string(encoder.dtype())},
                 {"max_length", encoder.max_length()},
                 {"load_s", seconds_since(start)}};

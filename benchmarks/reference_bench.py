@@ -14,7 +14,6 @@ import argparse
 import ctypes
 import importlib
 import json
-import math
 import statistics
 import sys
 import time
@@ -24,6 +23,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import memory  # noqa: E402  (benchmarks/memory.py)
+from summary import percentile  # noqa: E402  (benchmarks/summary.py)
 
 
 def retain_freed_host_memory():
@@ -78,13 +78,6 @@ class Reference:
                 for r, i in enumerate(batch):
                     pieces[i] = pooled[r]
         return torch.stack(pieces), padded
-
-
-def percentile(values, p):
-    """Nearest-rank percentile, as jina3_bench computes it."""
-    ordered = sorted(values)
-    rank = math.ceil(p / 100.0 * len(ordered))
-    return ordered[min(len(ordered), max(rank, 1)) - 1]
 
 
 def latency_summary_ms(seconds):

@@ -199,6 +199,28 @@ def cpu_flags():
     return []
 
 
+def machine(host, device):
+    """Where a result was measured, for the head of a results document (run.py's and serving.py's)."""
+    return {
+        "host": host,
+        "date": datetime.datetime.now().isoformat(timespec="seconds"),
+        "device": device,
+        "cpu_flags": cpu_flags(),
+        "cores": os.cpu_count(),
+        # Settings of this process's environment that change how LibTorch runs, inherited by every engine.
+        "environment": {k: os.environ[k] for k in ("GLIBC_TUNABLES", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
+                                                   "LD_PRELOAD", "CUDA_VISIBLE_DEVICES") if k in os.environ},
+    }
+
+
+def busy_note(when):
+    """A note for the results when the machine is busy (load average above half its cores), else None."""
+    load = os.getloadavg()[0]
+    if load > 0.5 * (os.cpu_count() or 1):
+        return f"machine busy {when}: load average {load:.2f} on {os.cpu_count()} cores"
+    return None
+
+
 def body_flops_per_token(manifest):
     """Dense matrix-product FLOPs per token of the 24 blocks (Wqkv, out_proj, fc1, fc2); attention
     scores, LoRA, LayerNorm and GELU are left out, as in the issue's ~0.6 GFLOP/token."""
@@ -386,18 +408,10 @@ def main():
     notes = list(args.note)
     if args.quick:
         notes.append("--quick: one repetition of everything; a smoke test, not a measurement")
-    if os.getloadavg()[0] > 0.5 * (os.cpu_count() or 1):
-        notes.append(f"machine busy at start: load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
+    notes += filter(None, [busy_note("at start")])
     document = {
-        "host": host,
-        "date": datetime.datetime.now().isoformat(timespec="seconds"),
-        "device": args.device,
-        "cpu_flags": cpu_flags(),
-        "cores": os.cpu_count(),
+        **machine(host, args.device),
         "threads": args.threads,
-        # Settings of this process's environment that change how LibTorch runs, inherited by every engine.
-        "environment": {k: os.environ[k] for k in ("GLIBC_TUNABLES", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
-                                                   "LD_PRELOAD", "CUDA_VISIBLE_DEVICES") if k in os.environ},
         "checkpoint": str(checkpoint),
         "packages": {p: str(v) for p, v in packages.items()},
         "model": {k: manifest[k] for k in ("hidden_size", "num_layers", "num_heads", "intermediate_size", "vocab_size")},

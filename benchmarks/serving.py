@@ -20,7 +20,6 @@ import argparse
 import datetime
 import json
 import math
-import os
 import sys
 import tempfile
 import time
@@ -244,16 +243,9 @@ def main(argv=None):
     out.parent.mkdir(parents=True, exist_ok=True)
     notes = list(args.note)
     notes += cpp.get("notes", [])
-    if os.getloadavg()[0] > 0.5 * (os.cpu_count() or 1):
-        notes.append(f"machine busy at the end: load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
+    notes += filter(None, [bench_run.busy_note("at the end")])
     doc = {
-        "host": host,
-        "date": datetime.datetime.now().isoformat(timespec="seconds"),
-        "device": args.device,
-        "cpu_flags": bench_run.cpu_flags(),
-        "cores": os.cpu_count(),
-        "environment": {k: os.environ[k] for k in ("GLIBC_TUNABLES", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
-                                                   "LD_PRELOAD", "CUDA_VISIBLE_DEVICES") if k in os.environ},
+        **bench_run.machine(host, args.device),
         "package": str(package),
         "arguments": sys.argv[1:] if argv is None else list(argv),
         "notes": notes,

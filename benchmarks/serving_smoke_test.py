@@ -13,6 +13,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from smoke_support import check, run_test
+
 HERE = Path(__file__).resolve().parent
 LOAD_BENCH = os.environ["JINA3_LOAD_BENCH"]
 BUILD = Path(os.environ["JINA3_BUILD_DIR"])
@@ -22,11 +24,6 @@ CALLERS = [1, 4]
 MIXED_CALLERS = 3
 BATCH_REPEATS = 2
 SECONDS = 0.5
-
-
-def check(condition, message):
-    if not condition:
-        raise AssertionError(message)
 
 
 def check_latency(lat, completed, where):
@@ -189,12 +186,7 @@ def main():
         check(r.returncode == 64 and r.stderr, f"{bad}: exit {r.returncode}, stderr {r.stderr!r}")
     missing = run_load_bench("--package", WORK / "no-such-package", "--parts", "closed", "--callers", "1")
     check(missing.returncode == 2 and "model_not_found" in missing.stderr, f"missing package: {missing.stderr}")
-    print("benchmarks.serving_smoke: 1 passed, 0 failed")
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except AssertionError as e:
-        print(f"benchmarks.serving_smoke: FAILED: {e}", file=sys.stderr)
-        sys.exit(1)
+    run_test("benchmarks.serving_smoke", main)

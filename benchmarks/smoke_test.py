@@ -10,8 +10,9 @@ import math
 import os
 import struct
 import subprocess
-import sys
 from pathlib import Path
+
+from smoke_support import check, run_test
 
 BENCH = os.environ["JINA3_BENCH"]
 PACKAGE = Path(os.environ["JINA3_TEST_DATA"]) / "package-float32"
@@ -20,11 +21,6 @@ WORK = Path(os.environ["JINA3_BENCH_WORK"])
 
 def run_bench(*args):
     return subprocess.run([BENCH, *map(str, args)], capture_output=True, text=True, timeout=600)
-
-
-def check(condition, message):
-    if not condition:
-        raise AssertionError(message)
 
 
 def check_report(report, inputs):
@@ -100,12 +96,7 @@ def main():
     check(bad.returncode == 64 and "unknown workload" in bad.stderr, f"bad workload: {bad.returncode} {bad.stderr}")
     missing = run_bench("--package", WORK / "no-such-package")
     check(missing.returncode == 2 and "model_not_found" in missing.stderr, f"missing package: {missing.stderr}")
-    print("benchmarks.smoke: 1 passed, 0 failed")
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except AssertionError as e:
-        print(f"benchmarks.smoke: FAILED: {e}", file=sys.stderr)
-        sys.exit(1)
+    run_test("benchmarks.smoke", main)

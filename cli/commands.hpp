@@ -5,6 +5,8 @@
 #include <string>
 #include <vector>
 
+#include <jina3/options.hpp>
+
 namespace jina3_cli {
 
 // Texts per block: read, embedded and written together. Memory is proportional to it, not to the
@@ -19,26 +21,23 @@ struct EmbedArgs {
   int dims = 0;
   std::string precision = "float32";
   std::string field = "text";
-  int batch_size = 0;
   int block_size = kDefaultBlockSize;
-  int threads = 0;
-  int max_length = 0;
-  std::string device = "cpu";
-  bool no_verify = false;
   bool quiet = false;
+  jina3::EncoderOptions encoder_options;  // the options tables' flags (arguments.hpp)
+  jina3::EncodeOptions encode_options;
 };
 
 struct InfoArgs {
   std::string package;
-  bool no_verify = false;
+  jina3::EncoderOptions encoder_options;
 };
 
 struct TokenizeArgs {
   std::string package;
   std::string task;
-  int max_length = 0;
   std::vector<std::string> texts;
-  bool no_verify = false;
+  jina3::EncoderOptions encoder_options;
+  jina3::EncodeOptions encode_options;
 };
 
 int run_embed(const EmbedArgs& args);

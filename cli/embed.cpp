@@ -1,10 +1,9 @@
 // `jina3 embed`: texts from a file or stdin to embeddings in a .npy or JSONL file, in blocks.
 //
-// Pipeline: the main thread reads a block, hands it to the encoder with encode_async (which
-// tokenises it on this thread and queues it for the encoder's worker), and keeps up to
-// kInFlight blocks queued before it waits for the oldest and writes it. So reading, tokenising
-// and writing overlap the forward passes of the blocks before, and memory holds at most
-// kInFlight blocks whatever the size of the input.
+// Pipeline: Encoder::encode_stream asks this thread for a block, tokenises and queues it for the
+// encoder's worker, and keeps up to kInFlight blocks queued before it hands the oldest back to be
+// written. So reading, tokenising and writing overlap the forward passes of the blocks before, and
+// memory holds at most kInFlight blocks whatever the size of the input.
 #include <unistd.h>
 
 #include <algorithm>
@@ -13,6 +12,8 @@
 #include <future>
 #include <memory>
 #include <optional>
+#include <string_view>
+#include <vector>
 
 #include <fmt/format.h>
 
@@ -32,10 +33,11 @@ namespace {
 // one block and reads and tokenises the next.
 constexpr std::size_t kInFlight = 3;
 
+// A block read and not yet written. The encoder reads its texts through views until it hands the
+// block's rows back, so the block stays here until then.
 struct PendingBlock {
-  InputBlock block;  // its texts are dropped once submitted: lines and ids are what is left to use
+  InputBlock block;
   std::uint64_t first_index = 0;
-  std::future<jina3::Embeddings> result;
 };
 
 std::string line_range(const std::string& input, const InputBlock& block) {
@@ -70,8 +72,8 @@ int run_embed(const EmbedArgs& args) {
   const InputFormat input_fmt = input_format(args.input);
   const OutputFormat output_fmt = output_format(args.output);
   if (args.precision != "float32") {
-    throw UsageError(fmt::format("--precision {}: not available yet; only float32 is supported for now",
-                                 args.precision));
+    throw UsageError(fmt::format("--precision {}: this tool writes float32 only (the library also offers float16, "
+                                 "int8, uint8, binary and ubinary; see README.md)", args.precision));
   }
   const jina3::Task task = parse_task(args.task);
   if (args.field.empty()) throw UsageError("--field is empty");
@@ -79,20 +81,12 @@ int run_embed(const EmbedArgs& args) {
   TextReader reader(args.input, input_fmt, args.field, output_fmt == OutputFormat::Jsonl);
   OutputFile output(args.output);
 
-  jina3::EncoderOptions encoder_options = base_encoder_options(args.device, args.no_verify);
-  encoder_options.num_threads = args.threads;
-  const jina3::Encoder encoder(args.package, encoder_options);
+  const jina3::Encoder encoder(args.package, args.encoder_options);
+  // The task (and whether the package has its adapter), dims and options, before any input is
+  // read; an InvalidArgument here is a usage error (main.cpp).
+  const std::size_t dims = encoder.check(task, args.dims, args.encode_options);
 
-  jina3::EncodeOptions encode_options;
-  encode_options.max_length = args.max_length;
-  encode_options.batch_size = args.batch_size;
-  check_task_and_options(encoder, task, encode_options);
-  if (args.dims != 0 && std::find(encoder.dims().begin(), encoder.dims().end(), args.dims) == encoder.dims().end()) {
-    throw UsageError(fmt::format("--dims {}: this package has dims {}", args.dims, fmt::join(encoder.dims(), ", ")));
-  }
-  const int dims = args.dims != 0 ? args.dims : encoder.hidden_size();
-
-  const std::unique_ptr<EmbeddingWriter> writer = make_writer(output_fmt, output, dims);
+  const std::unique_ptr<EmbeddingWriter> writer = make_writer(output_fmt, output, static_cast<int>(dims));
 
   const bool show_progress = !args.quiet && ::isatty(STDERR_FILENO);
   std::optional<TextCounter> counter;
@@ -103,14 +97,25 @@ int run_embed(const EmbedArgs& args) {
     progress.emplace(total, [&encoder] { return encoder.stats().tokens; });
   }
 
-  std::deque<PendingBlock> pending;
+  std::deque<PendingBlock> pending;  // a deque: adding and removing blocks moves none of the others
   std::uint64_t next_index = 0;
   std::uint64_t truncated = 0;
-  const auto write_oldest = [&] {
-    PendingBlock done = std::move(pending.front());
+  const auto next_block = [&](std::vector<std::string_view>& texts) {
+    PendingBlock& next = pending.emplace_back();
+    if (!reader.read_block(static_cast<std::size_t>(args.block_size), next.block)) {
+      pending.pop_back();
+      return false;
+    }
+    next.first_index = next_index;
+    next_index += next.block.size();
+    texts.assign(next.block.texts.begin(), next.block.texts.end());
+    if (progress) progress->add_submitted(next.block.size());
+    return true;
+  };
+  const auto write_block = [&](const std::vector<std::string_view>&, jina3::Embeddings&& embeddings) {
+    const PendingBlock done = std::move(pending.front());
     pending.pop_front();
-    const jina3::Embeddings embeddings = done.result.get();
-    if (embeddings.rows != done.block.size() || embeddings.dims != static_cast<std::size_t>(dims)) {
+    if (embeddings.rows != done.block.size() || embeddings.dims != dims) {
       throw jina3::Error(fmt::format("{}: the encoder returned {} x {} for {} texts",
                                      line_range(reader.name(), done.block), embeddings.rows, embeddings.dims,
                                      done.block.size()));
@@ -119,25 +124,16 @@ int run_embed(const EmbedArgs& args) {
     truncated += static_cast<std::uint64_t>(std::count(embeddings.truncated.begin(), embeddings.truncated.end(), 1));
     if (progress) progress->add_done(embeddings.rows);
   };
-
-  for (;;) {
-    PendingBlock next;
-    if (!reader.read_block(static_cast<std::size_t>(args.block_size), next.block)) break;
-    next.first_index = next_index;
-    next_index += next.block.size();
-    try {
-      next.result = encoder.encode_async(next.block.texts, task, dims, encode_options);
-    } catch (const jina3::InvalidArgument& e) {
-      // Texts were checked as they were read and the options before the first block, so this is
-      // unexpected; the lines at least say where it happened.
-      throw IoError(fmt::format("{}: {}", line_range(reader.name(), next.block), e.what()));
-    }
-    if (progress) progress->add_submitted(next.block.size());
-    std::vector<std::string>().swap(next.block.texts);
-    pending.push_back(std::move(next));
-    if (pending.size() >= kInFlight) write_oldest();
+  try {
+    encoder.encode_stream(next_block, write_block, task, args.dims, args.encode_options, kInFlight);
+  } catch (const jina3::Error& e) {
+    // Queueing the block just read is what throws these: a text over the limit with
+    // --no-truncate, or (unexpected, as texts were checked as they were read) a bad text. The
+    // lines say where.
+    const bool bad_text = e.code() == jina3::ErrorCode::InputTooLong || e.code() == jina3::ErrorCode::InvalidArgument;
+    if (!bad_text || pending.empty()) throw;
+    throw IoError(fmt::format("{}: {}", line_range(reader.name(), pending.back().block), e.what()));
   }
-  while (!pending.empty()) write_oldest();
 
   writer->finish(next_index);
   output.commit();

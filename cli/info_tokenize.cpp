@@ -11,7 +11,7 @@
 #include "encoder_setup.hpp"
 #include "errors.hpp"
 #include "json_types.hpp"
-#include "text_input.hpp"
+#include "util/utf8.hpp"
 
 namespace jina3_cli {
 namespace {
@@ -37,9 +37,7 @@ void print_json_line(const InputJson& value) {
 }  // namespace
 
 int run_info(const InfoArgs& args) {
-  jina3::EncoderOptions options;
-  options.verify_checksums = !args.no_verify;
-  const jina3::Encoder encoder(args.package, options);
+  const jina3::Encoder encoder(args.package, args.encoder_options);
   const InputJson manifest = read_manifest(args.package);
 
   InputJson info = InputJson::object();
@@ -65,18 +63,21 @@ int run_info(const InfoArgs& args) {
 
 int run_tokenize(const TokenizeArgs& args) {
   const jina3::Task task = parse_task(args.task);
+  // Before the package is loaded, which takes a while.
   for (std::size_t i = 0; i < args.texts.size(); ++i) {
-    if (const auto at = invalid_utf8_at(args.texts[i])) {
-      throw IoError(fmt::format("TEXT {}: invalid UTF-8 at byte {}", i + 1, *at));
+    if (const auto problem = jina3::utf8::check(args.texts[i])) {
+      throw IoError(fmt::format("TEXT {}: invalid UTF-8 at byte {} ({})", i + 1, problem->offset, problem->reason));
     }
   }
-  jina3::EncoderOptions encoder_options;
-  encoder_options.verify_checksums = !args.no_verify;
-  const jina3::Encoder encoder(args.package, encoder_options);
-  jina3::EncodeOptions options;
-  options.max_length = args.max_length;
-  check_task_and_options(encoder, task, options);
-  for (const auto& ids : encoder.tokenize(args.texts, task, options)) print_json_line(InputJson(ids));
+  const jina3::Encoder encoder(args.package, args.encoder_options);
+  // tokenize() checks the task and options as encode() does: a bad one is a usage error (main.cpp).
+  std::vector<std::vector<std::int32_t>> all_ids;
+  try {
+    all_ids = encoder.tokenize(args.texts, task, args.encode_options);
+  } catch (const jina3::InputTooLong& e) {
+    throw IoError(e.what());  // --no-truncate: a bad input, like invalid UTF-8 above
+  }
+  for (const auto& ids : all_ids) print_json_line(InputJson(ids));
   return kExitOk;
 }
 

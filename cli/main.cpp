@@ -51,25 +51,24 @@ int run(int argc, char** argv) {
                         "retrieval.query, retrieval.passage, separation, classification, text-matching, or none "
                         "(no adapter, no prompt; the default)");
   add_int(embed_cmd, "--dims", embed.dims, 0, "Matryoshka dims of the output; 0 = the full size");
-  embed_cmd->add_option("--precision", embed.precision, "output numbers; only float32 for now")->capture_default_str();
+  embed_cmd->add_option("--precision", embed.precision,
+                        "output numbers: this tool writes float32 only (the library also offers float16, int8, "
+                        "uint8, binary and ubinary; see README.md)")
+      ->capture_default_str();
   embed_cmd->add_option("--field", embed.field, "JSONL key that holds the text")->capture_default_str();
-  add_int(embed_cmd, "--batch-size", embed.batch_size, 0, "texts per forward pass at most; 0 = the library's limits");
   add_int(embed_cmd, "--block-size", embed.block_size, 1,
           "texts read, embedded and written together (memory grows with it; the library sorts each block by "
           "length)");
-  add_int(embed_cmd, "--threads", embed.threads, 0, "CPU threads for inference; 0 = every CPU this process may use");
-  add_int(embed_cmd, "--max-length", embed.max_length, 0,
-          "token limit per text (longer texts are cut); 0 = the package's");
-  embed_cmd->add_option("--device", embed.device, "cpu, cuda or cuda:N")->capture_default_str();
-  embed_cmd->add_flag("--no-verify", embed.no_verify, "skip the SHA-256 check of the package files at load");
   embed_cmd->add_flag("-q,--quiet", embed.quiet,
                       "no progress line (shown on stderr only when stderr is a terminal)");
+  jina3_args::add_encoder_option_flags(embed_cmd, embed.encoder_options);
+  jina3_args::add_encode_option_flags(embed_cmd, embed.encode_options);
 
   InfoArgs info;
   CLI::App* info_cmd = app.add_subcommand("info", "Print what a package holds as JSON: tasks, dims, dtype, "
                                                   "max_length, prompts, format version");
   info_cmd->add_option("PACKAGE", info.package, "jina3 model package (a directory)")->required();
-  info_cmd->add_flag("--no-verify", info.no_verify, "skip the SHA-256 check of the package files at load");
+  jina3_args::add_encoder_option_flags(info_cmd, info.encoder_options, {"--no-verify"});
 
   TokenizeArgs tokenize;
   CLI::App* tokenize_cmd = app.add_subcommand(
@@ -78,8 +77,8 @@ int run(int argc, char** argv) {
   tokenize_cmd->add_option("PACKAGE", tokenize.package, "jina3 model package (a directory)")->required();
   tokenize_cmd->add_option("TEXT", tokenize.texts, "texts to tokenise")->required();
   tokenize_cmd->add_option("--task", tokenize.task, "the task whose prompt is prepended; default none");
-  add_int(tokenize_cmd, "--max-length", tokenize.max_length, 0, "token limit per text; 0 = the package's");
-  tokenize_cmd->add_flag("--no-verify", tokenize.no_verify, "skip the SHA-256 check of the package files at load");
+  jina3_args::add_encoder_option_flags(tokenize_cmd, tokenize.encoder_options, {"--no-verify"});
+  jina3_args::add_encode_option_flags(tokenize_cmd, tokenize.encode_options, {"--max-length", "--no-truncate"});
 
   try {
     app.parse(argc, argv);

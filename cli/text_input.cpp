@@ -12,6 +12,7 @@
 #include <fmt/format.h>
 
 #include "errors.hpp"
+#include "util/utf8.hpp"
 
 namespace jina3_cli {
 namespace {
@@ -92,41 +93,6 @@ InputFormat input_format(const std::string& path) {
                                ".jsonl file, or - for lines on standard input", path));
 }
 
-std::optional<std::size_t> invalid_utf8_at(std::string_view text) noexcept {
-  const auto* bytes = reinterpret_cast<const unsigned char*>(text.data());
-  std::size_t i = 0;
-  while (i < text.size()) {
-    const unsigned char lead = bytes[i];
-    if (lead < 0x80) {
-      ++i;
-      continue;
-    }
-    // Sequence length and the allowed range of the second byte, which is what rules out overlong
-    // forms (E0, F0), surrogates (ED) and code points above U+10FFFF (F4).
-    std::size_t length = 0;
-    unsigned char low = 0x80, high = 0xBF;
-    if (lead >= 0xC2 && lead <= 0xDF) {
-      length = 2;
-    } else if (lead >= 0xE0 && lead <= 0xEF) {
-      length = 3;
-      if (lead == 0xE0) low = 0xA0;
-      if (lead == 0xED) high = 0x9F;
-    } else if (lead >= 0xF0 && lead <= 0xF4) {
-      length = 4;
-      if (lead == 0xF0) low = 0x90;
-      if (lead == 0xF4) high = 0x8F;
-    } else {
-      return i;
-    }
-    if (i + length > text.size() || bytes[i + 1] < low || bytes[i + 1] > high) return i;
-    for (std::size_t k = 2; k < length; ++k) {
-      if ((bytes[i + k] & 0xC0) != 0x80) return i;
-    }
-    i += length;
-  }
-  return std::nullopt;
-}
-
 void InputBlock::clear() {
   texts.clear();
   lines.clear();
@@ -200,8 +166,9 @@ bool TextReader::read_block(std::size_t max_texts, InputBlock& block) {
       block.lines.push_back(line_number_);
       if (keep_ids_) block.ids.emplace_back();
     }
-    if (const auto at = invalid_utf8_at(block.texts.back())) {
-      throw IoError(fmt::format("{}, line {}: invalid UTF-8 at byte {} of the text", name_, line_number_, *at));
+    if (const auto problem = jina3::utf8::check(block.texts.back())) {
+      throw IoError(fmt::format("{}, line {}: invalid UTF-8 at byte {} of the text ({})", name_, line_number_,
+                                problem->offset, problem->reason));
     }
   }
   return block.size() > 0;

@@ -11,7 +11,6 @@
 #include <memory>
 #include <optional>
 #include <string>
-#include <string_view>
 #include <vector>
 
 #include "json_types.hpp"
@@ -22,9 +21,6 @@ enum class InputFormat { Text, Jsonl };
 
 // The format of an INPUT argument: "-" (lines on stdin), *.txt or *.jsonl. Throws UsageError.
 InputFormat input_format(const std::string& path);
-
-// Where the first malformed UTF-8 sequence of text starts, if there is one (Unicode 3.9, D92).
-std::optional<std::size_t> invalid_utf8_at(std::string_view text) noexcept;
 
 // One block of texts, in input order.
 struct InputBlock {
@@ -44,7 +40,8 @@ class TextReader {
   TextReader(const std::string& path, InputFormat format, std::string field, bool keep_ids);
 
   // Replaces block's contents with up to max_texts texts; returns false at the end of the input
-  // (block then empty). Throws IoError naming the file and line for a bad line or a read error.
+  // (block then empty). Throws IoError naming the file and line for a bad line (invalid JSON or
+  // UTF-8, ...) or a read error.
   bool read_block(std::size_t max_texts, InputBlock& block);
 
   const std::string& name() const noexcept { return name_; }

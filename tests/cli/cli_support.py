@@ -37,9 +37,13 @@ def package() -> pathlib.Path:
     return path
 
 
+def source_dir() -> pathlib.Path:
+    return _env_path("JINA3_SOURCE_DIR")
+
+
 def multilingual_lines() -> list:
     """tests/data/multilingual.txt, one text per line (Latin, CJK, Arabic, emoji, ...)."""
-    text = (_env_path("JINA3_SOURCE_DIR") / "tests" / "data" / "multilingual.txt").read_text(encoding="utf-8")
+    text = (source_dir() / "tests" / "data" / "multilingual.txt").read_text(encoding="utf-8")
     lines = text.split("\n")
     if lines and lines[-1] == "":
         lines.pop()

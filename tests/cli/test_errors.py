@@ -2,7 +2,6 @@
 (2 usage, 3 input/output, 4 model) and leaves no output file, partial or temporary, behind."""
 
 import json
-import os
 import signal
 import subprocess
 import time
@@ -123,13 +122,23 @@ def test_input_and_output_files(tmp_path):
     (["embed", "PKG", "in.txt"], "--output is required"),
     (["embed", "PKG", "in.csv", "-o", "out.npy"], "cannot tell the format of input 'in.csv'"),
     (["embed", "PKG", "in.txt", "-o", "out.parquet"], "cannot tell the format of output 'out.parquet'"),
-    (["embed", "PKG", "in.txt", "-o", "out.npy", "--precision", "int8"], "--precision int8: not available yet"),
+    (["embed", "PKG", "in.txt", "-o", "out.npy", "--precision", "int8"], "--precision int8: this tool writes float32"),
     (["embed", "PKG", "in.txt", "-o", "out.npy", "--task", "retrieval"], "--task"),
     (["embed", "PKG", "in.txt", "-o", "out.npy", "--dims", "-3"], "--dims: needs an integer >= 0, got '-3'"),
     (["embed", "PKG", "in.txt", "-o", "out.npy", "--batch-size", "0x10"], "needs an integer >= 0, got '0x10'"),
     (["embed", "PKG", "in.txt", "-o", "out.npy", "--block-size", "0"], "needs an integer >= 1"),
-    (["embed", "PKG", "in.txt", "-o", "out.npy", "--dims", "33"], "--dims 33: this package has dims 8, 16, 32, 64"),
-    (["embed", "PKG", "in.txt", "-o", "out.npy", "--max-length", "99999"], "max_length"),
+    # The library's own checks (Encoder::check), its messages passed on.
+    (["embed", "PKG", "in.txt", "-o", "out.npy", "--dims", "33"], "dims 33 is not supported by this model; use 0 "
+     "(full size) or one of 8, 16, 32, 64"),
+    (["embed", "PKG", "in.txt", "-o", "out.npy", "--max-length", "99999"], "max_length 99999 is out of range"),
+    (["tokenize", "PKG", "--max-length", "1", "a"], "max_length 1 is out of range"),
+    # Flags of the options tables (include/jina3/options.hpp), checked as they are parsed.
+    (["embed", "PKG", "in.txt", "-o", "out.npy", "--device", "tpu"], "--device"),
+    (["embed", "PKG", "in.txt", "-o", "out.npy", "--dtype", "float64"], "--dtype"),
+    (["embed", "PKG", "in.txt", "-o", "out.npy", "--cache-bytes", "-1"], "needs an integer >= 0, got '-1'"),
+    (["embed", "PKG", "in.txt", "-o", "out.npy", "--threads", "010x"], "needs an integer >= 0, got '010x'"),
+    (["info", "PKG", "--threads", "1"], "--threads"),  # info and tokenize take only what they use
+    (["tokenize", "PKG", "a", "--device", "cpu"], "--device"),
     (["late-chunk", "PKG", "in.txt", "-o", "out.npy"], "A subcommand is required"),  # not there yet
     (["tokenize", "PKG"], "TEXT is required"),
 ])
@@ -149,6 +158,20 @@ def test_help_documents_the_exit_codes():
     for code, what in ((0, "success"), (1, "any other"), (2, "usage"), (3, "input or output"), (4, "model")):
         assert f"  {code}  {what}" in out, out
     assert "embed" in out and "info" in out and "tokenize" in out and "late-chunk" not in out
+
+
+def test_over_long_texts_without_truncation_name_their_lines(tmp_path):
+    lines = [f"short {i}" for i in range(40)]
+    lines[25] = " ".join(["many words"] * 20)
+    write_lines(tmp_path / "in.txt", lines)
+    result = run("embed", package(), tmp_path / "in.txt", "-o", tmp_path / "out.npy", "--block-size", 10,
+                 "--max-length", 16, "--no-truncate")
+    assert result.returncode == IO, stderr_of(result)
+    assert "in.txt, lines 21-30: text 5 is" in stderr_of(result) and "tokens long" in stderr_of(result)
+    assert leftovers(tmp_path, {"in.txt"}) == []
+    result = run("tokenize", package(), "--max-length", 16, "--no-truncate", "short", lines[25])
+    assert result.returncode == IO and "text 1 is" in stderr_of(result), stderr_of(result)
+    assert result.stdout == b""
 
 
 def test_sigterm_removes_the_temporary_file(tmp_path):

@@ -2,12 +2,13 @@
 texts (max |diff| <= 1e-6), with the multilingual test lines (Unicode of many scripts)."""
 
 import json
+import re
 
 import numpy as np
 import pytest
 
 from cli_support import (TOLERANCE, check_ok, encoder, leftovers, max_diff, multilingual_lines, package,
-                         read_jsonl, run, write_jsonl)
+                         read_jsonl, run, source_dir, write_jsonl)
 
 TASK = "retrieval.passage"
 DIMS = 32
@@ -119,6 +120,30 @@ def test_max_length_and_batch_size(tmp_path, texts):
     assert max_diff(np.load(tmp_path / "out.npy"), expected) <= TOLERANCE
     # The limit made a difference: without it the embeddings differ.
     assert max_diff(expected, encoder().encode(texts[:300], task="separation", dims=16)) > 1e-3
+
+
+def test_options_table_flags(tmp_path, texts):
+    # Flags the tool gets from the options tables (include/jina3/options.hpp) reach the library.
+    write_txt(tmp_path / "in.txt", texts[:100])
+    check_ok(run("embed", package(), tmp_path / "in.txt", "-o", tmp_path / "out.npy", "--dims", 16,
+                 "--no-normalize", "--cache-bytes", 1 << 20, "--max-batch-tokens", 256, "--dtype", "auto",
+                 "--device", "cpu", "--no-verify"))
+    expected = encoder().encode(texts[:100], dims=16, normalize=False)
+    got = np.load(tmp_path / "out.npy")
+    assert max_diff(got, expected) <= TOLERANCE
+    assert np.abs(np.linalg.norm(got, axis=1) - 1).max() > 1e-3, "--no-normalize left the rows normalised"
+
+
+def test_help_lists_the_options_tables_flags():
+    # Every flag of the tables' cli_flag column: embed takes them all.
+    header = (source_dir() / "include" / "jina3" / "options.hpp").read_text(encoding="utf-8")
+    flags = sorted(set(re.findall(r'"(--[a-z-]+)"', header)))
+    assert {"--device", "--threads", "--no-verify", "--max-length", "--batch-size", "--no-truncate"} <= set(flags)
+    result = run("embed", "--help")
+    check_ok(result)
+    out = result.stdout.decode()
+    for flag in flags:
+        assert re.search(rf"^\s+{flag}\b", out, re.M), f"embed --help lacks {flag}:\n{out}"
 
 
 def test_crlf_and_byte_order_mark(tmp_path, texts):
