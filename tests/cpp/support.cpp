@@ -199,4 +199,55 @@ double cosine(const float* a, const float* b, std::size_t n) {
 
 double cosine(const float* a, const std::vector<float>& b) { return cosine(a, b.data(), b.size()); }
 
+double relative_diff(const float* a, const float* b, std::size_t n) {
+  double largest = 0.0;
+  for (std::size_t i = 0; i < n; ++i) largest = std::max(largest, std::fabs(static_cast<double>(b[i])));
+  return max_abs_diff(a, b, n) / (largest > 0.0 ? largest : 1.0);
+}
+
+std::string describe_task(Task task) { return task == Task::None ? std::string("none") : to_string(task); }
+
+std::size_t prompt_token_count(const Encoder& encoder, Task task) {
+  if (encoder.prompt(task).empty()) return 0;
+  return encoder.tokenize({std::string()}, task)[0].size() - 2;
+}
+
+std::vector<double> pooled(const TokenEmbeddings& tokens, std::pair<std::size_t, std::size_t> rows, std::size_t dims,
+                           bool normalize) {
+  std::vector<double> sum(dims, 0.0);
+  for (std::size_t t = rows.first; t < rows.second; ++t) {
+    for (std::size_t d = 0; d < dims; ++d) sum[d] += tokens.embeddings[t * tokens.hidden + d];
+  }
+  for (double& v : sum) v /= static_cast<double>(rows.second - rows.first);
+  if (normalize) {
+    double norm = 0.0;
+    for (double v : sum) norm += v * v;
+    norm = std::sqrt(norm);
+    for (double& v : sum) v /= norm;
+  }
+  return sum;
+}
+
+const std::vector<std::string> kMixedTexts = {
+    "The cat sat on the mat.",
+    "Machine learning turns data into predictions.",
+    "Wie spät ist es?",
+    "",
+    "日本語のテキストも埋め込めます。",
+    "A somewhat longer sentence that has quite a few more tokens than the others in this list, to force padding.",
+    "ok",
+};
+
+const std::vector<Task> kAllTasks = {Task::None, Task::RetrievalQuery, Task::RetrievalPassage, Task::Separation,
+                                     Task::Classification, Task::TextMatching};
+
+const std::vector<std::string> kChunkTexts = {
+    "Late chunking embeds a whole document first. Then each chunk is pooled from its own tokens! Does it help? "
+    "The paper says so. I have 3.5 apples and Dr. Smith has none.",
+    "Grüße aus München! Das Wetter ist heute wunderschön. Příliš žluťoučký kůň úpěl ďábelské ódy?  Ende.",
+    "多语言模型在许多语言之间共享一个词表。 Многоязычные модели используют общий словарь. Fin",
+    "   leading spaces,   inner   runs\tand a tab. Last words   ",
+    "One sentence without a final mark",
+};
+
 }  // namespace jina3::test

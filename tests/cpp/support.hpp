@@ -7,6 +7,7 @@
 #include <functional>
 #include <initializer_list>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <jina3/jina3.hpp>
@@ -115,6 +116,32 @@ double max_abs_diff(const float* a, const std::vector<float>& b);
 double max_abs_diff(const float* a, const float* b, std::size_t n);
 double cosine(const float* a, const std::vector<float>& b);
 double cosine(const float* a, const float* b, std::size_t n);
+// max |a - b| over the largest |b|: how token states (unnormalised) are compared.
+double relative_diff(const float* a, const float* b, std::size_t n);
+
+// What results of different passes or calls may differ by (README "What shares a pass"): the
+// library is not batch-invariant, so only a cache hit returns the same bits. float32 packages:
+// max |diff| per value of normalised rows (token states: relative_diff); bfloat16: cosine.
+constexpr double kFloat32Tolerance = 1e-5;
+constexpr double kBFloat16Cosine = 0.9999;
+
+// Short texts of several scripts and lengths, an empty one among them.
+extern const std::vector<std::string> kMixedTexts;
+// Task::None, then every task of the test packages.
+extern const std::vector<Task> kAllTasks;
+
+// For the tests of the token, chunk and precision stages.
+// "none" for Task::None, else the task's name.
+std::string describe_task(Task task);
+// The number of instruction tokens of task (the prompt's pieces before the text's).
+std::size_t prompt_token_count(const Encoder& encoder, Task task);
+// Mean of token rows [first, last) in double, cut to dims, L2-normalised if asked: the pooling
+// rule, written out independently of src/pipeline.
+std::vector<double> pooled(const TokenEmbeddings& tokens, std::pair<std::size_t, std::size_t> rows, std::size_t dims,
+                           bool normalize);
+// Documents of a few sentences each (marks inside numbers and abbreviations, several scripts,
+// whitespace runs, no final mark).
+extern const std::vector<std::string> kChunkTexts;
 
 // Runs f, requires an exception of type E whose message contains every part.
 template <typename E, typename F>

@@ -45,7 +45,7 @@ TEST_CASE("concurrent encode from 8 threads equals serial results", "[concurrenc
         for (int round = 0; round < kRounds; ++round) {
           Embeddings got = encoder.encode(job.texts, job.task, job.dims);
           if (got.rows != job.serial.rows || got.dims != job.serial.dims ||
-              max_abs_diff(got.data.data(), job.serial.data.data(), job.serial.data.size()) > 1e-6) {
+              max_abs_diff(got.data.data(), job.serial.data.data(), job.serial.data.size()) > kFloat32Tolerance) {
             ++mismatches;
           }
           if (encoder.tokenize(job.texts, job.task) != job.serial_ids) ++mismatches;
@@ -76,7 +76,7 @@ TEST_CASE("errors in one thread do not disturb others", "[concurrency]") {
           }
         } else {
           Embeddings got = encoder.encode({"steady"}, Task::TextMatching);
-          if (max_abs_diff(got.row(0), serial.row(0), serial.dims) > 1e-6) ++wrong;
+          if (max_abs_diff(got.row(0), serial.row(0), serial.dims) > kFloat32Tolerance) ++wrong;
         }
       }
     });

@@ -1,4 +1,5 @@
-// Every kind of bad input and bad package gets its typed error with a useful message.
+// Errors at load time: bad encoder options, and every kind of missing, corrupt or incompatible
+// package, each with its typed error and a useful message. (A call's bad arguments: test_prepare.cpp.)
 #include <catch2/catch.hpp>
 
 #include <fstream>
@@ -23,98 +24,6 @@ void write_garbage(const fs::path& file, std::size_t size) {
 }
 
 }  // namespace
-
-TEST_CASE("unknown tasks are InvalidArgument", "[errors]") {
-  const Encoder& encoder = shared_encoder("float32");
-  require_error<InvalidArgument>([&] { encoder.encode({"x"}, std::string_view("retrieval")); }, {"retrieval", "text-matching"});
-  require_error<InvalidArgument>([&] { encoder.encode({"x"}, std::string_view("Separation")); }, {"Separation"});
-  require_error<InvalidArgument>([&] { encoder.encode({"x"}, static_cast<Task>(7)); }, {"7"});
-  require_error<InvalidArgument>([&] { encoder.encode({"x"}, static_cast<Task>(-2)); }, {"-2"});
-  require_error<InvalidArgument>([&] { encoder.tokenize({"x"}, static_cast<Task>(5)); }, {"5"});
-  require_error<InvalidArgument>([&] { encoder.prompt(static_cast<Task>(9)); }, {"9"});
-  // Per-text tasks: the count must match.
-  require_error<InvalidArgument>([&] { encoder.encode({"a", "b"}, std::vector<Task>{Task::None}); }, {"1 tasks for 2 texts"});
-  require_error<InvalidArgument>([&] { encoder.encode({"a"}, std::vector<Task>{Task::None, static_cast<Task>(11)}); }, {"2 tasks"});
-  require_error<InvalidArgument>([&] { encoder.encode({"a", "b"}, std::vector<Task>{Task::None, static_cast<Task>(11)}); }, {"11"});
-  // Even with no texts the task is checked.
-  require_error<InvalidArgument>([&] { encoder.encode({}, static_cast<Task>(8)); }, {"8"});
-}
-
-TEST_CASE("a task missing from the package is InvalidArgument", "[errors]") {
-  PackageCopy copy(package_dir("float32"));
-  copy.edit_manifest("tasks", [](const json::Value*) {
-    return json::Value::array({json_string("retrieval.query"), json_string("retrieval.passage")});
-  });
-  // The adapter indices stay 0 and 1, so the backbone is still right for the two tasks kept.
-  Encoder encoder(copy.str());
-  CHECK(encoder.tasks() == std::vector<Task>{Task::RetrievalQuery, Task::RetrievalPassage});
-  require_error<InvalidArgument>([&] { encoder.encode({"x"}, Task::Separation); }, {"separation", "retrieval.query"});
-  require_error<InvalidArgument>([&] { encoder.prompt(Task::TextMatching); }, {"text-matching"});
-  CHECK(encoder.encode({"x"}, Task::RetrievalPassage).rows == 1);
-}
-
-TEST_CASE("dims outside the Matryoshka sizes are InvalidArgument", "[errors]") {
-  const Encoder& encoder = shared_encoder("float32");
-  for (int dims : {100, -1, 65, 7, 1, 1 << 30, encoder.hidden_size() + 1}) {
-    INFO("dims " << dims);
-    require_error<InvalidArgument>([&] { encoder.encode({"x"}, Task::None, dims); }, {std::to_string(dims)});
-    require_error<InvalidArgument>([&] { encoder.encode({}, Task::None, dims); }, {"dims"});
-  }
-}
-
-TEST_CASE("invalid UTF-8 is InvalidArgument naming the text and byte offset", "[errors]") {
-  const Encoder& encoder = shared_encoder("float32");
-  struct Case {
-    std::string text;
-    std::string offset;
-    std::string reason;
-  };
-  const Case cases[] = {
-      {"abc\xE2\x82", "byte offset 3", "truncated"},               // truncated sequence
-      {"x\xC0\xAFy", "byte offset 1", "overlong"},                 // overlong '/'
-      {"\xE0\x80\x80", "byte offset 0", "overlong"},               // overlong NUL
-      {"surrogate \xED\xA0\x80", "byte offset 10", "surrogate"},  // U+D800
-      {"\xFF", "byte offset 0", "never occurs"},                   // 0xFF
-      {"ok \x80", "byte offset 3", "continuation"},                // stray continuation byte
-      {"\xF4\x90\x80\x80", "byte offset 0", "U+10FFFF"},           // beyond Unicode
-  };
-  for (const auto& c : cases) {
-    INFO(c.reason);
-    std::vector<std::string> texts = {"fine", "also fine", c.text};
-    require_error<InvalidArgument>([&] { encoder.encode(texts, Task::RetrievalQuery); }, {"text 2", c.offset, c.reason});
-    require_error<InvalidArgument>([&] { encoder.tokenize(texts); }, {"text 2", c.offset});
-  }
-}
-
-TEST_CASE("over-long text without truncation is InputTooLong", "[errors]") {
-  const Encoder& encoder = shared_encoder("float32");
-  EncodeOptions options;
-  options.truncate = false;
-  options.max_length = 8;
-  std::vector<std::string> texts = {"short", "this sentence has clearly more than eight tokens in it, doesn't it?"};
-  require_error<InputTooLong>([&] { encoder.encode(texts, Task::None, 0, options); }, {"text 1", "8"});
-  // The prompt counts too.
-  require_error<InputTooLong>([&] { encoder.encode({"short"}, Task::RetrievalQuery, 0, options); }, {"text 0"});
-  CHECK(encoder.encode({"short"}, Task::None, 0, options).rows == 1);
-  options.truncate = true;
-  Embeddings cut = encoder.encode(texts, Task::None, 0, options);
-  CHECK(cut.truncated == std::vector<std::uint8_t>{0, 1});
-}
-
-TEST_CASE("encode options out of range are InvalidArgument", "[errors]") {
-  const Encoder& encoder = shared_encoder("float32");
-  for (int max_length : {1, -1, encoder.max_length() + 1, 1 << 30}) {
-    INFO("max_length " << max_length);
-    EncodeOptions options;
-    options.max_length = max_length;
-    require_error<InvalidArgument>([&] { encoder.encode({"x"}, Task::None, 0, options); }, {"max_length"});
-    require_error<InvalidArgument>([&] { encoder.encode({}, Task::None, 0, options); }, {"max_length"});
-    require_error<InvalidArgument>([&] { encoder.tokenize({"x"}, Task::None, options); }, {"max_length"});
-  }
-  EncodeOptions negative_batch;
-  negative_batch.batch_size = -3;
-  require_error<InvalidArgument>([&] { encoder.encode({"x"}, Task::None, 0, negative_batch); }, {"batch_size"});
-}
 
 TEST_CASE("encoder options out of range are InvalidArgument", "[errors]") {
   const std::string path = package_dir("float32").string();

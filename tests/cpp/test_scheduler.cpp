@@ -1,5 +1,6 @@
-// Unit tests of the request scheduler (src/scheduler.hpp) with a fake backend: no LibTorch, so the
-// whole program can run under ThreadSanitizer (scripts/test.sh, JINA3_SANITIZE=thread).
+// Unit tests of the request scheduler (src/serving/scheduler.hpp) with a fake backend: no
+// LibTorch, so the whole program can run under ThreadSanitizer (scripts/test.sh,
+// JINA3_SANITIZE=thread). The cache's tests share the program: test_cache.cpp.
 //
 // The fake pass writes a deterministic function of each row's ids, so a row that went to the
 // wrong request or the wrong place shows up as a wrong value. Every row's ids start with its
@@ -34,7 +35,6 @@
 #include <jina3/errors.hpp>
 
 #include "serving/batch_plan.hpp"
-#include "serving/cache.hpp"
 #include "serving/scheduler.hpp"
 
 using namespace std::chrono_literals;
@@ -49,8 +49,6 @@ using jina3::detail::SchedulerStats;
 namespace {
 
 using jina3::test::Watchdog;
-
-
 
 constexpr std::int32_t kThrowId = 900001;  // a pass with a row holding this id throws FakeFailure
 constexpr std::int32_t kGateId = 900002;   // a pass with a row holding this id waits until the gate opens
@@ -406,6 +404,53 @@ SchedulerOptions make_options(jina3::BatchLimits limits, std::size_t max_queued 
   return options;
 }
 
+// The setup of the tests that queue requests behind a pass held at the gate: a backend with the
+// gate closed, the requests (the first holds the gate; add() makes the others, in submission
+// order) and the scheduler. Its destructor opens the gate, then destroys the scheduler (which
+// finishes the running pass) before the requests and the backend go.
+class GatedQueue {
+ public:
+  explicit GatedQueue(const char* what, std::chrono::seconds limit = std::chrono::seconds(60)) : dog_(what, limit) {
+    backend.close_gate();
+    add({4}).mark_row(0, kGateId);
+  }
+  ~GatedQueue() {
+    backend.open_gate();
+    scheduler_.reset();
+  }
+  GatedQueue(const GatedQueue&) = delete;
+  GatedQueue& operator=(const GatedQueue&) = delete;
+
+  TestRequest& add(const std::vector<std::size_t>& lengths) {
+    requests.push_back(std::make_unique<TestRequest>(lengths));
+    return *requests.back();
+  }
+  TestRequest& gate() { return *requests.front(); }
+  Scheduler& start(const SchedulerOptions& options) {
+    scheduler_ = std::make_unique<Scheduler>(backend.function(), options);
+    return *scheduler_;
+  }
+  // Submits the gate's request and waits until its pass is held at the gate.
+  void hold() {
+    REQUIRE_FALSE(gate().submit(*scheduler_));
+    REQUIRE(backend.wait_at_gate());
+  }
+  // Queues every other request behind it, in order.
+  void queue_rest() {
+    for (std::size_t i = 1; i < requests.size(); ++i) REQUIRE_FALSE(requests[i]->submit(*scheduler_));
+  }
+
+ private:
+  Watchdog dog_;  // first, so that it also watches the destruction of the rest
+
+ public:
+  FakeBackend backend;
+  std::vector<std::unique_ptr<TestRequest>> requests;
+
+ private:
+  std::unique_ptr<Scheduler> scheduler_;
+};
+
 // Many threads submit requests of random sizes (some with a row that makes its pass throw, some
 // longer than max_tokens, some limited per pass), a few at a time, while another reads stats().
 void random_workload(bool use_worker) {
@@ -525,24 +570,17 @@ TEST_CASE("scheduler: a request with no rows completes at once on the calling th
 }
 
 TEST_CASE("scheduler: requests queued together share passes", "[scheduler]") {
-  Watchdog dog("merging");
-  FakeBackend backend;
-  std::vector<std::unique_ptr<TestRequest>> requests;
-  requests.push_back(std::make_unique<TestRequest>(std::vector<std::size_t>{4}));
-  requests[0]->mark_row(0, kGateId);
-  for (int i = 0; i < 20; ++i) requests.push_back(std::make_unique<TestRequest>(std::vector<std::size_t>{4}));
-  backend.close_gate();
-  Scheduler scheduler(backend.function(), make_options({4096, 64}));
-  GateOpener opener{backend};
+  GatedQueue run("merging");
+  for (int i = 0; i < 20; ++i) run.add({4});
+  run.start(make_options({4096, 64}));
 
-  REQUIRE_FALSE(requests[0]->submit(scheduler));
-  REQUIRE(backend.wait_at_gate());
-  for (std::size_t i = 1; i < requests.size(); ++i) REQUIRE_FALSE(requests[i]->submit(scheduler));
-  backend.open_gate();
-  for (const auto& request : requests) REQUIRE(request->wait());
+  run.hold();
+  run.queue_rest();
+  run.backend.open_gate();
+  for (const auto& request : run.requests) REQUIRE(request->wait());
 
-  std::vector<RecordedPass> passes = backend.passes();
-  check_history(passes, requests, {4096, 64});
+  std::vector<RecordedPass> passes = run.backend.passes();
+  check_history(passes, run.requests, {4096, 64});
   // The gate's pass, then one pass with all twenty queued one-row requests.
   REQUIRE(passes.size() == 2);
   CHECK(passes[1].rows.size() == 20);
@@ -581,25 +619,19 @@ TEST_CASE("scheduler: concurrent callers in a loop share passes", "[scheduler]")
 }
 
 TEST_CASE("scheduler: a 10,000-row request does not hold up one-row requests", "[scheduler]") {
-  Watchdog dog("fairness", 180s);
-  FakeBackend backend;
-  backend.close_gate();
   const jina3::BatchLimits limits{4096, 64};
-  std::vector<std::unique_ptr<TestRequest>> requests;
-  requests.push_back(std::make_unique<TestRequest>(std::vector<std::size_t>{4}));
-  requests[0]->mark_row(0, kGateId);
-  requests.push_back(std::make_unique<TestRequest>(std::vector<std::size_t>(10000, 4)));
-  TestRequest& big = *requests[1];
-  for (int i = 0; i < 10; ++i) requests.push_back(std::make_unique<TestRequest>(std::vector<std::size_t>{4}));
   TestRequest late({4});
   std::atomic<std::size_t> passes_at_completion{0};
-  Scheduler scheduler(backend.function(), make_options(limits));
-  GateOpener opener{backend};
+  GatedQueue run("fairness", 180s);
+  FakeBackend& backend = run.backend;
+  const auto& requests = run.requests;
+  TestRequest& big = run.add(std::vector<std::size_t>(10000, 4));
+  for (int i = 0; i < 10; ++i) run.add({4});
+  Scheduler& scheduler = run.start(make_options(limits));
 
   // Queued behind the gate: the big request first, then ten small ones.
-  REQUIRE_FALSE(requests[0]->submit(scheduler));
-  REQUIRE(backend.wait_at_gate());
-  for (std::size_t i = 1; i < requests.size(); ++i) REQUIRE_FALSE(requests[i]->submit(scheduler));
+  run.hold();
+  run.queue_rest();
   backend.set_sleep(1ms);  // so that the big request takes long enough to submit into its middle
   backend.open_gate();
   for (std::size_t i = 2; i < requests.size(); ++i) REQUIRE(requests[i]->wait());
@@ -754,37 +786,27 @@ TEST_CASE("scheduler: a request not started by its deadline fails promptly", "[s
 }
 
 TEST_CASE("scheduler: a failing pass fails only its own requests", "[scheduler]") {
-  Watchdog dog("failing pass");
-  FakeBackend backend;
-  backend.close_gate();
   // The step after the gate takes all 120 real tokens queued behind it (round one a, e0, b; round
   // two e1), planned into the passes [a, e0] (2 x 50 padded) and [b, e1] (a row of 10 does not
   // fit next to the 50s): b's pass throws and fails b and e, and only them.
   const jina3::BatchLimits limits{120, 64};
-  std::vector<std::unique_ptr<TestRequest>> requests;
-  auto add = [&](std::vector<std::size_t> lengths) -> TestRequest& {
-    requests.push_back(std::make_unique<TestRequest>(lengths));
-    return *requests.back();
-  };
-  TestRequest& gate = add({4});
-  gate.mark_row(0, kGateId);
-  TestRequest& a = add({50});
-  TestRequest& e = add({50, 10});
-  TestRequest& b = add({10});
-  b.mark_row(0, kThrowId);
   TestRequest after({8, 9});
-  Scheduler scheduler(backend.function(), make_options(limits));
-  GateOpener opener{backend};
+  GatedQueue run("failing pass");
+  const auto& requests = run.requests;
+  TestRequest& a = run.add({50});
+  TestRequest& e = run.add({50, 10});
+  TestRequest& b = run.add({10});
+  b.mark_row(0, kThrowId);
+  Scheduler& scheduler = run.start(make_options(limits));
 
-  REQUIRE_FALSE(gate.submit(scheduler));
-  REQUIRE(backend.wait_at_gate());
-  for (TestRequest* request : {&a, &e, &b}) REQUIRE_FALSE(request->submit(scheduler));
-  backend.open_gate();
+  run.hold();
+  run.queue_rest();
+  run.backend.open_gate();
   for (const auto& request : requests) REQUIRE(request->wait());
 
-  std::vector<RecordedPass> passes = backend.passes();
+  std::vector<RecordedPass> passes = run.backend.passes();
   check_history(passes, requests, limits);
-  CHECK(gate.ok());
+  CHECK(run.gate().ok());
   CHECK(a.ok());
   CHECK(holds<FakeFailure>(b.error()));
   CHECK(holds<FakeFailure>(e.error()));  // one of its rows was in b's pass
@@ -920,28 +942,19 @@ TEST_CASE("scheduler: an idle scheduler starts a lone request at once", "[schedu
 }
 
 TEST_CASE("scheduler: stats count requests, rows, passes and tokens", "[scheduler]") {
-  Watchdog dog("stats");
-  FakeBackend backend;
-  backend.close_gate();
   const jina3::BatchLimits limits{100, 8};
-  std::vector<std::unique_ptr<TestRequest>> requests;
-  auto add = [&](std::vector<std::size_t> lengths) -> TestRequest& {
-    requests.push_back(std::make_unique<TestRequest>(lengths));
-    return *requests.back();
-  };
-  TestRequest& gate = add({4});
-  gate.mark_row(0, kGateId);
-  TestRequest& r1 = add({10, 20, 30});
-  TestRequest& deadline = add({7});
-  TestRequest& r2 = add({5});
+  GatedQueue run("stats");
+  FakeBackend& backend = run.backend;
+  TestRequest& gate = run.gate();
+  TestRequest& r1 = run.add({10, 20, 30});
+  TestRequest& deadline = run.add({7});
+  TestRequest& r2 = run.add({5});
   r2.mark_row(0, kThrowId);
-  TestRequest& refused = add({9});
-  Scheduler scheduler(backend.function(), make_options(limits, 3));
-  GateOpener opener{backend};
+  TestRequest& refused = run.add({9});
+  Scheduler& scheduler = run.start(make_options(limits, 3));
 
   CHECK(scheduler.stats().requests == 0);
-  REQUIRE_FALSE(gate.submit(scheduler));
-  REQUIRE(backend.wait_at_gate());
+  run.hold();
   REQUIRE_FALSE(r1.submit(scheduler));
   deadline.deadline = Clock::now() + 20ms;
   REQUIRE_FALSE(deadline.submit(scheduler));
@@ -986,188 +999,4 @@ TEST_CASE("scheduler: stats count requests, rows, passes and tokens", "[schedule
   CHECK(stats.failed == 1);
   CHECK(stats.pass_us >= 15000);        // the gate's pass was held for at least 20 ms
   CHECK(stats.queue_wait_us >= 15000);  // r1 waited behind it
-}
-
-// ---- The embedding cache (src/cache.hpp) ----
-
-namespace {
-
-using jina3::detail::EmbeddingCache;
-
-std::vector<float> values_for(const std::string& key, std::size_t dims) {
-  std::vector<float> values(dims);
-  std::size_t h = std::hash<std::string>()(key);
-  for (std::size_t d = 0; d < dims; ++d) values[d] = static_cast<float>((h >> (d % 40)) % 100003) * 0.001f - 7.0f;
-  return values;
-}
-
-}  // namespace
-
-TEST_CASE("cache: a hit returns the identical vector and flag", "[cache]") {
-  EmbeddingCache cache(1 << 20);
-  const std::string key = "retrieval.query\x1f" "64\x1f" "hello world";
-  std::vector<float> values = values_for(key, 64);
-  values[3] = -0.0f;
-  values[5] = 1e-38f;  // a denormal-adjacent value survives as is
-  cache.insert(key, values.data(), values.size(), 1);
-  std::vector<float> out(64, 99.0f);
-  std::uint8_t truncated = 0;
-  REQUIRE(cache.lookup(key, out.data(), out.size(), &truncated));
-  CHECK(std::memcmp(out.data(), values.data(), values.size() * sizeof(float)) == 0);
-  CHECK(truncated == 1);
-  // A null truncated pointer is allowed.
-  std::fill(out.begin(), out.end(), 0.0f);
-  REQUIRE(cache.lookup(key, out.data(), out.size(), nullptr));
-  CHECK(std::memcmp(out.data(), values.data(), values.size() * sizeof(float)) == 0);
-  EmbeddingCache::Counters counters = cache.counters();
-  CHECK(counters.hits == 2);
-  CHECK(counters.misses == 0);
-  CHECK(counters.entries == 1);
-  CHECK(counters.bytes == EmbeddingCache::entry_bytes(key.size(), 64));
-}
-
-TEST_CASE("cache: any difference in the key, or another width, misses", "[cache]") {
-  EmbeddingCache cache(1 << 20);
-  const std::string key("text\0with nul", 13);
-  std::vector<float> values = values_for(key, 16);
-  cache.insert(key, values.data(), values.size(), 0);
-  std::vector<float> out(32, 5.0f);
-  std::uint8_t truncated = 7;
-  // Keys that differ after a NUL byte, by one byte, by length, or by case.
-  for (const std::string& other : {std::string("text\0with nuL", 13), std::string("text\0with nu", 12),
-                                   std::string("text"), std::string("text\0with nul ", 14), std::string("TEXT\0with nul", 13),
-                                   std::string()}) {
-    CHECK_FALSE(cache.lookup(other, out.data(), 16, &truncated));
-  }
-  CHECK_FALSE(cache.lookup(key, out.data(), 8, &truncated));   // stored with 16 values
-  CHECK_FALSE(cache.lookup(key, out.data(), 32, &truncated));
-  // A miss writes nothing.
-  CHECK(std::all_of(out.begin(), out.end(), [](float v) { return v == 5.0f; }));
-  CHECK(truncated == 7);
-  CHECK(cache.lookup(key, out.data(), 16, &truncated));
-  EmbeddingCache::Counters counters = cache.counters();
-  CHECK(counters.misses == 8);
-  CHECK(counters.hits == 1);
-}
-
-TEST_CASE("cache: inserting a key again replaces its entry", "[cache]") {
-  EmbeddingCache cache(1 << 20);
-  std::vector<float> first(8, 1.0f);
-  std::vector<float> second(8, 2.0f);
-  cache.insert("k", first.data(), 8, 0);
-  cache.insert("k", second.data(), 8, 1);
-  std::vector<float> out(8);
-  std::uint8_t truncated = 0;
-  REQUIRE(cache.lookup("k", out.data(), 8, &truncated));
-  CHECK(out == second);
-  CHECK(truncated == 1);
-  EmbeddingCache::Counters counters = cache.counters();
-  CHECK(counters.entries == 1);
-  CHECK(counters.bytes == EmbeddingCache::entry_bytes(1, 8));
-  CHECK(counters.evictions == 0);
-}
-
-TEST_CASE("cache: the byte bound holds and the least recently used entry goes first", "[cache]") {
-  const std::size_t dims = 32;
-  const std::size_t entry = EmbeddingCache::entry_bytes(6, dims);  // keys "key000" ...
-  SECTION("exactly three entries fit") {
-    EmbeddingCache cache(entry * 3 + entry / 2);
-    auto insert = [&](const std::string& key) { cache.insert(key, values_for(key, dims).data(), dims, 0); };
-    std::vector<float> out(dims);
-    insert("key000");
-    insert("key001");
-    insert("key002");
-    CHECK(cache.counters().entries == 3);
-    REQUIRE(cache.lookup("key000", out.data(), dims, nullptr));  // key001 is now the oldest
-    insert("key003");
-    CHECK(cache.counters().evictions == 1);
-    CHECK_FALSE(cache.lookup("key001", out.data(), dims, nullptr));
-    CHECK(cache.lookup("key000", out.data(), dims, nullptr));
-    CHECK(out == values_for("key000", dims));
-    CHECK(cache.lookup("key002", out.data(), dims, nullptr));
-    CHECK(cache.lookup("key003", out.data(), dims, nullptr));
-    CHECK(cache.counters().bytes == 3 * entry);
-  }
-  SECTION("many inserts") {
-    const std::size_t capacity = entry * 50 + 17;
-    EmbeddingCache cache(capacity);
-    std::vector<float> out(dims);
-    std::size_t over = 0;
-    for (int i = 0; i < 1000; ++i) {
-      char key[16];
-      std::snprintf(key, sizeof key, "key%03d", i);
-      cache.insert(key, values_for(key, dims).data(), dims, 0);
-      // key000 is used after every insert, so it is never the least recently used.
-      if (!cache.lookup("key000", out.data(), dims, nullptr)) ++over;
-      if (cache.counters().bytes > capacity) ++over;
-    }
-    CHECK(over == 0);
-    EmbeddingCache::Counters counters = cache.counters();
-    CHECK(counters.entries == 50);
-    CHECK(counters.bytes == 50 * entry);
-    CHECK(counters.evictions == 1000 - 50);
-    CHECK(cache.lookup("key999", out.data(), dims, nullptr));
-    CHECK_FALSE(cache.lookup("key500", out.data(), dims, nullptr));
-  }
-  SECTION("an entry bigger than the whole cache is not stored and evicts nothing") {
-    EmbeddingCache cache(entry * 2);
-    std::vector<float> out(dims);
-    cache.insert("key000", values_for("key000", dims).data(), dims, 0);
-    std::vector<float> huge(10000, 1.0f);
-    cache.insert("huge", huge.data(), huge.size(), 0);
-    CHECK_FALSE(cache.lookup("huge", huge.data(), huge.size(), nullptr));
-    CHECK(cache.lookup("key000", out.data(), dims, nullptr));
-    CHECK(cache.counters().entries == 1);
-    CHECK(cache.counters().evictions == 0);
-  }
-  SECTION("a zero-byte cache holds nothing") {
-    EmbeddingCache cache(0);
-    std::vector<float> out(dims);
-    cache.insert("key000", values_for("key000", dims).data(), dims, 0);
-    CHECK_FALSE(cache.lookup("key000", out.data(), dims, nullptr));
-    CHECK(cache.counters().bytes == 0);
-    CHECK(cache.counters().entries == 0);
-  }
-}
-
-TEST_CASE("cache: concurrent hits, misses and evictions are safe", "[cache]") {
-  Watchdog dog("cache threads", 120s);
-  const std::size_t dims = 24;
-  const std::size_t capacity = EmbeddingCache::entry_bytes(8, dims) * 60;
-  EmbeddingCache cache(capacity);
-  constexpr int kThreads = 8;
-  constexpr int kLookups = 4000;
-  std::atomic<int> wrong{0};
-  std::atomic<int> over{0};
-  std::atomic<std::uint64_t> hits{0};
-  std::vector<std::thread> threads;
-  for (int t = 0; t < kThreads; ++t) {
-    threads.emplace_back([&, t] {
-      std::mt19937 random(static_cast<std::uint32_t>(t) * 7919u + 1u);
-      std::vector<float> out(dims);
-      for (int i = 0; i < kLookups; ++i) {
-        char key[16];
-        std::snprintf(key, sizeof key, "key%05u", static_cast<unsigned>(random() % 150));
-        std::vector<float> expected = values_for(key, dims);
-        std::uint8_t truncated = 9;
-        if (cache.lookup(key, out.data(), dims, &truncated)) {
-          ++hits;
-          if (out != expected || truncated != (key[7] == '7')) ++wrong;
-        } else {
-          cache.insert(key, expected.data(), dims, key[7] == '7');
-        }
-        if (i % 64 == 0 && cache.counters().bytes > capacity) ++over;
-      }
-    });
-  }
-  for (auto& thread : threads) thread.join();
-  CHECK(wrong == 0);
-  CHECK(over == 0);
-  EmbeddingCache::Counters counters = cache.counters();
-  CHECK(counters.hits == hits);
-  CHECK(counters.hits + counters.misses == static_cast<std::uint64_t>(kThreads) * kLookups);
-  CHECK(counters.hits > 0);
-  CHECK(counters.evictions > 0);
-  CHECK(counters.bytes <= capacity);
-  CHECK(counters.bytes == counters.entries * EmbeddingCache::entry_bytes(8, dims));
 }

@@ -63,22 +63,21 @@ std::vector<Task> all_tasks(const Encoder& encoder) {
   return tasks;
 }
 
-// How far a row is from its serial result. float32 packages must match to 1e-6 (max |diff|) on the
-// unit scale: normalised rows as they are, unnormalised ones (normalize=false) divided by the serial
-// row's norm where it is above 1, since their values and so their rounding are that many times
-// larger (at norm ~8 a pass of another length moves them by ~1e-6 absolute; normalised rows by
-// <= 4e-7). bfloat16 packages must match to cosine 0.9999 (padding changes their rounding).
+// How far a row is from its serial result: the float32 rule (max |diff| <= kFloat32Tolerance) on
+// the unit scale: normalised rows as they are, unnormalised ones (normalize=false) divided by the
+// serial row's norm where it is above 1, since their values and so their rounding are that many
+// times larger. bfloat16 packages: cosine >= kBFloat16Cosine.
 bool close_enough(const std::string& dtype, const float* got, const float* want, std::size_t dims, double* worst) {
   if (dtype == "float32") {
     double norm = 0.0;
     for (std::size_t d = 0; d < dims; ++d) norm += static_cast<double>(want[d]) * want[d];
     double diff = max_abs_diff(got, want, dims) / std::max(1.0, std::sqrt(norm));
     *worst = std::max(*worst, diff);
-    return diff <= 1e-6;
+    return diff <= kFloat32Tolerance;
   }
   double cos = cosine(got, want, dims);
   *worst = std::max(*worst, 1.0 - cos);
-  return cos >= 0.9999;
+  return cos >= kBFloat16Cosine;
 }
 
 void check_merged_equals_serial(const std::string& dtype) {
@@ -208,7 +207,7 @@ TEST_CASE("serving: encode_async from many threads equals encode", "[serving]") 
       for (auto& future : futures) {
         Embeddings got = future.get();
         if (got.rows != serial.rows || got.dims != serial.dims ||
-            max_abs_diff(got.data.data(), serial.data.data(), serial.data.size()) > 1e-6) {
+            max_abs_diff(got.data.data(), serial.data.data(), serial.data.size()) > kFloat32Tolerance) {
           ++wrong;
         }
       }
@@ -252,10 +251,10 @@ TEST_CASE("serving: try_encode_async refuses with QueueFull behind a big request
   Embeddings result = running.get();
   CHECK(result.rows == big.size());
   const Embeddings serial = shared_encoder("float32").encode({"one more"}, Task::RetrievalQuery);
-  CHECK(max_abs_diff(waited.row(0), serial.row(0), serial.dims) <= 1e-6);
+  CHECK(max_abs_diff(waited.row(0), serial.row(0), serial.dims) <= kFloat32Tolerance);
   // And the try form succeeds once there is room.
   Embeddings tried = encoder.try_encode_async({"one more"}, Task::RetrievalQuery).get();
-  CHECK(max_abs_diff(tried.row(0), serial.row(0), serial.dims) <= 1e-6);
+  CHECK(max_abs_diff(tried.row(0), serial.row(0), serial.dims) <= kFloat32Tolerance);
   EncoderStats stats = encoder.stats();
   CHECK(stats.rejected == 2);
   CHECK(stats.max_queue_depth == 1);
@@ -275,7 +274,7 @@ TEST_CASE("serving: a deadline fails a request that has not started, not one tha
   generous.deadline_us = 60 * 1000 * 1000;
   Embeddings fine = encoder.encode({"in time"}, Task::Separation, 0, generous);
   const Embeddings serial = encoder.encode({"in time"}, Task::Separation);
-  CHECK(max_abs_diff(fine.row(0), serial.row(0), serial.dims) <= 1e-6);
+  CHECK(max_abs_diff(fine.row(0), serial.row(0), serial.dims) <= kFloat32Tolerance);
   CHECK(encoder.stats().deadline_exceeded - before.deadline_exceeded == 2);
 }
 
@@ -297,7 +296,8 @@ TEST_CASE("serving: destroying the encoder with requests in flight", "[serving]"
     try {
       Embeddings got = future.get();
       ++ok;
-      if (got.rows != serial.rows || max_abs_diff(got.data.data(), serial.data.data(), serial.data.size()) > 1e-6) {
+      if (got.rows != serial.rows ||
+          max_abs_diff(got.data.data(), serial.data.data(), serial.data.size()) > kFloat32Tolerance) {
         ++wrong;
       }
     } catch (const Cancelled&) {
@@ -326,7 +326,7 @@ TEST_CASE("serving: destroying the encoder while other threads wait on futures",
       try {
         Embeddings got = f.get();
         ++ok;
-        if (max_abs_diff(got.data.data(), serial.data.data(), serial.data.size()) > 1e-6) ++wrong;
+        if (max_abs_diff(got.data.data(), serial.data.data(), serial.data.size()) > kFloat32Tolerance) ++wrong;
       } catch (const Cancelled&) {
         ++cancelled;
       } catch (...) {
@@ -364,7 +364,7 @@ TEST_CASE("serving: the cache returns identical vectors and keys on every settin
   CHECK(second.truncated == first.truncated);
   // The cached vector is the right one.
   Embeddings serial = uncached.encode(text, Task::RetrievalQuery, 32);
-  CHECK(max_abs_diff(first.data.data(), serial.data.data(), serial.data.size()) <= 1e-6);
+  CHECK(max_abs_diff(first.data.data(), serial.data.data(), serial.data.size()) <= kFloat32Tolerance);
   // The async form hits too.
   Embeddings async = encoder.encode_async(text, Task::RetrievalQuery, 32).get();
   CHECK(std::memcmp(async.data.data(), first.data.data(), first.data.size() * sizeof(float)) == 0);
@@ -404,7 +404,7 @@ TEST_CASE("serving: the cache returns identical vectors and keys on every settin
     CHECK(after.passes == before.passes + 1);
     Embeddings want = uncached.encode(variant.texts, variant.task, variant.dims, variant.options);
     REQUIRE(got.data.size() == want.data.size());
-    CHECK(max_abs_diff(got.data.data(), want.data.data(), want.data.size()) <= 1e-6);
+    CHECK(max_abs_diff(got.data.data(), want.data.data(), want.data.size()) <= kFloat32Tolerance);
     CHECK(got.truncated == want.truncated);
     // And now that setting hits.
     Embeddings again = encoder.encode(variant.texts, variant.task, variant.dims, variant.options);
@@ -434,7 +434,7 @@ TEST_CASE("serving: a call mixing cached and new texts keeps its order", "[servi
   CHECK(after.cache_hits - before.cache_hits == some.size());
   CHECK(after.cache_misses - before.cache_misses == texts.size() - some.size());
   REQUIRE(got.rows == texts.size());
-  CHECK(max_abs_diff(got.data.data(), serial.data.data(), serial.data.size()) <= 1e-6);
+  CHECK(max_abs_diff(got.data.data(), serial.data.data(), serial.data.size()) <= kFloat32Tolerance);
   // A truncated text keeps its flag through the cache.
   EncodeOptions cut;
   cut.max_length = 5;
@@ -454,7 +454,7 @@ TEST_CASE("serving: the cache stays within cache_bytes", "[serving]") {
   std::size_t over = 0;
   for (std::size_t i = 0; i < texts.size(); ++i) {
     Embeddings got = encoder.encode({texts[i]}, Task::TextMatching);
-    CHECK(max_abs_diff(got.row(0), serial.row(i), serial.dims) <= 1e-6);
+    CHECK(max_abs_diff(got.row(0), serial.row(i), serial.dims) <= kFloat32Tolerance);
     if (encoder.stats().cache_bytes > load.cache_bytes) ++over;
   }
   CHECK(over == 0);
@@ -494,7 +494,7 @@ TEST_CASE("serving: the cache from many threads", "[serving]") {
         }
         Embeddings got = encoder.encode(pick, Task::RetrievalPassage, 32);
         for (std::size_t i = 0; i < which.size(); ++i) {
-          if (max_abs_diff(got.row(i), serial.row(which[i]), serial.dims) > 1e-6) ++wrong;
+          if (max_abs_diff(got.row(i), serial.row(which[i]), serial.dims) > kFloat32Tolerance) ++wrong;
         }
       }
     });
@@ -519,9 +519,9 @@ TEST_CASE("serving: use_scheduler = false gives the same results", "[serving]") 
     Embeddings a = direct.encode(texts, task, 16);
     Embeddings b = scheduled.encode(texts, task, 16);
     REQUIRE(a.data.size() == b.data.size());
-    CHECK(max_abs_diff(a.data.data(), b.data.data(), b.data.size()) <= 1e-6);
+    CHECK(max_abs_diff(a.data.data(), b.data.data(), b.data.size()) <= kFloat32Tolerance);
     Embeddings c = direct.encode_async(texts, task, 16).get();
-    CHECK(max_abs_diff(c.data.data(), b.data.data(), b.data.size()) <= 1e-6);
+    CHECK(max_abs_diff(c.data.data(), b.data.data(), b.data.size()) <= kFloat32Tolerance);
   }
   // From several threads at once, too.
   const Embeddings serial = scheduled.encode(texts, Task::TextMatching);
@@ -531,7 +531,7 @@ TEST_CASE("serving: use_scheduler = false gives the same results", "[serving]") 
     threads.emplace_back([&] {
       for (int k = 0; k < 3; ++k) {
         Embeddings got = direct.encode(texts, Task::TextMatching);
-        if (max_abs_diff(got.data.data(), serial.data.data(), serial.data.size()) > 1e-6) ++wrong;
+        if (max_abs_diff(got.data.data(), serial.data.data(), serial.data.size()) > kFloat32Tolerance) ++wrong;
       }
     });
   }

@@ -13,5 +13,5 @@ TEST_CASE("num_threads = 1 gives the same vectors", "[threads]") {
   options.num_threads = 1;
   Encoder single(package_dir("float32").string(), options);
   Embeddings one = single.encode(texts, Task::Classification);
-  CHECK(max_abs_diff(one.data.data(), many.data.data(), many.data.size()) <= 1e-5);
+  CHECK(max_abs_diff(one.data.data(), many.data.data(), many.data.size()) <= kFloat32Tolerance);
 }

@@ -21,14 +21,15 @@
 #include <vector>
 
 #include "errors.hpp"
+#include "fuzz_support.hpp"
 #include "text_input.hpp"
+#include "util/utf8.hpp"
+
+const char* const jina3::fuzz::kTarget = "fuzz_cli_jsonl";
 
 namespace {
 
-[[noreturn]] void fail(const char* what) {
-  std::fprintf(stderr, "fuzz_cli_jsonl: %s\n", what);
-  std::abort();
-}
+using jina3::fuzz::fail;
 
 std::string scratch_path(const char* extension) {
   static const std::string stem = [] {
@@ -89,7 +90,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       for (std::size_t i = 0; i < block.size(); ++i) {
         if (block.lines[i] <= last_line) fail("line numbers do not rise");
         last_line = block.lines[i];
-        if (jina3_cli::invalid_utf8_at(block.texts[i])) fail("invalid UTF-8 handed on");
+        if (jina3::utf8::check(block.texts[i])) fail("invalid UTF-8 handed on");
         if (text_format && (texts >= lines.size() || block.texts[i] != lines[texts] || block.lines[i] != texts + 1)) {
           fail("a .txt text is not the file's line");
         }

@@ -12,7 +12,8 @@
 // Checked: only InvalidArgument comes out (bad task, dims, spans or options); a result has one
 // entry per text, caller spans come back as given, token spans lie within the sequence and
 // cover at least one token, every value is finite and normalised rows are of unit length; with
-// one window and no chunking, the single chunk (specials included) is the text's encode() row.
+// one window and no chunking, the single chunk (specials included) is the text's encode() row
+// within the float32 rule of two calls (fuzz_support.hpp).
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -26,37 +27,14 @@
 
 #include <jina3/jina3.hpp>
 
+#include "fuzz_support.hpp"
+
+const char* const jina3::fuzz::kTarget = "fuzz_late_chunk";
+
 namespace {
 
-[[noreturn]] void fail(const char* what) {
-  std::fprintf(stderr, "fuzz_late_chunk: %s\n", what);
-  std::abort();
-}
-
-void expect(bool condition, const char* what) {
-  if (!condition) fail(what);
-}
-
-class Reader {
- public:
-  Reader(const std::uint8_t* data, std::size_t size) : data_(data), size_(size) {}
-  std::uint8_t byte() { return position_ < size_ ? data_[position_++] : 0; }
-  std::int16_t int16() {
-    const unsigned low = byte();
-    return static_cast<std::int16_t>(low | (static_cast<unsigned>(byte()) << 8));
-  }
-  std::string bytes(std::size_t count) {
-    count = std::min(count, size_ - position_);
-    std::string out(reinterpret_cast<const char*>(data_ + position_), count);
-    position_ += count;
-    return out;
-  }
-
- private:
-  const std::uint8_t* data_;
-  std::size_t size_;
-  std::size_t position_ = 0;
-};
+using jina3::fuzz::expect;
+using jina3::fuzz::Reader;
 
 constexpr int kDims[] = {0, 8, 16, 32, 64, -1, 7, 65};
 
@@ -120,8 +98,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   } catch (const jina3::InvalidArgument&) {
     return 0;
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "fuzz_late_chunk: not InvalidArgument: %s\n", e.what());
-    std::abort();
+    jina3::fuzz::fail(std::string("not InvalidArgument: ") + e.what());
   }
   expect(mode != 4, "spans and chunk_tokens together were accepted");
   expect(result.size() == count, "not one result per text");
@@ -163,9 +140,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     } catch (const jina3::InputTooLong&) {
       return 0;  // longer than max_length: late_chunk used windows after all
     }
-    for (std::size_t d = 0; d < row; ++d) {
-      expect(std::fabs(whole.row(0)[d] - result[0].row(0)[d]) <= 1e-5f, "the whole-text chunk differs from encode()");
-    }
+    // Two calls, so the same within the float32 rule only.
+    expect(jina3::fuzz::rows_agree(result[0].row(0), whole.row(0), row, options.normalize),
+           "the whole-text chunk differs from encode()");
   }
   return 0;
 }

@@ -28,20 +28,17 @@
 #include <jina3/errors.hpp>
 #include <jina3/version.hpp>
 
+#include "fuzz_support.hpp"
 #include "model/package.hpp"
 
 namespace fs = std::filesystem;
 
+const char* const jina3::fuzz::kTarget = "fuzz_manifest";
+
 namespace {
 
-[[noreturn]] void fail(const char* what) {
-  std::fprintf(stderr, "fuzz_manifest: %s\n", what);
-  std::abort();
-}
-
-void expect(bool condition, const char* what) {
-  if (!condition) fail(what);
-}
+using jina3::fuzz::expect;
+using jina3::fuzz::fail;
 
 // The scratch package's files: their sizes and SHA-256 are in the seed manifests
 // (backbone.pt: 64 bytes, tokenizer.model: 32 bytes; see corpus/fuzz_manifest/README).
@@ -111,8 +108,7 @@ bool typed(Body&& body, bool not_found_allowed) {
   } catch (const jina3::ModelNotFound&) {
     if (!not_found_allowed) fail("parse_manifest threw ModelNotFound");
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "fuzz_manifest: untyped exception: %s\n", e.what());
-    std::abort();
+    fail(std::string("untyped exception: ") + e.what());
   }
   return false;
 }

@@ -20,20 +20,15 @@
 #include <string_view>
 #include <vector>
 
+#include "fuzz_support.hpp"
 #include "model/tokenizer.hpp"
 #include "util/utf8.hpp"
 
+const char* const jina3::fuzz::kTarget = "fuzz_utf8_tokenizer";
+
 namespace {
 
-// Aborts with a message: libFuzzer reports it as a crash and keeps the input.
-[[noreturn]] void fail(const char* what) {
-  std::fprintf(stderr, "fuzz_utf8_tokenizer: %s\n", what);
-  std::abort();
-}
-
-void expect(bool condition, const char* what) {
-  if (!condition) fail(what);
-}
+using jina3::fuzz::expect;
 
 // The reference: decodes by the bit patterns of RFC 3629 (count the lead's high ones, collect
 // continuation bits, then reject overlong values, surrogates and values above U+10FFFF), a

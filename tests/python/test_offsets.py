@@ -1,7 +1,7 @@
 """The expected token offsets of the test data (jina3.testing.testdata.hf_offsets: byte offsets from
 sentencepiece's serialized pieces, trimmed as Hugging Face's fast tokenizers trim them), checked
 against a second path through sentencepiece's python API: encode(out_type="immutable_proto"), whose
-pieces carry str indices. cpp.outputs compares the C++ offsets with the same expectations.
+pieces carry str indices. cpp.tokenizer compares the C++ offsets with the same expectations.
 
 Not yet here: jina3's own Python offsets (encode_tokens is not bound yet); once it is, compare them
 with the str-index offsets below."""

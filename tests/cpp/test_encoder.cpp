@@ -1,5 +1,6 @@
-// What encode() promises beyond parity: batching does not change results, tasks matter, shapes,
-// encode_into, getters, moved-from objects.
+// The Encoder itself: getters, what tasks, prompts and dims do to a vector, empty input,
+// encode_into, moved-from objects, checksum verification and the allocator setting at load.
+// (Batching: test_passes.cpp; argument checks: test_prepare.cpp.)
 #include <catch2/catch.hpp>
 
 #include <cstdlib>
@@ -16,28 +17,15 @@ using namespace jina3::test;
 
 namespace {
 
-const std::vector<std::string> kTexts = {
-    "The cat sat on the mat.",
-    "Machine learning turns data into predictions.",
-    "Wie spät ist es?",
-    "",
-    "日本語のテキストも埋め込めます。",
-    "A somewhat longer sentence that has quite a few more tokens than the others in this list, to force padding.",
-    "ok",
-};
-
 double row_norm(const float* row, std::size_t dims) {
   double sum = 0.0;
   for (std::size_t d = 0; d < dims; ++d) sum += static_cast<double>(row[d]) * row[d];
   return std::sqrt(sum);
 }
 
-const std::vector<Task> kAllTasks = {Task::None, Task::RetrievalQuery, Task::RetrievalPassage, Task::Separation,
-                                     Task::Classification, Task::TextMatching};
-
 }  // namespace
 
-TEST_CASE("getters report the package", "[behaviour]") {
+TEST_CASE("getters report the package", "[encoder]") {
   const Encoder& encoder = shared_encoder("float32");
   CHECK(encoder.tasks() == std::vector<Task>{Task::RetrievalQuery, Task::RetrievalPassage, Task::Separation,
                                              Task::Classification, Task::TextMatching});
@@ -52,59 +40,7 @@ TEST_CASE("getters report the package", "[behaviour]") {
   CHECK(encoder.prompt(Task::Classification).empty());
 }
 
-TEST_CASE("a text's vector does not depend on its batch neighbours, padding or batch size", "[behaviour]") {
-  const Encoder& encoder = shared_encoder("float32");
-  const std::size_t n = kTexts.size();
-  Embeddings batched = encoder.encode(kTexts, Task::RetrievalPassage);
-  for (std::size_t i = 0; i < n; ++i) {
-    INFO("text " << i);
-    Embeddings alone = encoder.encode({kTexts[i]}, Task::RetrievalPassage);
-    CHECK(max_abs_diff(alone.row(0), batched.row(i), batched.dims) <= 1e-5);
-  }
-  for (int batch_size : {1, 2, 3, 100}) {
-    INFO("batch_size " << batch_size);
-    EncodeOptions options;
-    options.batch_size = batch_size;
-    Embeddings split = encoder.encode(kTexts, Task::RetrievalPassage, 0, options);
-    CHECK(max_abs_diff(split.data.data(), batched.data.data(), batched.data.size()) <= 1e-5);
-  }
-  // Reordered input gives reordered output.
-  std::vector<std::string> reversed(kTexts.rbegin(), kTexts.rend());
-  Embeddings backwards = encoder.encode(reversed, Task::RetrievalPassage);
-  for (std::size_t i = 0; i < n; ++i) CHECK(max_abs_diff(backwards.row(n - 1 - i), batched.row(i), batched.dims) <= 1e-5);
-}
-
-TEST_CASE("small batch limits at load give the same vectors", "[behaviour]") {
-  EncoderOptions options;
-  options.max_batch_tokens = 16;  // smaller than most rows: every row runs alone
-  options.max_batch_size = 2;
-  Encoder small(package_dir("float32").string(), options);
-  Embeddings a = small.encode(kTexts, Task::TextMatching);
-  Embeddings b = shared_encoder("float32").encode(kTexts, Task::TextMatching);
-  CHECK(max_abs_diff(a.data.data(), b.data.data(), b.data.size()) <= 1e-5);
-}
-
-TEST_CASE("a mixed-task batch equals per-task encodes", "[behaviour]") {
-  const Encoder& encoder = shared_encoder("float32");
-  std::vector<std::string> texts;
-  std::vector<Task> tasks;
-  for (std::size_t i = 0; i < kTexts.size(); ++i) {
-    for (Task task : kAllTasks) {
-      texts.push_back(kTexts[i]);
-      tasks.push_back(task);
-    }
-  }
-  const int dims = encoder.dims()[encoder.dims().size() / 2];
-  Embeddings mixed = encoder.encode(texts, tasks, dims);
-  REQUIRE(mixed.rows == texts.size());
-  for (std::size_t r = 0; r < texts.size(); ++r) {
-    INFO("row " << r << " task " << to_string(tasks[r]));
-    Embeddings single = encoder.encode({texts[r]}, tasks[r], dims);
-    CHECK(max_abs_diff(mixed.row(r), single.row(0), dims) <= 1e-5);
-  }
-}
-
-TEST_CASE("tasks and prompts change the vectors", "[behaviour]") {
+TEST_CASE("tasks and prompts change the vectors", "[encoder]") {
   const Encoder& encoder = shared_encoder("float32");
   const std::vector<std::string> text = {"Which planet is the largest in the solar system?"};
   std::vector<Embeddings> per_task;
@@ -120,27 +56,30 @@ TEST_CASE("tasks and prompts change the vectors", "[behaviour]") {
   Embeddings by_hand = encoder.encode({encoder.prompt(Task::RetrievalQuery) + text[0]}, Task::None);
   Embeddings plain = encoder.encode(text, Task::None);
   CHECK(max_abs_diff(by_hand.row(0), plain.row(0), plain.dims) > 1e-3);
-  // Task by name is the same as the enum.
+  // Task by name is the same as the enum (another call, so within the float32 rule; other tasks are
+  // 1e-3 away).
   Embeddings by_name = encoder.encode(text, std::string_view("retrieval.query"));
-  CHECK(max_abs_diff(by_name.row(0), per_task[1].row(0), by_name.dims) == 0.0);
+  CHECK(max_abs_diff(by_name.row(0), per_task[1].row(0), by_name.dims) <= kFloat32Tolerance);
   Embeddings none_by_name = encoder.encode(text, std::string_view(""));
-  CHECK(max_abs_diff(none_by_name.row(0), per_task[0].row(0), none_by_name.dims) == 0.0);
+  CHECK(max_abs_diff(none_by_name.row(0), per_task[0].row(0), none_by_name.dims) <= kFloat32Tolerance);
 }
 
-TEST_CASE("dims truncate the full vector before normalising", "[behaviour]") {
+TEST_CASE("dims truncate the full vector before normalising", "[encoder]") {
   const Encoder& encoder = shared_encoder("float32");
   EncodeOptions raw;
   raw.normalize = false;
-  Embeddings full = encoder.encode(kTexts, Task::Classification, 0, raw);
+  Embeddings full = encoder.encode(kMixedTexts, Task::Classification, 0, raw);
   REQUIRE(full.dims == static_cast<std::size_t>(encoder.hidden_size()));
   for (int dims : encoder.dims()) {
     INFO("dims " << dims);
-    Embeddings cut = encoder.encode(kTexts, Task::Classification, dims);
+    Embeddings cut = encoder.encode(kMixedTexts, Task::Classification, dims);
     REQUIRE(cut.dims == static_cast<std::size_t>(dims));
     for (std::size_t i = 0; i < cut.rows; ++i) {
       CHECK(row_norm(cut.row(i), cut.dims) == Approx(1.0).epsilon(1e-5));
       const double norm = row_norm(full.row(i), cut.dims);
-      for (std::size_t d = 0; d < cut.dims; ++d) CHECK(cut.row(i)[d] == Approx(full.row(i)[d] / norm).margin(1e-6));
+      for (std::size_t d = 0; d < cut.dims; ++d) {
+        CHECK(cut.row(i)[d] == Approx(full.row(i)[d] / norm).margin(kFloat32Tolerance));  // two calls
+      }
     }
   }
   // Unnormalised rows are not unit length in general.
@@ -149,7 +88,7 @@ TEST_CASE("dims truncate the full vector before normalising", "[behaviour]") {
   CHECK(some_not_unit);
 }
 
-TEST_CASE("empty list gives 0 x dims, empty string is a valid text", "[behaviour]") {
+TEST_CASE("empty list gives 0 x dims, empty string is a valid text", "[encoder]") {
   const Encoder& encoder = shared_encoder("float32");
   Embeddings none = encoder.encode({}, Task::RetrievalQuery);
   CHECK(none.rows == 0);
@@ -168,17 +107,17 @@ TEST_CASE("empty list gives 0 x dims, empty string is a valid text", "[behaviour
   CHECK(empty.truncated == std::vector<std::uint8_t>{0});
 }
 
-TEST_CASE("encode_into writes the same numbers into the caller's buffer", "[behaviour]") {
+TEST_CASE("encode_into writes the same numbers into the caller's buffer", "[encoder]") {
   const Encoder& encoder = shared_encoder("float32");
   const int dims = encoder.dims().front();
-  std::vector<std::string_view> views(kTexts.begin(), kTexts.end());
+  std::vector<std::string_view> views(kMixedTexts.begin(), kMixedTexts.end());
   const Task task = Task::Separation;
-  Embeddings expected = encoder.encode(kTexts, task, dims);
+  Embeddings expected = encoder.encode(kMixedTexts, task, dims);
 
   std::vector<float> buffer(views.size() * dims + 5, -7.0f);
   std::vector<std::uint8_t> truncated(views.size(), 9);
   encoder.encode_into(views.data(), views.size(), &task, 1, dims, buffer.data(), buffer.size(), {}, truncated.data());
-  CHECK(max_abs_diff(buffer.data(), expected.data.data(), expected.data.size()) == 0.0);
+  CHECK(max_abs_diff(buffer.data(), expected.data.data(), expected.data.size()) <= kFloat32Tolerance);
   for (std::size_t k = expected.data.size(); k < buffer.size(); ++k) CHECK(buffer[k] == -7.0f);  // nothing past the end
   CHECK(truncated == std::vector<std::uint8_t>(views.size(), 0));
 
@@ -187,17 +126,18 @@ TEST_CASE("encode_into writes the same numbers into the caller's buffer", "[beha
   tasks[0] = Task::RetrievalQuery;
   std::fill(buffer.begin(), buffer.end(), 0.0f);
   encoder.encode_into(views.data(), views.size(), tasks.data(), tasks.size(), dims, buffer.data(), buffer.size());
-  Embeddings query = encoder.encode({kTexts[0]}, Task::RetrievalQuery, dims);
-  CHECK(max_abs_diff(buffer.data(), query.data.data(), dims) <= 1e-5);
-  CHECK(max_abs_diff(buffer.data() + dims, expected.data.data() + dims, expected.data.size() - dims) <= 1e-5);
+  Embeddings query = encoder.encode({kMixedTexts[0]}, Task::RetrievalQuery, dims);
+  CHECK(max_abs_diff(buffer.data(), query.data.data(), dims) <= kFloat32Tolerance);
+  CHECK(max_abs_diff(buffer.data() + dims, expected.data.data() + dims, expected.data.size() - dims) <=
+        kFloat32Tolerance);
 
   // Zero texts: nothing to write, output may be null.
   encoder.encode_into(nullptr, 0, &task, 1, dims, nullptr, 0);
 }
 
-TEST_CASE("encode_into with a too-small buffer throws BufferTooSmall and writes nothing", "[behaviour]") {
+TEST_CASE("encode_into with a too-small buffer throws BufferTooSmall and writes nothing", "[encoder]") {
   const Encoder& encoder = shared_encoder("float32");
-  std::vector<std::string_view> views(kTexts.begin(), kTexts.end());
+  std::vector<std::string_view> views(kMixedTexts.begin(), kMixedTexts.end());
   const Task task = Task::None;
   const std::size_t needed = views.size() * static_cast<std::size_t>(encoder.hidden_size());
   std::vector<float> buffer(needed, 42.0f);
@@ -221,12 +161,12 @@ TEST_CASE("encode_into with a too-small buffer throws BufferTooSmall and writes 
   CHECK(std::all_of(buffer.begin(), buffer.end(), [](float v) { return v == 42.0f; }));
 }
 
-TEST_CASE("a moved-from Encoder is empty and refuses work; the target works", "[behaviour]") {
+TEST_CASE("a moved-from Encoder is empty and refuses work; the target works", "[encoder]") {
   Encoder first(package_dir("float32").string());
   Embeddings before = first.encode({"move me"}, Task::TextMatching);
   Encoder second(std::move(first));
   Embeddings after = second.encode({"move me"}, Task::TextMatching);
-  CHECK(max_abs_diff(before.row(0), after.row(0), after.dims) == 0.0);
+  CHECK(max_abs_diff(before.row(0), after.row(0), after.dims) <= kFloat32Tolerance);
 
   // NOLINTNEXTLINE(bugprone-use-after-move): the moved-from state is what is under test.
   CHECK(first.hidden_size() == 0);
@@ -246,30 +186,12 @@ TEST_CASE("a moved-from Encoder is empty and refuses work; the target works", "[
   // Move assignment in both directions.
   first = std::move(second);
   CHECK(first.hidden_size() > 0);
-  CHECK(max_abs_diff(first.encode({"move me"}, Task::TextMatching).row(0), before.row(0), before.dims) == 0.0);
+  CHECK(max_abs_diff(first.encode({"move me"}, Task::TextMatching).row(0), before.row(0), before.dims) <=
+        kFloat32Tolerance);
   CHECK_THROWS_AS(second.encode({"x"}), InvalidArgument);
 }
 
-TEST_CASE("a text of the full 8194-token limit runs, alone in its batch", "[behaviour][long]") {
-  const Encoder& encoder = shared_encoder("float32");
-  std::string long_text;
-  for (int i = 0; i < 9000; ++i) long_text += "token" + std::to_string(i % 100) + " ";
-  std::vector<std::string> texts = {"short one", long_text, "another short one"};
-  Embeddings got = encoder.encode(texts, Task::RetrievalPassage);
-  REQUIRE(got.rows == 3);
-  CHECK(got.truncated == std::vector<std::uint8_t>{0, 1, 0});
-  for (std::size_t d = 0; d < got.dims; ++d) CHECK(std::isfinite(got.row(1)[d]));
-  CHECK(encoder.tokenize({long_text}).at(0).size() == static_cast<std::size_t>(encoder.max_length()));
-  // Its neighbours are unaffected by sharing a call with it.
-  Embeddings alone = encoder.encode({"short one", "another short one"}, Task::RetrievalPassage);
-  CHECK(max_abs_diff(got.row(0), alone.row(0), got.dims) <= 1e-5);
-  CHECK(max_abs_diff(got.row(2), alone.row(1), got.dims) <= 1e-5);
-  EncodeOptions strict;
-  strict.truncate = false;
-  CHECK_THROWS_AS(encoder.encode(texts, Task::RetrievalPassage, 0, strict), InputTooLong);
-}
-
-TEST_CASE("checksum verification can be turned off", "[behaviour]") {
+TEST_CASE("checksum verification can be turned off", "[encoder]") {
   PackageCopy copy(package_dir("float32"));
   copy.edit_manifest("files", [](const json::Value* files) {
     json::Value entries = *files;
@@ -284,7 +206,7 @@ TEST_CASE("checksum verification can be turned off", "[behaviour]") {
 }
 
 #if defined(__GLIBC__)
-TEST_CASE("a CPU encoder makes glibc keep large freed blocks in the process", "[behaviour]") {
+TEST_CASE("a CPU encoder makes glibc keep large freed blocks in the process", "[encoder]") {
   // Process-wide and permanent, so only the default (on) can be observed here: once any CPU
   // Encoder exists, a 64 MiB block comes from the heap, not from its own mmap.
   (void)shared_encoder("float32");
