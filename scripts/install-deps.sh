@@ -9,7 +9,7 @@ SUDO=""
 if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
 
 packages=(
-  build-essential cmake pkg-config git ca-certificates dpkg-dev
+  build-essential cmake pkg-config git ca-certificates dpkg-dev ccache
   libtorch-dev python3-torch python3-dev python3-numpy python3-pytest
   libfmt-dev catch2 pybind11-dev python3-pybind11
   libopenblas0-pthread

@@ -5,6 +5,7 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build="${JINA3_BUILD_DIR:-$root/build}"
 bash "$root/scripts/install-deps.sh"
+source "$root/scripts/ccache-env.sh"
 bash "$root/scripts/build.sh"
 cd "$build"
 ctest --output-on-failure --timeout 1800 "$@"

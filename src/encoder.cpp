@@ -57,14 +57,7 @@ std::vector<std::string_view> views_of(const std::vector<std::string>& texts) {
 
 pipeline::Request request_of(const std::string_view* texts, std::size_t count, const Task* tasks,
                              std::size_t task_count, int dims, const EncodeOptions& options) {
-  pipeline::Request request;
-  request.texts = texts;
-  request.count = count;
-  request.tasks = tasks;
-  request.task_count = task_count;
-  request.dims = dims;
-  request.options = options;
-  return request;
+  return pipeline::Request{texts, count, tasks, task_count, /*task_per_text=*/false, dims, options};
 }
 
 }  // namespace

@@ -10,27 +10,27 @@
 // The error codes, declared once. Values are stable ABI (JINA3_OK, JINA3_ERR_*; the C header's
 // enum is checked against this table at build time).
 // X(Name, value, canonical name, Python class ("" = jina3.Error), Python built-in base ("" = none), doc)
-#define JINA3_ERROR_CODES(X)                                                                                         \
-  X(Ok, 0, "ok", "", "", "success")                                                                                  \
-  X(InvalidArgument, 1, "invalid_argument", "InvalidArgumentError", "ValueError",                                    \
-    "a bad argument: unknown task, unsupported dims, invalid UTF-8, out-of-range option")                           \
-  X(InputTooLong, 2, "input_too_long", "InputTooLongError", "ValueError",                                            \
-    "a text is longer than max_length tokens and truncation is off")                                                 \
-  X(ModelNotFound, 3, "model_not_found", "ModelNotFoundError", "FileNotFoundError",                                  \
-    "the package directory, or a file in it, does not exist")                                                        \
-  X(ModelInvalid, 4, "model_invalid", "ModelInvalidError", "",                                                       \
-    "the package is corrupt: bad manifest, checksum mismatch, missing or misshaped tensor")                          \
-  X(VersionMismatch, 5, "version_mismatch", "VersionMismatchError", "",                                              \
-    "the package format, or the torch version it was exported with, is one this build cannot read")                 \
-  X(Device, 6, "device", "DeviceError", "",                                                                          \
-    "the device is unavailable (CUDA asked for, not built or present) or does not support the dtype")               \
-  X(BufferTooSmall, 7, "buffer_too_small", "", "", "a caller-provided output buffer is too small (C API, Encoder::encode_into)")          \
-  X(OutOfMemory, 8, "out_of_memory", "", "MemoryError", "an allocation failed")                                     \
-  X(Internal, 9, "internal", "", "", "anything else: a bug in jina3 or its dependencies")                            \
-  X(QueueFull, 10, "queue_full", "QueueFullError", "",                                                               \
-    "the encoder's request queue (max_queued_requests) is full and the call asked not to wait")                     \
-  X(DeadlineExceeded, 11, "deadline_exceeded", "DeadlineExceededError", "TimeoutError",                              \
-    "the request had not started when its deadline (deadline_us) passed")                                            \
+#define JINA3_ERROR_CODES(X)                                                                                   \
+  X(Ok, 0, "ok", "", "", "success")                                                                            \
+  X(InvalidArgument, 1, "invalid_argument", "InvalidArgumentError", "ValueError",                              \
+    "a bad argument: unknown task, unsupported dims, invalid UTF-8, out-of-range option")                     \
+  X(InputTooLong, 2, "input_too_long", "InputTooLongError", "ValueError",                                      \
+    "a text is longer than max_length tokens and truncation is off")                                           \
+  X(ModelNotFound, 3, "model_not_found", "ModelNotFoundError", "FileNotFoundError",                            \
+    "the package directory, or a file in it, does not exist")                                                  \
+  X(ModelInvalid, 4, "model_invalid", "ModelInvalidError", "", "the package is corrupt: bad manifest, "        \
+    "checksum mismatch, missing or misshaped tensor")                                                          \
+  X(VersionMismatch, 5, "version_mismatch", "VersionMismatchError", "", "the package format, or the torch "     \
+    "version it was exported with, is one this build cannot read")                                             \
+  X(Device, 6, "device", "DeviceError", "", "the device is unavailable (CUDA asked for, not built or present) " \
+    "or does not support the dtype")                                                                           \
+  X(BufferTooSmall, 7, "buffer_too_small", "", "", "a caller's output buffer is too small (C API, encode_into)") \
+  X(OutOfMemory, 8, "out_of_memory", "", "MemoryError", "an allocation failed")                               \
+  X(Internal, 9, "internal", "", "", "anything else: a bug in jina3 or its dependencies")                      \
+  X(QueueFull, 10, "queue_full", "QueueFullError", "",                                                         \
+    "the encoder's request queue (max_queued_requests) is full and the call asked not to wait")               \
+  X(DeadlineExceeded, 11, "deadline_exceeded", "DeadlineExceededError", "TimeoutError",                        \
+    "the request had not started when its deadline (deadline_us) passed")                                      \
   X(Cancelled, 12, "cancelled", "CancelledError", "", "the encoder was destroyed before the request ran")
 
 namespace jina3 {
