@@ -1,5 +1,5 @@
-// L2 normalisation of one float32 row, shared by sentence pooling (encoder.cpp) and chunk pooling
-// (late_chunk.cpp). No LibTorch here.
+// L2 normalisation of one float32 row, shared by sentence pooling (passes.cpp) and chunk pooling
+// (chunk_plan.cpp). No LibTorch here.
 #pragma once
 
 #include <algorithm>

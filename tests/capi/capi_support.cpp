@@ -1,6 +1,8 @@
 #include "capi_support.hpp"
 
+#include <cstring>
 #include <mutex>
+#include <type_traits>
 
 #include "support.hpp"
 
@@ -45,6 +47,41 @@ void check_failure(jina3_status status, jina3_error*& error, jina3_status expect
   REQUIRE(owned != nullptr);
   CHECK(jina3_error_code(owned.get()) == expected);
   CHECK(std::string(jina3_error_message(owned.get())) == last);
+}
+
+namespace {
+
+// The C structs hold C enums where the C++ ones hold enum classes: compare enums as numbers.
+template <class T>
+auto as_number(T value) {
+  if constexpr (std::is_enum_v<T>) {
+    return static_cast<long long>(value);
+  } else {
+    return value;
+  }
+}
+
+}  // namespace
+
+void check_default_options() {
+  // 0x7f everywhere first, so a field the library leaves unwritten cannot pass by chance.
+  const EncoderOptions cpp_encoder;
+  jina3_encoder_options encoder;
+  std::memset(&encoder, 0x7f, sizeof encoder);
+  jina3_encoder_default_options(&encoder, sizeof encoder);
+  CHECK(encoder.struct_size == sizeof encoder);
+#define JINA3_X(type, name, value, flag, doc) CHECK(as_number(encoder.name) == as_number(cpp_encoder.name));
+  JINA3_ENCODER_OPTION_FIELDS(JINA3_X)
+#undef JINA3_X
+
+  const EncodeOptions cpp_encode;
+  jina3_encode_options encode;
+  std::memset(&encode, 0x7f, sizeof encode);
+  jina3_encode_default_options(&encode, sizeof encode);
+  CHECK(encode.struct_size == sizeof encode);
+#define JINA3_X(type, name, value, keyed, flag, doc) CHECK(as_number(encode.name) == as_number(cpp_encode.name));
+  JINA3_ENCODE_OPTION_FIELDS(JINA3_X)
+#undef JINA3_X
 }
 
 CResult c_encode(const jina3_encoder* encoder, const std::vector<std::string>& texts, jina3_task task, int dims,

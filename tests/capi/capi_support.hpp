@@ -35,6 +35,11 @@ const jina3_encoder* shared_c_encoder();
 // first argument has run (argument evaluation order is unspecified).
 void check_failure(jina3_status status, jina3_error*& error, jina3_status expected, const std::string& contains = "");
 
+// Checks jina3_encoder_default_options and jina3_encode_default_options on structs of this header's
+// size: struct_size is set and every field holds the C++ default (compared row by row from the
+// option tables in jina3/options.hpp, so a new option is checked once it is in its table).
+void check_default_options();
+
 // jina3_encoder_encode for NUL-terminated std::strings into a vector sized for texts x dims.
 struct CResult {
   jina3_status status;

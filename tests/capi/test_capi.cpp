@@ -112,32 +112,10 @@ TEST_CASE("device and dtype names parse like the C++ converters", "[capi][unit]"
 }
 
 TEST_CASE("default options are the C++ defaults", "[capi][unit]") {
-  const EncoderOptions cpp_encoder;
-  jina3_encoder_options encoder;
-  std::memset(&encoder, 0x7f, sizeof encoder);
-  jina3_encoder_default_options(&encoder, sizeof encoder);
-  CHECK(encoder.struct_size == sizeof encoder);
-  CHECK(encoder.device == static_cast<jina3_device>(cpp_encoder.device));
-  CHECK(encoder.device_index == cpp_encoder.device_index);
-  CHECK(encoder.dtype == static_cast<jina3_dtype>(cpp_encoder.dtype));
-  CHECK(encoder.num_threads == cpp_encoder.num_threads);
-  CHECK(encoder.max_batch_tokens == cpp_encoder.max_batch_tokens);
-  CHECK(encoder.max_batch_size == cpp_encoder.max_batch_size);
-  CHECK(encoder.verify_checksums == cpp_encoder.verify_checksums);
-  CHECK(encoder.retain_host_memory == cpp_encoder.retain_host_memory);
-
-  const EncodeOptions cpp_encode;
-  jina3_encode_options encode;
-  std::memset(&encode, 0x7f, sizeof encode);
-  jina3_encode_default_options(&encode, sizeof encode);
-  CHECK(encode.struct_size == sizeof encode);
-  CHECK(encode.normalize == cpp_encode.normalize);
-  CHECK(encode.truncate == cpp_encode.truncate);
-  CHECK(encode.max_length == cpp_encode.max_length);
-  CHECK(encode.batch_size == cpp_encode.batch_size);
+  check_default_options();
 
   SECTION("a NULL struct or one too small for struct_size is left alone") {
-    jina3_encoder_default_options(nullptr, sizeof encoder);
+    jina3_encoder_default_options(nullptr, sizeof(jina3_encoder_options));
     unsigned char bytes[sizeof(jina3_encode_options)];
     std::memset(bytes, 0x5a, sizeof bytes);
     jina3_encode_default_options(reinterpret_cast<jina3_encode_options*>(bytes), sizeof(std::size_t) - 1);

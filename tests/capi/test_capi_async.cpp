@@ -169,24 +169,6 @@ TEST_CASE("serving status codes have their C++ values and names", "[capi][unit]"
   }
 }
 
-TEST_CASE("serving options default to the C++ defaults", "[capi][unit]") {
-  const EncoderOptions cpp_encoder;
-  jina3_encoder_options encoder;
-  std::memset(&encoder, 0x7f, sizeof encoder);
-  jina3_encoder_default_options(&encoder, sizeof encoder);
-  CHECK(encoder.max_wait_us == cpp_encoder.max_wait_us);
-  CHECK(encoder.max_queued_requests == cpp_encoder.max_queued_requests);
-  CHECK(encoder.cache_bytes == cpp_encoder.cache_bytes);
-  CHECK(encoder.use_scheduler == cpp_encoder.use_scheduler);
-
-  const EncodeOptions cpp_encode;
-  jina3_encode_options encode;
-  std::memset(&encode, 0x7f, sizeof encode);
-  jina3_encode_default_options(&encode, sizeof encode);
-  CHECK(encode.deadline_us == cpp_encode.deadline_us);
-  CHECK(encode.block_when_full == cpp_encode.block_when_full);
-}
-
 namespace {
 
 // The layouts before the serving fields, as the headers of that time declared them.

@@ -47,12 +47,10 @@ jina3_status jina3_fuzz_prompt(const jina3_encoder* encoder, int task, const cha
 namespace {
 
 // Enum values a C caller may pass but that lie outside the range of the C++ enum (task 9, device
-// 2) are undefined behaviour inside the C API today: jina3_c.cpp loads them as jina3_task /
-// jina3_device (UBSan: "load of value 9, which is not a valid value for type 'jina3_task'" at
-// jina3_encoder_prompt, and value 3 for jina3_device in to_cpp). Until the C API reads them as
-// ints, the by-value tasks and the option enums are kept within the C++ ranges (task -8..7,
-// device 0..1, dtype 0..7), which still holds unknown values. Task arrays, which the library
-// reads as jina3::Task (an int enum), take any int8.
+// 2): the C API reads its enum arguments as ints (raw() in capi/boundary.hpp) before it checks
+// them. This fuzzer keeps the by-value tasks and the option enums within the C++ ranges (task
+// -8..7, device 0..1, dtype 0..7), which still holds unknown values. Task arrays, which the
+// library reads as jina3::Task (an int enum), take any int8.
 int task_in_cxx_range(std::uint8_t byte) { return static_cast<int>(byte & 15) - 8; }
 
 using jina3::fuzz::expect;

@@ -5,6 +5,8 @@ which describe packages and encode calls. Each tool error is a ValueError where 
 blame, so callers can catch either.
 """
 
+import sys
+
 
 class ToolError(Exception):
     """Base class of every error raised by jina3's Python tools."""
@@ -32,3 +34,14 @@ class ProtobufError(ToolError, ValueError):
 
 class ExportError(ToolError):
     """Exporting a package failed (bad arguments, output directory problems, self-check failures)."""
+
+
+def run_tool(prog, work, errors=(ToolError, OSError)) -> int:
+    """A command-line tool's exit status: 0 when work() returns, 1 when it raises one of errors,
+    which is reported as "PROG: error: MESSAGE" on stderr (anything else is a bug: it propagates)."""
+    try:
+        work()
+    except errors as exc:
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        return 1
+    return 0

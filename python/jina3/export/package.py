@@ -32,7 +32,7 @@ from torch import nn
 from .config import ModelConfig, load_config
 from .convert_tokenizer import ConvertedTokenizer, convert
 from .backbone import JinaEmbeddingsV3, kernels_available, load_checkpoint, use_kernels
-from .errors import ExportError, ToolError
+from .errors import ExportError, run_tool
 from .version import jina3_version
 
 FORMAT = "jina3.package"
@@ -264,13 +264,8 @@ def main(argv=None) -> int:
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)
     log = (lambda m: None) if args.quiet else (lambda m: print(f"jina3.export: {m}", file=sys.stderr))
-    try:
-        export_package(args.hf_dir, args.out_dir, args.dtype, args.max_length, args.overwrite,
-                       kernels=args.kernels, log=log)
-    except (ToolError, OSError) as exc:
-        print(f"jina3.export: error: {exc}", file=sys.stderr)
-        return 1
-    return 0
+    return run_tool("jina3.export", lambda: export_package(args.hf_dir, args.out_dir, args.dtype, args.max_length,
+                                                           args.overwrite, kernels=args.kernels, log=log))
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ import torch
 
 from ..export.checkpoint import WEIGHTS_FILE, tensor_shapes
 from ..export.config import config_from_dict
+from ..export.errors import run_tool
 from ..export.safetensors_io import LazyTensor, write_lazy
 from .paths import xlmr_tokenizer_json
 
@@ -176,12 +177,10 @@ def main(argv=None) -> int:
     parser.add_argument("--tokenizer-json", default=None,
                         help="tokenizer.json to copy (default: $JINA3_SHARED_DATA/xlmr or ../shared/data/xlmr)")
     args = parser.parse_args(argv)
-    try:
-        write_checkpoint(args.out_dir, args.size, args.seed, getattr(torch, args.dtype), args.tokenizer_json)
-    except (OSError, ValueError) as exc:
-        print(f"make_checkpoint: error: {exc}", file=sys.stderr)
-        return 1
-    return 0
+    return run_tool("make_checkpoint",
+                    lambda: write_checkpoint(args.out_dir, args.size, args.seed, getattr(torch, args.dtype),
+                                             args.tokenizer_json),
+                    (OSError, ValueError))
 
 
 if __name__ == "__main__":
