@@ -103,6 +103,18 @@ TEST_CASE("corrupt files are ModelInvalid naming the file", "[errors]") {
   }
 }
 
+namespace {
+
+// A copy of the float32 package whose manifest has key set to value must fail to load with
+// ModelInvalid naming every part.
+void manifest_with(const std::string& key, const json::Value& value, std::initializer_list<std::string> parts) {
+  PackageCopy copy(package_dir("float32"));
+  copy.edit_manifest(key, [&](const json::Value*) { return value; });
+  require_error<ModelInvalid>([&] { Encoder(copy.str()); }, parts);
+}
+
+}  // namespace
+
 TEST_CASE("bad manifests are ModelInvalid naming the key", "[errors]") {
   SECTION("not JSON") {
     PackageCopy copy(package_dir("float32"));
@@ -122,11 +134,7 @@ TEST_CASE("bad manifests are ModelInvalid naming the key", "[errors]") {
       require_error<ModelInvalid>([&] { Encoder(copy.str()); }, {std::string("\"") + key + "\"", "missing"});
     }
   }
-  SECTION("wrong type") {
-    PackageCopy copy(package_dir("float32"));
-    copy.edit_manifest("hidden_size", [](const json::Value*) { return json_string("64"); });
-    require_error<ModelInvalid>([&] { Encoder(copy.str()); }, {"hidden_size", "string"});
-  }
+  SECTION("wrong type") { manifest_with("hidden_size", json_string("64"), {"hidden_size", "string"}); }
   SECTION("missing nested key") {
     PackageCopy copy(package_dir("float32"));
     copy.edit_manifest("special_ids", [](const json::Value* ids) {
@@ -137,20 +145,10 @@ TEST_CASE("bad manifests are ModelInvalid naming the key", "[errors]") {
     require_error<ModelInvalid>([&] { Encoder(copy.str()); }, {"special_ids.eos"});
   }
   SECTION("unknown task name") {
-    PackageCopy copy(package_dir("float32"));
-    copy.edit_manifest("tasks", [](const json::Value*) { return json::Value::array({json_string("summarisation")}); });
-    require_error<ModelInvalid>([&] { Encoder(copy.str()); }, {"tasks[0]", "summarisation"});
+    manifest_with("tasks", json::Value::array({json_string("summarisation")}), {"tasks[0]", "summarisation"});
   }
-  SECTION("unknown dtype") {
-    PackageCopy copy(package_dir("float32"));
-    copy.edit_manifest("dtype", [](const json::Value*) { return json_string("float8"); });
-    require_error<ModelInvalid>([&] { Encoder(copy.str()); }, {"dtype", "float8"});
-  }
-  SECTION("another format") {
-    PackageCopy copy(package_dir("float32"));
-    copy.edit_manifest("format", [](const json::Value*) { return json_string("onnx"); });
-    require_error<ModelInvalid>([&] { Encoder(copy.str()); }, {"format", "onnx"});
-  }
+  SECTION("unknown dtype") { manifest_with("dtype", json_string("float8"), {"dtype", "float8"}); }
+  SECTION("another format") { manifest_with("format", json_string("onnx"), {"format", "onnx"}); }
   SECTION("matryoshka dims not ending at hidden_size") {
     PackageCopy copy(package_dir("float32"));
     const std::int64_t hidden = copy.manifest().at("hidden_size").get<std::int64_t>();

@@ -82,6 +82,17 @@ void report(const std::string& dtype, const std::vector<CaseResult>& results) {
   }
 }
 
+// Every reference case of the package_dtype package is within min_cosine of the reference.
+void check_cosines(const char* package_dtype, DType loaded, double min_cosine) {
+  auto results = run_cases(package_dtype);
+  report(package_dtype, results);
+  CHECK(shared_encoder(package_dtype).dtype() == loaded);
+  for (std::size_t k = 0; k < results.size(); ++k) {
+    INFO(describe(reference().cases[k]));
+    CHECK(results[k].worst_cosine >= min_cosine);
+  }
+}
+
 }  // namespace
 
 TEST_CASE("reference.json covers what the parity tests promise", "[parity]") {
@@ -116,23 +127,11 @@ TEST_CASE("float32 package matches the reference to 1e-5", "[parity]") {
 }
 
 TEST_CASE("bfloat16 package is within cosine 0.999 of the reference", "[parity]") {
-  auto results = run_cases("bfloat16");
-  report("bfloat16", results);
-  CHECK(shared_encoder("bfloat16").dtype() == DType::BFloat16);
-  for (std::size_t k = 0; k < results.size(); ++k) {
-    INFO(describe(reference().cases[k]));
-    CHECK(results[k].worst_cosine >= 0.999);
-  }
+  check_cosines("bfloat16", DType::BFloat16, 0.999);
 }
 
 TEST_CASE("int8 package is within cosine 0.99 of the reference", "[parity]") {
-  auto results = run_cases("int8");
-  report("int8", results);
-  CHECK(shared_encoder("int8").dtype() == DType::Int8);
-  for (std::size_t k = 0; k < results.size(); ++k) {
-    INFO(describe(reference().cases[k]));
-    CHECK(results[k].worst_cosine >= 0.99);
-  }
+  check_cosines("int8", DType::Int8, 0.99);
 }
 
 TEST_CASE("a float32 package cast to bfloat16 at load stays close to the reference", "[parity]") {

@@ -761,20 +761,19 @@ TEST_CASE("scheduler: a request not started by its deadline fails promptly", "[s
   backend.open_gate();
   REQUIRE(running.wait());
   CHECK(running.ok());
-  // A request that started before its deadline completes even though its pass ends after it.
-  backend.set_sleep(100ms);
-  started.deadline = Clock::now() + 20ms;
-  REQUIRE_FALSE(started.submit(scheduler));
-  REQUIRE(started.wait());
-  CHECK(started.ok());
-  CHECK(started.wrong_outputs() == 0);
-  // So does one whose later passes start after its deadline.
-  backend.set_sleep(30ms);
-  long_one.deadline = Clock::now() + 40ms;
-  REQUIRE_FALSE(long_one.submit(scheduler));
-  REQUIRE(long_one.wait());
-  CHECK(long_one.ok());
-  CHECK(long_one.wrong_outputs() == 0);
+  // A request that started before its deadline completes even though its pass ends after it, and
+  // so does one whose later passes start after its deadline.
+  const auto completes_despite = [&](TestRequest& request, std::chrono::milliseconds sleep,
+                                     std::chrono::milliseconds deadline) {
+    backend.set_sleep(sleep);
+    request.deadline = Clock::now() + deadline;
+    REQUIRE_FALSE(request.submit(scheduler));
+    REQUIRE(request.wait());
+    CHECK(request.ok());
+    CHECK(request.wrong_outputs() == 0);
+  };
+  completes_despite(started, 100ms, 20ms);
+  completes_despite(long_one, 30ms, 40ms);
 
   std::vector<RecordedPass> passes = backend.passes();
   CHECK(passes_of(passes, late.number()).empty());
