@@ -32,6 +32,13 @@ namespace {
 // By reference: a copy would load the enum, which raw() exists to avoid.
 Precision precision_of(const jina3_precision& precision) noexcept { return static_cast<Precision>(raw(precision)); }
 
+// Bytes per row of a precision given as the int a C caller passed; 0 for a value that is none
+// (or negative dims).
+std::size_t row_bytes_of(int precision, int dims) noexcept {
+  if (dims < 0 || precision < JINA3_PRECISION_FLOAT32 || precision > JINA3_PRECISION_UBINARY) return 0;
+  return jina3::row_bytes(static_cast<Precision>(precision), static_cast<std::size_t>(dims));
+}
+
 bool ranged(Precision precision) noexcept { return precision == Precision::Int8 || precision == Precision::UInt8; }
 
 // Caller ranges, 2 x dims floats (the min row, then the max row); nullopt for NULL.
@@ -68,9 +75,7 @@ using jina3::capi::require;
 extern "C" {
 
 size_t jina3_precision_row_bytes(jina3_precision precision, int dims) {
-  const int value = raw(precision);
-  if (dims < 0 || value < JINA3_PRECISION_FLOAT32 || value > JINA3_PRECISION_UBINARY) return 0;
-  return jina3::row_bytes(static_cast<jina3::Precision>(value), static_cast<std::size_t>(dims));
+  return jina3::capi::row_bytes_of(raw(precision), dims);
 }
 
 jina3_status jina3_encoder_encode_quantized(const jina3_encoder* encoder, const char* const* texts,
@@ -125,7 +130,9 @@ jina3_status jina3_quantize(const float* values, size_t rows, int dims, jina3_pr
     if (dims < 1) invalid(function, "dims " + std::to_string(dims) + " must be at least 1");
     const auto n = static_cast<std::size_t>(dims);
     // 0 for a value that is no precision: quantize then names it, and the capacity check passes.
-    const std::size_t row = jina3_precision_row_bytes(precision, dims);
+    // By its int bits: passing the enum on by value would load a value that may be none of its
+    // enumerators (undefined; UBSan's enum check).
+    const std::size_t row = jina3::capi::row_bytes_of(raw(precision), dims);
     jina3::capi::require_capacity(function, out_capacity_bytes, rows, row);
     const std::optional<jina3::Ranges> cpp_ranges = jina3::capi::ranges_from_c(ranges, n);
     // Into a scratch buffer first: quantize checks its arguments before writing, but the caller's
