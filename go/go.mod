@@ -1,0 +1,3 @@
+module jina3
+
+go 1.19

@@ -1,0 +1,572 @@
+//! `Encoder` (a loaded package), `Embeddings` (float32 rows) and `Request` (an asynchronous call).
+use std::ffi::{CStr, CString};
+use std::os::raw::{c_char, c_void};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::Path;
+use std::ptr::{self, NonNull};
+use std::sync::Mutex;
+
+use jina3_sys as sys;
+
+use crate::enums::{DType, Device, Precision, Task};
+use crate::error::{call, Error, Result};
+use crate::options::{EncodeOptions, EncoderOptions, LateChunkOptions};
+use crate::outputs::{Chunks, Quantized, Ranges, Tokens};
+use crate::stats::Stats;
+use crate::{c_dims, tasks_raw};
+
+/// A loaded model package. Every method may be called from any number of threads at once (the
+/// encoder's scheduler merges concurrent calls into shared forward passes), so `Encoder` is
+/// `Send + Sync`; share it with `&`, `Arc` or `std::thread::scope`. Dropping it frees it: requests
+/// still queued then fail with `Error::Cancelled`.
+pub struct Encoder {
+    raw: NonNull<sys::jina3_encoder>,
+}
+
+// SAFETY: jina3.h allows every call but create and free from any thread, concurrently; free takes
+// &mut self (Drop), so it never overlaps with another call.
+unsafe impl Send for Encoder {}
+unsafe impl Sync for Encoder {}
+
+impl Drop for Encoder {
+    fn drop(&mut self) {
+        // SAFETY: created by jina3_encoder_create, freed once.
+        unsafe { sys::jina3_encoder_free(self.raw.as_ptr()) }
+    }
+}
+
+/// Texts as the C API takes them: pointer + length (no copies, no NUL terminators).
+struct TextArgs {
+    pointers: Vec<*const c_char>,
+    lengths: Vec<usize>,
+}
+
+impl TextArgs {
+    fn new<S: AsRef<str>>(texts: &[S]) -> TextArgs {
+        TextArgs {
+            pointers: texts.iter().map(|t| t.as_ref().as_ptr() as *const c_char).collect(),
+            lengths: texts.iter().map(|t| t.as_ref().len()).collect(),
+        }
+    }
+}
+
+/// Token-id texts: one pointer and length per text.
+struct IdArgs {
+    pointers: Vec<*const i32>,
+    lengths: Vec<usize>,
+}
+
+impl IdArgs {
+    fn new(ids: &[&[i32]]) -> IdArgs {
+        IdArgs { pointers: ids.iter().map(|t| t.as_ptr()).collect(), lengths: ids.iter().map(|t| t.len()).collect() }
+    }
+}
+
+fn c_string(what: &str, value: &str) -> Result<CString> {
+    CString::new(value).map_err(|_| Error::InvalidArgument(format!("{} {:?} contains a NUL byte", what, value)))
+}
+
+impl Encoder {
+    /// Loads a package directory with the default options.
+    pub fn open(path: impl AsRef<Path>) -> Result<Encoder> {
+        Encoder::open_with(path, &EncoderOptions::default())
+    }
+
+    /// Loads a package directory with `options`.
+    pub fn open_with(path: impl AsRef<Path>, options: &EncoderOptions) -> Result<Encoder> {
+        let path = path.as_ref();
+        let text = path
+            .to_str()
+            .ok_or_else(|| Error::InvalidArgument(format!("package path {:?} is not UTF-8", path)))?;
+        let c_path = c_string("package path", text)?;
+        let mut raw = ptr::null_mut();
+        // SAFETY: valid path, options and out-pointer.
+        call(|error| unsafe { sys::jina3_encoder_create(c_path.as_ptr(), options.as_raw(), &mut raw, error) })?;
+        let raw = NonNull::new(raw).ok_or_else(|| Error::Internal("jina3_encoder_create gave NULL".into()))?;
+        Ok(Encoder { raw })
+    }
+
+    /// The C handle, for `jina3_sys` calls; valid while `self` lives.
+    pub fn as_raw(&self) -> *const sys::jina3_encoder {
+        self.raw.as_ptr()
+    }
+
+    /// Floats per row for `dims`: the full size for 0, else dims. A dims over the full size is
+    /// not offered and the library rejects it before it looks at the buffer, so the buffer is
+    /// sized with the full size then, never with a caller's huge value.
+    fn width(&self, dims: usize) -> usize {
+        let full = self.hidden_size();
+        if dims == 0 || dims > full {
+            full
+        } else {
+            dims
+        }
+    }
+
+    /// Embeds `texts` with one task: one row of `dims` floats per text (`dims` 0: full size),
+    /// L2-normalised.
+    pub fn encode<S: AsRef<str>>(&self, texts: &[S], task: Task, dims: usize) -> Result<Embeddings> {
+        self.encode_with(texts, task, dims, &EncodeOptions::default())
+    }
+
+    /// `encode` with options.
+    pub fn encode_with<S: AsRef<str>>(
+        &self,
+        texts: &[S],
+        task: Task,
+        dims: usize,
+        options: &EncodeOptions,
+    ) -> Result<Embeddings> {
+        let args = TextArgs::new(texts);
+        let mut out = Embeddings::zeroed(texts.len(), self.width(dims));
+        // SAFETY: texts outlive the call; out holds rows x width floats and truncated rows bytes.
+        call(|error| unsafe {
+            sys::jina3_encoder_encode(
+                self.as_raw(),
+                args.pointers.as_ptr(),
+                args.lengths.as_ptr(),
+                texts.len(),
+                task.raw(),
+                c_dims(dims),
+                options.as_raw(),
+                out.data.as_mut_ptr(),
+                out.data.len(),
+                out.truncated.as_mut_ptr(),
+                error,
+            )
+        })?;
+        Ok(out)
+    }
+
+    /// Embeds texts with one task per text (`tasks.len() == texts.len()`); rows with different
+    /// tasks share forward passes.
+    pub fn encode_tasks<S: AsRef<str>>(
+        &self,
+        texts: &[S],
+        tasks: &[Task],
+        dims: usize,
+        options: &EncodeOptions,
+    ) -> Result<Embeddings> {
+        if tasks.len() != texts.len() {
+            // The C function reads count tasks: a shorter slice must not reach it.
+            return Err(Error::InvalidArgument(format!("{} tasks for {} texts", tasks.len(), texts.len())));
+        }
+        let args = TextArgs::new(texts);
+        let raw_tasks = tasks_raw(tasks);
+        let mut out = Embeddings::zeroed(texts.len(), self.width(dims));
+        call(|error| unsafe {
+            sys::jina3_encoder_encode_tasks(
+                self.as_raw(),
+                args.pointers.as_ptr(),
+                args.lengths.as_ptr(),
+                texts.len(),
+                raw_tasks.as_ptr(),
+                c_dims(dims),
+                options.as_raw(),
+                out.data.as_mut_ptr(),
+                out.data.len(),
+                out.truncated.as_mut_ptr(),
+                error,
+            )
+        })?;
+        Ok(out)
+    }
+
+    /// Embeds texts given as token ids (each text's own tokens, without `<s>`, `</s>` or the
+    /// prompt, which the encoder adds). Every id must be below `vocab_size()`.
+    pub fn encode_ids(&self, ids: &[&[i32]], task: Task, dims: usize, options: &EncodeOptions) -> Result<Embeddings> {
+        let args = IdArgs::new(ids);
+        let mut out = Embeddings::zeroed(ids.len(), self.width(dims));
+        call(|error| unsafe {
+            sys::jina3_encoder_encode_ids(
+                self.as_raw(),
+                args.pointers.as_ptr(),
+                args.lengths.as_ptr(),
+                ids.len(),
+                task.raw(),
+                c_dims(dims),
+                options.as_raw(),
+                out.data.as_mut_ptr(),
+                out.data.len(),
+                out.truncated.as_mut_ptr(),
+                error,
+            )
+        })?;
+        Ok(out)
+    }
+
+    /// Embeds texts and returns rows in `precision`. `ranges` (int8/uint8 only): a corpus's
+    /// `Ranges`, or None for this call's own.
+    pub fn encode_quantized<S: AsRef<str>>(
+        &self,
+        texts: &[S],
+        task: Task,
+        dims: usize,
+        precision: Precision,
+        ranges: Option<&Ranges>,
+        options: &EncodeOptions,
+    ) -> Result<Quantized> {
+        let width = self.width(dims);
+        let ranges_ptr = Ranges::checked_ptr(ranges, precision, width)?;
+        let args = TextArgs::new(texts);
+        let mut out = Quantized::zeroed(texts.len(), width, precision);
+        call(|error| unsafe {
+            sys::jina3_encoder_encode_quantized(
+                self.as_raw(),
+                args.pointers.as_ptr(),
+                args.lengths.as_ptr(),
+                texts.len(),
+                task.raw(),
+                c_dims(dims),
+                precision.raw(),
+                ranges_ptr,
+                options.as_raw(),
+                out.data.as_mut_ptr() as *mut c_void,
+                out.data.len(),
+                out.truncated.as_mut_ptr(),
+                error,
+            )
+        })?;
+        Ok(out)
+    }
+
+    /// One text's token embeddings (final hidden states before pooling) with ids and offsets.
+    pub fn encode_tokens(&self, text: &str, task: Task, options: &EncodeOptions) -> Result<Tokens> {
+        let mut raw = ptr::null_mut();
+        call(|error| unsafe {
+            sys::jina3_encoder_encode_tokens(
+                self.as_raw(),
+                text.as_ptr() as *const c_char,
+                text.len(),
+                task.raw(),
+                options.as_raw(),
+                &mut raw,
+                error,
+            )
+        })?;
+        Tokens::from_raw(raw)
+    }
+
+    /// Late chunking of one text: the text runs through the model whole and each chunk's vector
+    /// pools that chunk's tokens.
+    pub fn late_chunk(&self, text: &str, task: Task, dims: usize, options: &LateChunkOptions) -> Result<Chunks> {
+        let spans = options.flat_spans();
+        let (spans_ptr, span_count) = spans.map_or((ptr::null(), 0), |s| (s.as_ptr(), s.len() / 2));
+        let mut raw = ptr::null_mut();
+        call(|error| unsafe {
+            sys::jina3_encoder_late_chunk(
+                self.as_raw(),
+                text.as_ptr() as *const c_char,
+                text.len(),
+                task.raw(),
+                c_dims(dims),
+                spans_ptr,
+                span_count,
+                options.as_raw(),
+                &mut raw,
+                error,
+            )
+        })?;
+        Chunks::from_raw(raw)
+    }
+
+    /// Queues texts and returns at once; `Request::wait` gives the rows. The texts are only read
+    /// during this call.
+    pub fn submit<S: AsRef<str>>(&self, texts: &[S], task: Task, dims: usize) -> Result<Request> {
+        self.submit_with(texts, &[task], dims, &EncodeOptions::default())
+    }
+
+    /// `submit` with options and one task for all texts (`[task]`) or one per text.
+    pub fn submit_with<S: AsRef<str>>(
+        &self,
+        texts: &[S],
+        tasks: &[Task],
+        dims: usize,
+        options: &EncodeOptions,
+    ) -> Result<Request> {
+        self.submit_texts(texts, tasks, dims, options, None)
+    }
+
+    /// `submit_with`, and `on_ready` runs once when the request completes or fails, on the
+    /// encoder's worker thread (keep it short: it holds up the requests behind it). It is not
+    /// called if the `Request` is dropped first.
+    pub fn submit_then<S: AsRef<str>, F: FnOnce() + Send + 'static>(
+        &self,
+        texts: &[S],
+        tasks: &[Task],
+        dims: usize,
+        options: &EncodeOptions,
+        on_ready: F,
+    ) -> Result<Request> {
+        self.submit_texts(texts, tasks, dims, options, Some(Box::new(on_ready)))
+    }
+
+    fn submit_texts<S: AsRef<str>>(
+        &self,
+        texts: &[S],
+        tasks: &[Task],
+        dims: usize,
+        options: &EncodeOptions,
+        on_ready: Option<Box<dyn FnOnce() + Send>>,
+    ) -> Result<Request> {
+        let args = TextArgs::new(texts);
+        let raw_tasks = tasks_raw(tasks);
+        Request::submit(on_ready, |callback, user_data, request, error| unsafe {
+            sys::jina3_encoder_submit(
+                self.as_raw(),
+                args.pointers.as_ptr(),
+                args.lengths.as_ptr(),
+                texts.len(),
+                raw_tasks.as_ptr(),
+                raw_tasks.len(),
+                c_dims(dims),
+                options.as_raw(),
+                callback,
+                user_data,
+                request,
+                error,
+            )
+        })
+    }
+
+    /// `submit_with` for token-id texts (see `encode_ids`).
+    pub fn submit_ids(&self, ids: &[&[i32]], tasks: &[Task], dims: usize, options: &EncodeOptions) -> Result<Request> {
+        let args = IdArgs::new(ids);
+        let raw_tasks = tasks_raw(tasks);
+        Request::submit(None, |callback, user_data, request, error| unsafe {
+            sys::jina3_encoder_submit_ids(
+                self.as_raw(),
+                args.pointers.as_ptr(),
+                args.lengths.as_ptr(),
+                ids.len(),
+                raw_tasks.as_ptr(),
+                raw_tasks.len(),
+                c_dims(dims),
+                options.as_raw(),
+                callback,
+                user_data,
+                request,
+                error,
+            )
+        })
+    }
+
+    /// The encoder's counters since it was loaded.
+    pub fn stats(&self) -> Result<Stats> {
+        Stats::read(self)
+    }
+
+    /// Accepted Matryoshka dims, ascending.
+    pub fn dims(&self) -> Vec<usize> {
+        unsafe {
+            let count = sys::jina3_encoder_dims(self.as_raw(), ptr::null_mut(), 0);
+            let mut dims = vec![0; count];
+            let written = sys::jina3_encoder_dims(self.as_raw(), dims.as_mut_ptr(), count);
+            dims.truncate(written.min(count));
+            dims.into_iter().map(|d| d as usize).collect()
+        }
+    }
+
+    /// Full embedding size (the largest dims).
+    pub fn hidden_size(&self) -> usize {
+        unsafe { sys::jina3_encoder_hidden_size(self.as_raw()) as usize }
+    }
+
+    /// Token limit per text, `<s>` and `</s>` included.
+    pub fn max_length(&self) -> usize {
+        unsafe { sys::jina3_encoder_max_length(self.as_raw()) as usize }
+    }
+
+    /// Vocabulary size: token ids are below it.
+    pub fn vocab_size(&self) -> usize {
+        unsafe { sys::jina3_encoder_vocab_size(self.as_raw()) as usize }
+    }
+
+    /// The task adapters in the package.
+    pub fn tasks(&self) -> Vec<Task> {
+        unsafe {
+            (0..sys::jina3_encoder_task_count(self.as_raw()))
+                .filter_map(|i| Task::from_raw(sys::jina3_encoder_task(self.as_raw(), i)))
+                .collect()
+        }
+    }
+
+    /// The device the encoder runs on.
+    pub fn device(&self) -> Device {
+        Device::from_raw(unsafe { sys::jina3_encoder_device(self.as_raw()) }).unwrap_or(Device::Cpu)
+    }
+
+    /// The dtype the encoder runs in (never `DType::Auto`).
+    pub fn dtype(&self) -> DType {
+        DType::from_raw(unsafe { sys::jina3_encoder_dtype(self.as_raw()) }).unwrap_or(DType::Float32)
+    }
+
+    /// The package directory the encoder was loaded from.
+    pub fn package_path(&self) -> &str {
+        // SAFETY: owned by the encoder, valid while it lives; UTF-8 (it was given as &str).
+        unsafe { CStr::from_ptr(sys::jina3_encoder_package_path(self.as_raw())) }.to_str().unwrap_or("")
+    }
+
+    /// The instruction prepended to texts of `task` ("" for `Task::None`).
+    pub fn prompt(&self, task: Task) -> Result<&str> {
+        let mut prompt: *const c_char = ptr::null();
+        call(|error| unsafe { sys::jina3_encoder_prompt(self.as_raw(), task.raw(), &mut prompt, error) })?;
+        // SAFETY: owned by the encoder, valid while it lives.
+        let text = unsafe { CStr::from_ptr(prompt) };
+        text.to_str().map_err(|_| Error::Internal("the prompt is not UTF-8".into()))
+    }
+}
+
+/// Float32 embeddings: `rows()` rows of `dims()` values, row-major, in input order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Embeddings {
+    data: Vec<f32>,
+    truncated: Vec<u8>,
+    rows: usize,
+    dims: usize,
+}
+
+impl Embeddings {
+    fn zeroed(rows: usize, dims: usize) -> Embeddings {
+        Embeddings { data: vec![0.0; rows * dims], truncated: vec![0; rows], rows, dims }
+    }
+
+    /// Number of rows (texts).
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// Floats per row.
+    pub fn dims(&self) -> usize {
+        self.dims
+    }
+
+    /// Row `i`; panics if `i >= rows()`, as slice indexing does.
+    pub fn row(&self, i: usize) -> &[f32] {
+        assert!(i < self.rows, "row {} of {} rows", i, self.rows);
+        &self.data[i * self.dims..(i + 1) * self.dims]
+    }
+
+    /// The rows in order.
+    pub fn iter(&self) -> impl Iterator<Item = &[f32]> {
+        (0..self.rows).map(move |i| self.row(i))
+    }
+
+    /// Every value, row-major.
+    pub fn as_slice(&self) -> &[f32] {
+        &self.data
+    }
+
+    /// Every value, row-major, without a copy.
+    pub fn into_vec(self) -> Vec<f32> {
+        self.data
+    }
+
+    /// Whether text `i` was cut to max_length.
+    pub fn truncated(&self, i: usize) -> bool {
+        self.truncated[i] != 0
+    }
+}
+
+/// The closure of `submit_then`, shared with the C callback through user_data.
+type Notify = Mutex<Option<Box<dyn FnOnce() + Send>>>;
+
+unsafe extern "C" fn on_request_ready(_request: *mut sys::jina3_request, user_data: *mut c_void) {
+    // SAFETY: user_data is the Request's Notify box, which outlives every call of this callback
+    // (jina3_request_free, in Request's Drop, returns only once no callback runs or will run).
+    let notify = &*(user_data as *const Notify);
+    let f = notify.lock().map(|mut slot| slot.take()).unwrap_or(None);
+    if let Some(f) = f {
+        // A panic must not unwind into C.
+        let _ = catch_unwind(AssertUnwindSafe(f));
+    }
+}
+
+/// An asynchronous encode call. `wait()` blocks until its rows are ready (and may be called
+/// again, and from several threads at once); `cancel()` takes it out of the encoder's queue.
+/// Dropping it frees it, also before completion (it then still runs and its result is dropped).
+/// It may outlive its encoder: then it fails with `Error::Cancelled` if it had not run.
+pub struct Request {
+    raw: NonNull<sys::jina3_request>,
+    // Dropped after the request is freed (see Drop).
+    notify: Option<Box<Notify>>,
+}
+
+// SAFETY: jina3.h allows wait, cancel, ready, rows and dims from any thread, concurrently; free
+// takes &mut self (Drop).
+unsafe impl Send for Request {}
+unsafe impl Sync for Request {}
+
+impl Request {
+    fn submit(
+        on_ready: Option<Box<dyn FnOnce() + Send>>,
+        submit: impl FnOnce(
+            sys::jina3_request_callback,
+            *mut c_void,
+            *mut *mut sys::jina3_request,
+            *mut *mut sys::jina3_error,
+        ) -> sys::jina3_status,
+    ) -> Result<Request> {
+        let notify: Option<Box<Notify>> = on_ready.map(|f| Box::new(Mutex::new(Some(f))));
+        let (callback, user_data): (sys::jina3_request_callback, *mut c_void) = match &notify {
+            Some(n) => (Some(on_request_ready), &**n as *const Notify as *mut c_void),
+            None => (None, ptr::null_mut()),
+        };
+        let mut raw = ptr::null_mut();
+        call(|error| submit(callback, user_data, &mut raw, error))?;
+        let raw = NonNull::new(raw).ok_or_else(|| Error::Internal("submit gave a NULL request".into()))?;
+        Ok(Request { raw, notify })
+    }
+
+    /// The C handle, for `jina3_sys` calls; valid while `self` lives.
+    pub fn as_raw(&self) -> *mut sys::jina3_request {
+        self.raw.as_ptr()
+    }
+
+    /// Rows of the result (the number of texts), known at once.
+    pub fn rows(&self) -> usize {
+        unsafe { sys::jina3_request_rows(self.as_raw()) }
+    }
+
+    /// Floats per row (the full size for dims 0), known at once.
+    pub fn dims(&self) -> usize {
+        unsafe { sys::jina3_request_dims(self.as_raw()) as usize }
+    }
+
+    /// Whether `wait` would return without blocking.
+    pub fn is_ready(&self) -> bool {
+        unsafe { sys::jina3_request_ready(self.as_raw()) }
+    }
+
+    /// Blocks until the request is done and returns its rows, or its failure
+    /// (`Error::Cancelled`, `Error::DeadlineExceeded`, ...), the same each time.
+    pub fn wait(&self) -> Result<Embeddings> {
+        let mut out = Embeddings::zeroed(self.rows(), self.dims());
+        call(|error| unsafe {
+            sys::jina3_request_wait(
+                self.as_raw(),
+                out.data.as_mut_ptr(),
+                out.data.len(),
+                out.truncated.as_mut_ptr(),
+                error,
+            )
+        })?;
+        Ok(out)
+    }
+
+    /// Cancels the request if it has not completed: its queued texts leave the queue, passes not
+    /// started are skipped, and `wait` returns `Error::Cancelled`. True if this call cancelled it,
+    /// false if it had already completed or failed.
+    pub fn cancel(&self) -> bool {
+        unsafe { sys::jina3_request_cancel(self.as_raw()) }
+    }
+}
+
+impl Drop for Request {
+    fn drop(&mut self) {
+        // SAFETY: created by a submit call, freed once. After this returns, the callback neither
+        // runs nor will run, so the Notify box may go.
+        unsafe { sys::jina3_request_free(self.raw.as_ptr()) }
+        drop(self.notify.take());
+    }
+}

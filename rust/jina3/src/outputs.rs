@@ -1,0 +1,308 @@
+//! Outputs beyond float32 rows: quantised rows (`Quantized`, `Ranges`, `quantize`), token
+//! embeddings with offsets (`Tokens`) and late chunking (`Chunks`).
+use std::ops::Range;
+use std::os::raw::c_void;
+use std::ptr::{self, NonNull};
+use std::slice;
+
+use jina3_sys as sys;
+
+use crate::c_dims;
+use crate::encoder::Embeddings;
+use crate::enums::Precision;
+use crate::error::{call, Error, Result};
+
+/// Rows in a `Precision`: `rows()` rows of `row_bytes()` bytes each.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Quantized {
+    pub(crate) data: Vec<u8>,
+    pub(crate) truncated: Vec<u8>,
+    rows: usize,
+    dims: usize,
+    row_bytes: usize,
+    precision: Precision,
+}
+
+impl Quantized {
+    pub(crate) fn zeroed(rows: usize, dims: usize, precision: Precision) -> Quantized {
+        let row_bytes = precision.row_bytes(dims);
+        Quantized { data: vec![0; rows * row_bytes], truncated: vec![0; rows], rows, dims, row_bytes, precision }
+    }
+
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// Dimensions per row (before packing: a binary row holds dims / 8 bytes).
+    pub fn dims(&self) -> usize {
+        self.dims
+    }
+
+    pub fn row_bytes(&self) -> usize {
+        self.row_bytes
+    }
+
+    pub fn precision(&self) -> Precision {
+        self.precision
+    }
+
+    /// Row `i`'s bytes (read int8 and binary rows as i8, float16 rows as u16 pairs, little-endian
+    /// here as on every platform jina3 runs on).
+    pub fn row(&self, i: usize) -> &[u8] {
+        assert!(i < self.rows, "row {} of {} rows", i, self.rows);
+        &self.data[i * self.row_bytes..(i + 1) * self.row_bytes]
+    }
+
+    /// Row `i` as signed bytes (`Precision::Int8` and `Precision::Binary`).
+    pub fn row_i8(&self, i: usize) -> Vec<i8> {
+        self.row(i).iter().map(|&b| b as i8).collect()
+    }
+
+    /// Every byte, row-major.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.data
+    }
+
+    /// Whether text `i` was cut to max_length (rows from `quantize` never are).
+    pub fn truncated(&self, i: usize) -> bool {
+        self.truncated[i] != 0
+    }
+}
+
+/// int8/uint8 ranges: per dimension the min and the max of a calibration set. Keep a corpus's
+/// ranges and pass them again for its queries, so both quantise alike.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Ranges {
+    // The min row, then the max row (the C layout).
+    values: Vec<f32>,
+}
+
+impl Ranges {
+    /// From a min row and a max row of equal length.
+    pub fn new(min: &[f32], max: &[f32]) -> Result<Ranges> {
+        if min.len() != max.len() {
+            return Err(Error::InvalidArgument(format!("min has {} values, max {}", min.len(), max.len())));
+        }
+        Ok(Ranges { values: min.iter().chain(max).copied().collect() })
+    }
+
+    /// The ranges of float32 rows (`jina3_calibration_ranges`).
+    pub fn of(embeddings: &Embeddings) -> Result<Ranges> {
+        calibration_ranges(embeddings.as_slice(), embeddings.dims())
+    }
+
+    pub fn dims(&self) -> usize {
+        self.values.len() / 2
+    }
+
+    pub fn min(&self) -> &[f32] {
+        &self.values[..self.dims()]
+    }
+
+    pub fn max(&self) -> &[f32] {
+        &self.values[self.dims()..]
+    }
+
+    /// The pointer for a C call that reads 2 x width floats for int8/uint8 (NULL otherwise or for
+    /// None). The C API cannot know the caller's length, so a mismatch is refused here.
+    pub(crate) fn checked_ptr(ranges: Option<&Ranges>, precision: Precision, width: usize) -> Result<*const f32> {
+        match ranges {
+            Some(r) if matches!(precision, Precision::Int8 | Precision::Uint8) => {
+                if r.dims() != width {
+                    return Err(Error::InvalidArgument(format!(
+                        "ranges have {} dims, the rows {}",
+                        r.dims(),
+                        width
+                    )));
+                }
+                Ok(r.values.as_ptr())
+            }
+            _ => Ok(ptr::null()),
+        }
+    }
+}
+
+/// The int8/uint8 ranges of `values`, rows of `dims` floats (`jina3_calibration_ranges`).
+pub fn calibration_ranges(values: &[f32], dims: usize) -> Result<Ranges> {
+    let rows = whole_rows(values, dims)?;
+    let mut out = vec![0.0f32; 2 * dims];
+    call(|error| unsafe { sys::jina3_calibration_ranges(values.as_ptr(), rows, c_dims(dims), out.as_mut_ptr(), error) })?;
+    Ok(Ranges { values: out })
+}
+
+/// The precision stage alone for float32 rows you already have (`jina3_quantize`): `values` holds
+/// rows of `dims` floats; `ranges` None computes them from these rows.
+pub fn quantize(values: &[f32], dims: usize, precision: Precision, ranges: Option<&Ranges>) -> Result<Quantized> {
+    let rows = whole_rows(values, dims)?;
+    let ranges_ptr = Ranges::checked_ptr(ranges, precision, dims)?;
+    let mut out = Quantized::zeroed(rows, dims, precision);
+    call(|error| unsafe {
+        sys::jina3_quantize(
+            values.as_ptr(),
+            rows,
+            c_dims(dims),
+            precision.raw(),
+            ranges_ptr,
+            out.data.as_mut_ptr() as *mut c_void,
+            out.data.len(),
+            error,
+        )
+    })?;
+    Ok(out)
+}
+
+/// Rows in values; the library checks dims itself (dims 0 reaches it as 0 rows).
+fn whole_rows(values: &[f32], dims: usize) -> Result<usize> {
+    if dims == 0 {
+        return Ok(0);
+    }
+    if values.len() % dims != 0 {
+        return Err(Error::InvalidArgument(format!("{} values are not whole rows of {} dims", values.len(), dims)));
+    }
+    Ok(values.len() / dims)
+}
+
+/// A slice over library-owned memory; empty for NULL.
+unsafe fn view<'a, T>(pointer: *const T, len: usize) -> &'a [T] {
+    if pointer.is_null() || len == 0 {
+        &[]
+    } else {
+        slice::from_raw_parts(pointer, len)
+    }
+}
+
+/// One text's token embeddings: `<s>`, the task's prompt, the text's tokens, `</s>`.
+/// Immutable, so `Send + Sync`; the arrays are read in place.
+pub struct Tokens {
+    raw: NonNull<sys::jina3_tokens>,
+}
+
+unsafe impl Send for Tokens {}
+unsafe impl Sync for Tokens {}
+
+impl Tokens {
+    pub(crate) fn from_raw(raw: *mut sys::jina3_tokens) -> Result<Tokens> {
+        NonNull::new(raw).map(|raw| Tokens { raw }).ok_or_else(|| Error::Internal("NULL tokens".into()))
+    }
+
+    fn ptr(&self) -> *const sys::jina3_tokens {
+        self.raw.as_ptr()
+    }
+
+    /// Number of tokens.
+    pub fn len(&self) -> usize {
+        unsafe { sys::jina3_tokens_count(self.ptr()) }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Floats per token.
+    pub fn hidden(&self) -> usize {
+        unsafe { sys::jina3_tokens_hidden(self.ptr()) }
+    }
+
+    pub fn ids(&self) -> &[i32] {
+        unsafe { view(sys::jina3_tokens_ids(self.ptr()), self.len()) }
+    }
+
+    /// len() x hidden() floats, row-major.
+    pub fn embeddings(&self) -> &[f32] {
+        unsafe { view(sys::jina3_tokens_embeddings(self.ptr()), self.len() * self.hidden()) }
+    }
+
+    /// Token `i`'s vector.
+    pub fn embedding(&self, i: usize) -> &[f32] {
+        let hidden = self.hidden();
+        &self.embeddings()[i * hidden..(i + 1) * hidden]
+    }
+
+    /// [begin, end) byte offsets into the text per token; [-1, -1] for `<s>`, `</s>` and the prompt.
+    pub fn offsets(&self) -> &[[i64; 2]] {
+        let pointer = unsafe { sys::jina3_tokens_offsets(self.ptr()) } as *const [i64; 2];
+        unsafe { view(pointer, self.len()) }
+    }
+
+    /// Token `i`'s byte range in the text; None for `<s>`, `</s>` and the prompt.
+    pub fn offset(&self, i: usize) -> Option<Range<usize>> {
+        let [begin, end] = self.offsets()[i];
+        if begin < 0 {
+            None
+        } else {
+            Some(begin as usize..end as usize)
+        }
+    }
+
+    /// Whether the text was cut to max_length.
+    pub fn truncated(&self) -> bool {
+        unsafe { sys::jina3_tokens_truncated(self.ptr()) }
+    }
+}
+
+impl Drop for Tokens {
+    fn drop(&mut self) {
+        unsafe { sys::jina3_tokens_free(self.raw.as_ptr()) }
+    }
+}
+
+/// One text's chunk embeddings from late chunking. Immutable, so `Send + Sync`.
+pub struct Chunks {
+    raw: NonNull<sys::jina3_chunks>,
+}
+
+unsafe impl Send for Chunks {}
+unsafe impl Sync for Chunks {}
+
+impl Chunks {
+    pub(crate) fn from_raw(raw: *mut sys::jina3_chunks) -> Result<Chunks> {
+        NonNull::new(raw).map(|raw| Chunks { raw }).ok_or_else(|| Error::Internal("NULL chunks".into()))
+    }
+
+    fn ptr(&self) -> *const sys::jina3_chunks {
+        self.raw.as_ptr()
+    }
+
+    /// Number of chunks.
+    pub fn len(&self) -> usize {
+        unsafe { sys::jina3_chunks_count(self.ptr()) }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Floats per chunk.
+    pub fn dims(&self) -> usize {
+        unsafe { sys::jina3_chunks_dims(self.ptr()) }
+    }
+
+    /// len() x dims() floats, row-major.
+    pub fn embeddings(&self) -> &[f32] {
+        unsafe { view(sys::jina3_chunks_embeddings(self.ptr()), self.len() * self.dims()) }
+    }
+
+    /// Chunk `i`'s vector.
+    pub fn embedding(&self, i: usize) -> &[f32] {
+        let dims = self.dims();
+        &self.embeddings()[i * dims..(i + 1) * dims]
+    }
+
+    /// [begin, end) byte offsets into the text per chunk.
+    pub fn spans(&self) -> &[[usize; 2]] {
+        let pointer = unsafe { sys::jina3_chunks_spans(self.ptr()) } as *const [usize; 2];
+        unsafe { view(pointer, self.len()) }
+    }
+
+    /// [begin, end) token indices in the full sequence per chunk.
+    pub fn token_spans(&self) -> &[[usize; 2]] {
+        let pointer = unsafe { sys::jina3_chunks_token_spans(self.ptr()) } as *const [usize; 2];
+        unsafe { view(pointer, self.len()) }
+    }
+}
+
+impl Drop for Chunks {
+    fn drop(&mut self) {
+        unsafe { sys::jina3_chunks_free(self.raw.as_ptr()) }
+    }
+}
