@@ -15,7 +15,7 @@ seconds="${3:-60}"
 shift $(($# < 3 ? $# : 3))
 targets=("$@")
 if [ "${#targets[@]}" -eq 0 ]; then
-  targets=(fuzz_utf8_tokenizer fuzz_manifest fuzz_capi_encode fuzz_late_chunk fuzz_cli_jsonl)
+  targets=(fuzz_utf8_tokenizer fuzz_manifest fuzz_capi_encode fuzz_late_chunk fuzz_cli_jsonl fuzz_http_body)
 fi
 
 # OpenMP off: clang's libomp next to LibTorch's libgomp would put two OpenMP runtimes in one process.
