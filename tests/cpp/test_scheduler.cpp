@@ -45,6 +45,8 @@ using jina3::detail::PassRow;
 using jina3::detail::Scheduler;
 using jina3::detail::SchedulerOptions;
 using jina3::detail::SchedulerStats;
+using jina3::detail::Ticket;
+using jina3::Priority;
 
 namespace {
 
@@ -94,6 +96,15 @@ class FakeBackend {
   }
 
   void set_sleep(std::chrono::microseconds sleep) { sleep_us_ = sleep.count(); }
+  // Each pass also sleeps this long per padded token (rows x longest row).
+  void set_sleep_per_padded_token(std::chrono::nanoseconds sleep) { sleep_per_token_ns_ = sleep.count(); }
+
+  // Called after a pass has written its rows, with each row's request number: the test checks
+  // there that no request was completed while a pass still wrote into its buffers.
+  void set_after_write(std::function<void(int request)> check) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    after_write_ = std::move(check);
+  }
 
   // Passes holding kGateId wait until open_gate(). The gate starts open.
   void close_gate() {
@@ -154,9 +165,23 @@ class FakeBackend {
       --at_gate_;
     }
     if (sleep_us_ > 0) std::this_thread::sleep_for(std::chrono::microseconds(sleep_us_.load()));
+    if (sleep_per_token_ns_ > 0) {
+      std::size_t longest = 0;
+      for (const PassRow& row : rows) longest = std::max(longest, row.ids->size());
+      std::this_thread::sleep_for(std::chrono::nanoseconds(sleep_per_token_ns_.load() *
+                                                           static_cast<long long>(longest * rows.size())));
+    }
     for (const PassRow& row : rows) {
       const auto& spec = *static_cast<const RowSpec*>(row.spec);
       for (std::size_t d = 0; d < spec.dims; ++d) row.output[d] = expected_value(*row.ids, row.adapter, spec.normalize, d);
+    }
+    std::function<void(int)> after_write;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      after_write = after_write_;
+    }
+    if (after_write) {
+      for (const PassRow& row : rows) after_write((*row.ids)[0]);
     }
     --running_;
     if (fail) throw FakeFailure();
@@ -168,6 +193,8 @@ class FakeBackend {
   bool gate_open_ = true;
   int at_gate_ = 0;
   std::atomic<long long> sleep_us_{0};
+  std::atomic<long long> sleep_per_token_ns_{0};
+  std::function<void(int)> after_write_;
   std::atomic<int> running_{0};
   std::atomic<int> max_overlap_{0};
 };
@@ -212,6 +239,8 @@ class TestRequest {
   }
   Clock::time_point deadline = Clock::time_point::max();
   std::size_t max_rows_per_pass = 0;
+  Priority priority = Priority::Interactive;
+  Ticket reserved = 0;  // Job::ticket
 
   Job job() {
     Job job;
@@ -221,11 +250,17 @@ class TestRequest {
     job.spec = &spec_;
     job.max_rows_per_pass = max_rows_per_pass;
     job.deadline = deadline;
+    job.priority = priority;
+    job.ticket = reserved;
     return job;
   }
 
+  // Runs first in the completion, on the completing thread (e.g. to cancel another request).
+  std::function<void()> before_completion;
+
   Completion completion() {
     return [this](std::exception_ptr error) {
+      if (before_completion) before_completion();
       {
         std::lock_guard<std::mutex> lock(mutex_);
         ++calls_;
@@ -242,7 +277,9 @@ class TestRequest {
   std::exception_ptr submit(Scheduler& scheduler, bool block = true) {
     submitted_at_ = Clock::now();
     try {
-      scheduler.submit(job(), block, completion());
+      const Ticket ticket = scheduler.submit(job(), block, completion());
+      std::lock_guard<std::mutex> lock(mutex_);
+      ticket_ = ticket;
     } catch (...) {
       return std::current_exception();
     }
@@ -260,6 +297,11 @@ class TestRequest {
   int calls() const {
     std::lock_guard<std::mutex> lock(mutex_);
     return calls_;
+  }
+  // What submit returned (0 before it returned).
+  Ticket ticket() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return ticket_;
   }
   std::exception_ptr error() const {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -316,6 +358,7 @@ class TestRequest {
   Clock::time_point completed_at_{};
   std::uint64_t sequence_ = 0;
   std::thread::id thread_{};
+  Ticket ticket_ = 0;
 };
 
 template <typename E>
@@ -394,6 +437,114 @@ void check_history(const std::vector<RecordedPass>& passes, const std::vector<st
   CHECK(wrong_values == 0);
 }
 
+std::size_t lane_index(Priority priority) { return static_cast<std::size_t>(priority); }
+
+std::map<int, Priority> lanes_of(const std::vector<std::unique_ptr<TestRequest>>& requests) {
+  std::map<int, Priority> lanes;
+  for (const auto& request : requests) lanes[request->number()] = request->priority;
+  return lanes;
+}
+
+// The lane of each pass's rows; -1 for a pass with rows of both lanes (or of an unknown request).
+std::vector<int> pass_lanes(const std::vector<RecordedPass>& passes, const std::map<int, Priority>& lanes) {
+  std::vector<int> found;
+  for (const RecordedPass& pass : passes) {
+    std::set<int> seen;
+    for (const RecordedRow& row : pass.rows) {
+      auto it = lanes.find(row.request);
+      seen.insert(it == lanes.end() ? -1 : static_cast<int>(it->second));
+    }
+    found.push_back(seen.size() == 1 ? *seen.begin() : -1);
+  }
+  return found;
+}
+
+std::size_t padded_tokens(const RecordedPass& pass) {
+  std::size_t longest = 0;
+  for (const RecordedRow& row : pass.rows) longest = std::max(longest, row.length);
+  return longest * pass.rows.size();
+}
+
+std::size_t real_tokens(const RecordedPass& pass) {
+  std::size_t tokens = 0;
+  for (const RecordedRow& row : pass.rows) tokens += row.length;
+  return tokens;
+}
+
+// Rows of request that ran in a recorded pass.
+std::size_t rows_run(const std::vector<RecordedPass>& passes, int request) {
+  std::size_t n = 0;
+  for (const RecordedPass& pass : passes) {
+    for (const RecordedRow& row : pass.rows) n += row.request == request;
+  }
+  return n;
+}
+
+// What must hold of the per-lane stats after any history with no request still running: passes
+// never mix lanes, the lanes add up to the flat counters, and each lane's counters and histograms
+// count that lane's requests and passes.
+void check_lane_stats(const SchedulerStats& stats, const std::vector<RecordedPass>& passes,
+                      const std::vector<std::unique_ptr<TestRequest>>& requests) {
+  const auto lanes = lanes_of(requests);
+  const std::vector<int> of_pass = pass_lanes(passes, lanes);
+  CHECK(std::count(of_pass.begin(), of_pass.end(), -1) == 0);
+  std::uint64_t sums[5] = {};
+  for (int p = 0; p < jina3::kPriorityCount; ++p) {
+    const jina3::LaneStats& lane = stats.lanes[p];
+    INFO("lane " << p);
+    std::uint64_t requests_in = 0, rows_in = 0, ok = 0, had_pass = 0, cancelled = 0, cancelled_rows = 0;
+    for (const auto& request : requests) {
+      if (static_cast<int>(request->priority) != p || !request->done()) continue;
+      ++requests_in;
+      rows_in += request->rows();
+      ok += request->ok();
+      const std::size_t ran = rows_run(passes, request->number());
+      had_pass += ran > 0;
+      if (holds<jina3::Cancelled>(request->error())) {
+        ++cancelled;
+        cancelled_rows += request->rows() - ran;
+      }
+    }
+    std::uint64_t lane_passes = 0, pass_rows = 0, tokens = 0, padded = 0;
+    for (std::size_t i = 0; i < passes.size(); ++i) {
+      if (of_pass[i] != p) continue;
+      ++lane_passes;
+      pass_rows += passes[i].rows.size();
+      tokens += real_tokens(passes[i]);
+      padded += padded_tokens(passes[i]);
+    }
+    CHECK(lane.requests == requests_in);
+    CHECK(lane.rows == rows_in);
+    CHECK(lane.passes == lane_passes);
+    CHECK(lane.tokens == tokens);
+    CHECK(lane.padded_tokens == padded);
+    CHECK(lane.cancelled == cancelled);
+    CHECK(lane.cancelled_rows == cancelled_rows);
+    CHECK(lane.rows_per_pass.count == lane_passes);
+    CHECK(lane.rows_per_pass.sum == pass_rows);
+    CHECK(lane.tokens_per_pass.count == lane_passes);
+    CHECK(lane.tokens_per_pass.sum == tokens);
+    CHECK(lane.latency_us.count == ok);
+    CHECK(lane.queue_wait_us.count == had_pass);
+    for (const jina3::Histogram* h : {&lane.latency_us, &lane.queue_wait_us, &lane.rows_per_pass, &lane.tokens_per_pass}) {
+      std::uint64_t in_buckets = 0;
+      for (std::uint64_t b : h->buckets) in_buckets += b;
+      CHECK(in_buckets == h->count);
+    }
+    sums[0] += lane.requests;
+    sums[1] += lane.rows;
+    sums[2] += lane.passes;
+    sums[3] += lane.tokens;
+    sums[4] += lane.queue_wait_us.sum;
+  }
+  CHECK(sums[0] == stats.requests);
+  CHECK(sums[1] == stats.rows);
+  CHECK(sums[2] == stats.passes);
+  CHECK(sums[3] == stats.tokens);
+  CHECK(sums[4] == stats.queue_wait_us);
+  CHECK(stats.cancelled == stats.lanes[0].cancelled + stats.lanes[1].cancelled);
+}
+
 SchedulerOptions make_options(jina3::BatchLimits limits, std::size_t max_queued = 1024,
                               std::chrono::microseconds max_wait = 2000us, bool use_worker = true) {
   SchedulerOptions options;
@@ -469,6 +620,7 @@ void random_workload(bool use_worker) {
       requests.push_back(std::make_unique<TestRequest>(lengths, 1 + random() % 12, random()));
       if (random() % 20 == 0) requests.back()->mark_row(random() % rows, kThrowId);
       if (random() % 8 == 0) requests.back()->max_rows_per_pass = 1 + random() % 3;
+      if (random() % 3 == 0) requests.back()->priority = Priority::Bulk;
       per_thread[t].push_back(requests.back().get());
     }
   }
@@ -541,6 +693,10 @@ void random_workload(bool use_worker) {
   for (const auto& request : requests) failed += request->error() != nullptr;
   CHECK(failed > 0);  // the workload did include failing passes
   CHECK(stats.failed == failed);
+  CHECK(stats.cancelled == 0);
+  CHECK(stats.lanes[lane_index(Priority::Bulk)].passes > 0);
+  CHECK(stats.lanes[lane_index(Priority::Interactive)].passes > 0);
+  check_lane_stats(stats, passes, requests);
 }
 
 }  // namespace
@@ -998,4 +1154,544 @@ TEST_CASE("scheduler: stats count requests, rows, passes and tokens", "[schedule
   CHECK(stats.failed == 1);
   CHECK(stats.pass_us >= 15000);        // the gate's pass was held for at least 20 ms
   CHECK(stats.queue_wait_us >= 15000);  // r1 waited behind it
+}
+
+// ---- Priority lanes ---------------------------------------------------------------------------
+
+TEST_CASE("scheduler lanes: interactive rows are served first when both lanes are queued", "[scheduler]") {
+  const jina3::BatchLimits limits{4096, 64};
+  GatedQueue run("lanes: interactive first");
+  TestRequest& bulk = run.add(std::vector<std::size_t>(8, 64));
+  bulk.priority = Priority::Bulk;
+  std::vector<TestRequest*> queries;
+  for (int i = 0; i < 5; ++i) queries.push_back(&run.add({10}));
+  Scheduler& scheduler = run.start(make_options(limits));
+
+  run.hold();
+  run.queue_rest();  // the bulk request first, then the queries
+  run.backend.open_gate();
+  for (const auto& request : run.requests) REQUIRE(request->wait());
+
+  std::vector<RecordedPass> passes = run.backend.passes();
+  check_history(passes, run.requests, limits);
+  const std::vector<int> lanes = pass_lanes(passes, lanes_of(run.requests));
+  // The gate's pass, then one step: the five queries' pass, then the bulk rows' pass.
+  REQUIRE(passes.size() == 3);
+  CHECK(lanes[1] == static_cast<int>(Priority::Interactive));
+  CHECK(passes[1].rows.size() == 5);
+  CHECK(lanes[2] == static_cast<int>(Priority::Bulk));
+  CHECK(passes[2].rows.size() == 8);
+  for (TestRequest* query : queries) CHECK(query->sequence() < bulk.sequence());
+  check_lane_stats(scheduler.stats(), passes, run.requests);
+}
+
+TEST_CASE("scheduler lanes: bulk keeps bulk_share of each step's tokens while both lanes are busy", "[scheduler]") {
+  const jina3::BatchLimits limits{4096, 64};
+  constexpr std::size_t kLongestBulkRow = 100;
+  for (double share : {0.25, 0.5}) {
+    INFO("bulk_share " << share);
+    GatedQueue run("lanes: bulk share");
+    std::mt19937 random(7);
+    std::vector<TestRequest*> bulk;
+    for (int i = 0; i < 2; ++i) {
+      std::vector<std::size_t> lengths(200);
+      for (auto& length : lengths) length = 20 + random() % (kLongestBulkRow - 19);
+      bulk.push_back(&run.add(lengths));
+      bulk.back()->priority = Priority::Bulk;
+    }
+    for (int i = 0; i < 3; ++i) run.add(std::vector<std::size_t>(80, 64));  // interactive
+    SchedulerOptions options = make_options(limits);
+    options.bulk_share = share;
+    Scheduler& scheduler = run.start(options);
+
+    run.hold();
+    run.queue_rest();
+    run.backend.open_gate();
+    for (const auto& request : run.requests) REQUIRE(request->wait());
+
+    std::vector<RecordedPass> passes = run.backend.passes();
+    check_history(passes, run.requests, limits);
+    const std::vector<int> lanes = pass_lanes(passes, lanes_of(run.requests));
+    REQUIRE(std::count(lanes.begin(), lanes.end(), -1) == 0);
+    // Every step serves interactive rows first; here each step's interactive rows fit one pass,
+    // so the bulk passes between two interactive passes are one step's bulk rows.
+    std::vector<std::size_t> interactive;
+    for (std::size_t p = 1; p < passes.size(); ++p) {
+      if (lanes[p] == static_cast<int>(Priority::Interactive)) interactive.push_back(p);
+    }
+    REQUIRE(interactive.size() >= 4);
+    const double reserve = share * static_cast<double>(limits.max_tokens);
+    std::size_t short_steps = 0;
+    double worst = 1.0;
+    for (std::size_t k = 0; k + 1 < interactive.size(); ++k) {
+      std::size_t bulk_tokens = 0;
+      for (std::size_t p = interactive[k] + 1; p < interactive[k + 1]; ++p) bulk_tokens += real_tokens(passes[p]);
+      const double ratio =
+          static_cast<double>(bulk_tokens) / static_cast<double>(bulk_tokens + real_tokens(passes[interactive[k]]));
+      worst = std::min(worst, ratio);
+      // At least the reservation, less at most one row.
+      if (static_cast<double>(bulk_tokens) < reserve - kLongestBulkRow) ++short_steps;
+    }
+    INFO("worst bulk share of a step " << worst << " over " << interactive.size() - 1 << " shared steps");
+    CHECK(short_steps == 0);
+    CHECK(worst >= share - static_cast<double>(kLongestBulkRow) / limits.max_tokens);
+    // Bulk was still queued when the last interactive pass ran: the steps above were all shared.
+    for (TestRequest* request : bulk) CHECK(request->sequence() > run.requests.back()->sequence());
+    // Short bulk passes throughout.
+    for (std::size_t p = 0; p < passes.size(); ++p) {
+      if (lanes[p] == static_cast<int>(Priority::Bulk)) CHECK(padded_tokens(passes[p]) <= reserve);
+    }
+    check_lane_stats(scheduler.stats(), passes, run.requests);
+  }
+}
+
+TEST_CASE("scheduler lanes: an interactive request arriving during bulk work waits for one short bulk pass",
+          "[scheduler]") {
+  // A bulk-only step takes 64 rows of 64 tokens (4096) and runs them in 4 passes of 16 rows
+  // (1024 padded tokens = bulk_share x max_tokens). The query arrives while the step's second
+  // pass is held at the gate: the step stops after that pass, the query runs next, and the 32
+  // bulk rows that did not run are queued again and run later, once each.
+  Watchdog dog("lanes: preemption");
+  const jina3::BatchLimits limits{4096, 64};
+  FakeBackend backend;
+  backend.close_gate();
+  std::vector<std::unique_ptr<TestRequest>> requests;
+  requests.push_back(std::make_unique<TestRequest>(std::vector<std::size_t>(256, 64)));
+  requests.push_back(std::make_unique<TestRequest>(std::vector<std::size_t>{10}));
+  TestRequest& bulk = *requests[0];
+  TestRequest& query = *requests[1];
+  bulk.priority = Priority::Bulk;
+  bulk.mark_row(40, kGateId);
+  Scheduler scheduler(backend.function(), make_options(limits));
+  GateOpener opener{backend};
+
+  REQUIRE_FALSE(bulk.submit(scheduler));
+  REQUIRE(backend.wait_at_gate());
+  REQUIRE_FALSE(query.submit(scheduler));
+  backend.open_gate();
+  REQUIRE(query.wait());
+  REQUIRE(bulk.wait());
+  CHECK(query.ok());
+  CHECK(bulk.ok());
+
+  std::vector<RecordedPass> passes = backend.passes();
+  check_history(passes, requests, limits);
+  const std::vector<int> lanes = pass_lanes(passes, lanes_of(requests));
+  std::size_t gated = passes.size();
+  for (std::size_t p = 0; p < passes.size() && gated == passes.size(); ++p) {
+    for (const RecordedRow& row : passes[p].rows) {
+      if (row.request == bulk.number() && row.row == 40) gated = p;
+    }
+  }
+  REQUIRE(gated < passes.size());
+  const auto query_passes = passes_of(passes, query.number());
+  REQUIRE(query_passes.size() == 1);
+  // The query ran right after the bulk pass that was running when it arrived...
+  CHECK(query_passes[0] == gated + 1);
+  // ... which was short, and so were all bulk passes.
+  std::size_t bulk_rows_before = 0;
+  for (std::size_t p = 0; p < passes.size(); ++p) {
+    if (lanes[p] != static_cast<int>(Priority::Bulk)) continue;
+    CHECK(padded_tokens(passes[p]) <= limits.max_tokens / 4);
+    if (p < query_passes[0]) bulk_rows_before += passes[p].rows.size();
+  }
+  // The step was cut short (a whole step is 64 rows), and the bulk request went on afterwards.
+  CHECK(bulk_rows_before % 64 != 0);
+  CHECK(query.sequence() < bulk.sequence());
+  CHECK(query_passes[0] + 1 < passes.size());
+  check_lane_stats(scheduler.stats(), passes, requests);
+}
+
+// ---- Cancellation -----------------------------------------------------------------------------
+
+TEST_CASE("scheduler cancel: a queued request leaves the queue and fails with Cancelled at once", "[scheduler]") {
+  GatedQueue run("cancel queued");
+  TestRequest& victim = run.add({5, 6, 7});
+  victim.priority = Priority::Bulk;
+  TestRequest& other = run.add({4, 9});
+  Scheduler& scheduler = run.start(make_options({4096, 64}));
+
+  run.hold();
+  run.queue_rest();
+  CHECK(scheduler.stats().queue_depth == 3);
+  REQUIRE(victim.ticket() != 0);
+  CHECK(victim.ticket() != other.ticket());
+  CHECK(scheduler.cancel(victim.ticket()));
+  // No pass held its rows: completed at once, on the cancelling thread.
+  REQUIRE(victim.done());
+  CHECK(victim.completion_thread() == std::this_thread::get_id());
+  CHECK(holds<jina3::Cancelled>(victim.error()));
+  CHECK(describe(victim.error()).find("cancelled by the caller") != std::string::npos);
+  CHECK_FALSE(scheduler.cancel(victim.ticket()));  // already cancelled
+  SchedulerStats held = scheduler.stats();
+  CHECK(held.queue_depth == 2);
+  CHECK(held.cancelled == 1);
+  CHECK(held.lanes[lane_index(Priority::Bulk)].cancelled == 1);
+  CHECK(held.lanes[lane_index(Priority::Bulk)].cancelled_rows == 3);
+  CHECK(held.failed == 0);
+
+  run.backend.open_gate();
+  REQUIRE(other.wait());
+  REQUIRE(run.gate().wait());
+  CHECK(other.ok());
+  CHECK(other.wrong_outputs() == 0);
+  std::vector<RecordedPass> passes = run.backend.passes();
+  CHECK(passes_of(passes, victim.number()).empty());
+  CHECK(victim.calls() == 1);
+  SchedulerStats stats = scheduler.stats();
+  CHECK(stats.queue_depth == 0);
+  CHECK(stats.failed == 0);
+  check_lane_stats(stats, passes, run.requests);
+
+  // Completed requests, ticket 0 and unknown tickets: nothing to cancel.
+  CHECK_FALSE(scheduler.cancel(other.ticket()));
+  CHECK_FALSE(scheduler.cancel(run.gate().ticket()));
+  CHECK_FALSE(scheduler.cancel(0));
+  CHECK_FALSE(scheduler.cancel(other.ticket() + 1000));
+  CHECK(other.ok());
+  CHECK(scheduler.stats().cancelled == 1);
+}
+
+TEST_CASE("scheduler cancel: a request whose pass is running completes only after that pass", "[scheduler]") {
+  // 150 rows in one step, planned into 3 passes that all wait at the gate: the first is held
+  // there when cancel() comes; the other two never run.
+  Watchdog dog("cancel running");
+  FakeBackend backend;
+  backend.close_gate();
+  std::vector<std::unique_ptr<TestRequest>> requests;
+  requests.push_back(std::make_unique<TestRequest>(std::vector<std::size_t>(150, 4)));
+  requests.push_back(std::make_unique<TestRequest>(std::vector<std::size_t>(10, 4)));
+  TestRequest& big = *requests[0];
+  TestRequest& next = *requests[1];
+  for (std::size_t r = 0; r < big.rows(); ++r) big.mark_row(r, kGateId);
+  std::atomic<int> written_after_completion{0};
+  backend.set_after_write([&](int request) {
+    if (request == big.number() && big.done()) ++written_after_completion;
+  });
+  Scheduler scheduler(backend.function(), make_options({4096, 64}));
+  GateOpener opener{backend};
+
+  REQUIRE_FALSE(big.submit(scheduler));
+  REQUIRE(backend.wait_at_gate());
+  REQUIRE_FALSE(next.submit(scheduler));
+  CHECK(scheduler.cancel(big.ticket()));
+  CHECK_FALSE(scheduler.cancel(big.ticket()));
+  // Its pass is still writing into its buffers: no completion yet.
+  CHECK_FALSE(big.done());
+  std::this_thread::sleep_for(20ms);
+  CHECK_FALSE(big.done());
+  CHECK(scheduler.stats().cancelled == 0);
+
+  backend.open_gate();
+  REQUIRE(big.wait());
+  REQUIRE(next.wait());
+  CHECK(holds<jina3::Cancelled>(big.error()));
+  CHECK(big.calls() == 1);
+  CHECK(big.completion_thread() != std::this_thread::get_id());  // the worker, after the pass
+  CHECK(next.ok());
+  CHECK(next.wrong_outputs() == 0);
+  CHECK(written_after_completion == 0);
+
+  std::vector<RecordedPass> passes = backend.passes();
+  const auto big_passes = passes_of(passes, big.number());
+  REQUIRE(big_passes.size() == 1);  // the step's other passes of it were skipped
+  const std::size_t ran = passes[big_passes[0]].rows.size();
+  CHECK(ran < big.rows());
+  SchedulerStats stats = scheduler.stats();
+  CHECK(stats.cancelled == 1);
+  CHECK(stats.failed == 0);
+  CHECK(stats.queue_depth == 0);
+  CHECK(stats.lanes[lane_index(Priority::Interactive)].cancelled_rows == big.rows() - ran);
+  check_lane_stats(stats, passes, requests);
+}
+
+TEST_CASE("scheduler cancel: from inside another request's completion", "[scheduler]") {
+  GatedQueue run("cancel from a completion");
+  TestRequest& first = run.add({4});
+  TestRequest& victim = run.add({5, 5});
+  victim.priority = Priority::Bulk;
+  Scheduler& scheduler = run.start(make_options({4096, 64}));
+  std::atomic<int> cancelled{-1};
+  first.before_completion = [&] { cancelled = scheduler.cancel(victim.ticket()) ? 1 : 0; };
+
+  run.hold();
+  run.queue_rest();
+  run.backend.open_gate();
+  for (const auto& request : run.requests) REQUIRE(request->wait());
+  CHECK(first.ok());
+  CHECK(cancelled == 1);
+  CHECK(holds<jina3::Cancelled>(victim.error()));
+  // first's pass ran before victim's (interactive first, same step); victim's never ran.
+  CHECK(victim.completion_thread() == first.completion_thread());
+  std::vector<RecordedPass> passes = run.backend.passes();
+  CHECK(passes_of(passes, victim.number()).empty());
+  check_lane_stats(scheduler.stats(), passes, run.requests);
+}
+
+TEST_CASE("scheduler cancel: inline mode stops before the next pass", "[scheduler]") {
+  Watchdog dog("cancel inline");
+  FakeBackend backend;
+  backend.close_gate();
+  GateOpener opener{backend};
+  Scheduler scheduler(backend.function(), make_options({256, 16}, 1024, 2000us, false));
+  std::vector<std::unique_ptr<TestRequest>> requests;
+  requests.push_back(std::make_unique<TestRequest>(std::vector<std::size_t>(40, 4)));
+  TestRequest& request = *requests[0];
+  for (std::size_t r = 0; r < request.rows(); ++r) request.mark_row(r, kGateId);
+  request.priority = Priority::Bulk;
+  request.reserved = scheduler.reserve_ticket();
+  REQUIRE(request.reserved != 0);
+  CHECK(scheduler.reserve_ticket() != request.reserved);
+
+  std::thread::id submitter_id;
+  std::exception_ptr submit_error;
+  std::thread submitter([&] {
+    submitter_id = std::this_thread::get_id();
+    submit_error = request.submit(scheduler);
+  });
+  REQUIRE(backend.wait_at_gate());
+  CHECK(scheduler.cancel(request.reserved));
+  CHECK_FALSE(request.done());  // its first pass (16 rows) is still running
+  backend.open_gate();
+  submitter.join();
+  CHECK_FALSE(submit_error);
+  REQUIRE(request.done());
+  CHECK(holds<jina3::Cancelled>(request.error()));
+  CHECK(request.completion_thread() == submitter_id);
+  CHECK(request.ticket() == request.reserved);
+  CHECK_FALSE(scheduler.cancel(request.reserved));
+
+  std::vector<RecordedPass> passes = backend.passes();
+  REQUIRE(passes_of(passes, request.number()).size() == 1);
+  SchedulerStats stats = scheduler.stats();
+  CHECK(stats.cancelled == 1);
+  CHECK(stats.lanes[lane_index(Priority::Bulk)].cancelled_rows == 40 - 16);
+  check_lane_stats(stats, passes, requests);
+
+  // The scheduler goes on serving.
+  requests.push_back(std::make_unique<TestRequest>(std::vector<std::size_t>{5, 6}));
+  REQUIRE_FALSE(requests.back()->submit(scheduler));
+  CHECK(requests.back()->ok());
+  CHECK(requests.back()->wrong_outputs() == 0);
+}
+
+TEST_CASE("scheduler cancel: many threads cancel while others submit", "[scheduler]") {
+  Watchdog dog("cancel under load", 180s);
+  const jina3::BatchLimits limits{256, 16};
+  FakeBackend backend;
+  backend.set_sleep(100us);
+  constexpr int kSubmitters = 6;
+  constexpr int kEach = 40;
+  constexpr int kCancellers = 3;
+  std::vector<std::unique_ptr<TestRequest>> requests;
+  std::mt19937 random(99);
+  for (int i = 0; i < kSubmitters * kEach; ++i) {
+    std::vector<std::size_t> lengths(1 + random() % 20);
+    for (auto& length : lengths) length = 2 + random() % 40;
+    requests.push_back(std::make_unique<TestRequest>(lengths, 1 + random() % 8, random()));
+    if (random() % 2 == 0) requests.back()->priority = Priority::Bulk;
+  }
+  std::map<int, TestRequest*> by_number;
+  for (const auto& request : requests) by_number[request->number()] = request.get();
+  std::atomic<int> written_after_completion{0};
+  backend.set_after_write([&](int number) {
+    if (by_number.at(number)->done()) ++written_after_completion;
+  });
+
+  Scheduler scheduler(backend.function(), make_options(limits, 64, 200us));
+  std::mutex mutex;
+  std::vector<Ticket> published;
+  std::map<Ticket, int> cancelled;  // cancel() calls that returned true, per ticket
+  auto cancel_one = [&](std::mt19937& local) {
+    Ticket ticket = 0;
+    {
+      std::lock_guard<std::mutex> lock(mutex);
+      if (!published.empty()) ticket = published[local() % published.size()];
+    }
+    if (ticket == 0) return;
+    const bool result = scheduler.cancel(ticket);  // no test lock held: it may run a completion
+    std::lock_guard<std::mutex> lock(mutex);
+    cancelled[ticket] += result;
+  };
+  // Some completions cancel another request themselves.
+  for (std::size_t i = 0; i < requests.size(); i += 5) {
+    auto local = std::make_shared<std::mt19937>(static_cast<std::uint32_t>(i));
+    requests[i]->before_completion = [&, local] { cancel_one(*local); };
+  }
+
+  std::atomic<int> submitting{kSubmitters};
+  std::atomic<int> bad{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kSubmitters; ++t) {
+    threads.emplace_back([&, t] {
+      std::vector<TestRequest*> mine;
+      for (int k = 0; k < kEach; ++k) {
+        TestRequest& request = *requests[t * kEach + k];
+        if (request.submit(scheduler)) ++bad;
+        {
+          std::lock_guard<std::mutex> lock(mutex);
+          published.push_back(request.ticket());
+        }
+        mine.push_back(&request);
+        if (k % 4 == 3) {
+          for (TestRequest* r : mine) {
+            if (!r->wait()) ++bad;
+          }
+          mine.clear();
+        }
+      }
+      for (TestRequest* r : mine) {
+        if (!r->wait()) ++bad;
+      }
+      --submitting;
+    });
+  }
+  for (int c = 0; c < kCancellers; ++c) {
+    threads.emplace_back([&, c] {
+      std::mt19937 local(static_cast<std::uint32_t>(1000 + c));
+      while (submitting > 0) {
+        cancel_one(local);
+        std::this_thread::sleep_for(std::chrono::microseconds(50 + local() % 400));
+      }
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  CHECK(bad == 0);
+
+  std::vector<RecordedPass> passes = backend.passes();
+  std::uint64_t true_cancels = 0;
+  std::size_t wrong = 0;
+  std::size_t some_ran = 0;
+  for (const auto& request : requests) {
+    const int times = cancelled.count(request->ticket()) ? cancelled[request->ticket()] : 0;
+    true_cancels += times;
+    if (request->calls() != 1 || times > 1) ++wrong;
+    else if (times == 1 && !holds<jina3::Cancelled>(request->error())) ++wrong;
+    else if (times == 0 && (!request->ok() || request->wrong_outputs() != 0)) ++wrong;
+    if (times == 1 && rows_run(passes, request->number()) > 0) ++some_ran;
+  }
+  INFO(true_cancels << " requests cancelled, " << some_ran << " of them after some of their rows ran");
+  CHECK(wrong == 0);
+  CHECK(true_cancels > 0);
+  CHECK(true_cancels < requests.size());
+  CHECK(written_after_completion == 0);
+  SchedulerStats stats = scheduler.stats();
+  CHECK(stats.cancelled == true_cancels);
+  CHECK(stats.failed == 0);
+  CHECK(stats.queue_depth == 0);
+  CHECK(stats.requests == requests.size());
+  check_lane_stats(stats, passes, requests);
+  // Successful requests' rows ran exactly once; a cancelled request's rows at most once.
+  std::map<std::pair<int, int>, int> runs;
+  for (const RecordedPass& pass : passes) {
+    for (const RecordedRow& row : pass.rows) ++runs[{row.request, row.row}];
+  }
+  std::size_t wrong_runs = 0;
+  for (const auto& request : requests) {
+    for (std::size_t r = 0; r < request->rows(); ++r) {
+      const auto it = runs.find({request->number(), static_cast<int>(r)});
+      const int n = it == runs.end() ? 0 : it->second;
+      if (n > 1 || (request->ok() && n != 1)) ++wrong_runs;
+    }
+  }
+  CHECK(wrong_runs == 0);
+}
+
+// ---- Histograms -------------------------------------------------------------------------------
+
+TEST_CASE("scheduler lanes: per-lane histograms count requests and passes", "[scheduler]") {
+  GatedQueue run("histograms");
+  TestRequest& q1 = run.add({10});
+  TestRequest& q2 = run.add({10, 20});
+  TestRequest& bulk = run.add(std::vector<std::size_t>(5, 30));
+  bulk.priority = Priority::Bulk;
+  TestRequest& late = run.add({6});
+  late.priority = Priority::Bulk;
+  Scheduler& scheduler = run.start(make_options({4096, 64}));
+
+  run.hold();
+  for (TestRequest* request : {&q1, &q2, &bulk}) REQUIRE_FALSE(request->submit(scheduler));
+  late.deadline = Clock::now() + 10ms;
+  REQUIRE_FALSE(late.submit(scheduler));
+  REQUIRE(late.wait());
+  CHECK(holds<jina3::DeadlineExceeded>(late.error()));
+  std::this_thread::sleep_for(20ms);
+  run.backend.open_gate();
+  for (const auto& request : run.requests) REQUIRE(request->wait());
+
+  SchedulerStats stats = scheduler.stats();
+  const jina3::LaneStats& interactive = stats.lanes[lane_index(Priority::Interactive)];
+  const jina3::LaneStats& bulk_lane = stats.lanes[lane_index(Priority::Bulk)];
+  // Interactive: the gate's pass (1 row, 4 tokens), then q1 and q2 (3 rows, 40 tokens).
+  CHECK(interactive.requests == 3);
+  CHECK(interactive.rows == 4);
+  CHECK(interactive.passes == 2);
+  CHECK(interactive.rows_per_pass.buckets[0] == 1);  // 1 row
+  CHECK(interactive.rows_per_pass.buckets[2] == 1);  // 3 rows: 2 < 3 <= 4
+  CHECK(interactive.tokens_per_pass.buckets[2] == 1);  // 4 tokens
+  CHECK(interactive.tokens_per_pass.buckets[6] == 1);  // 40 tokens: 32 < 40 <= 64
+  CHECK(interactive.tokens_per_pass.sum == 44);
+  CHECK(interactive.latency_us.count == 3);
+  // Bulk: one pass of 5 rows, 150 tokens; the expired request counts as a request only.
+  CHECK(bulk_lane.requests == 2);
+  CHECK(bulk_lane.rows == 6);
+  CHECK(bulk_lane.passes == 1);
+  CHECK(bulk_lane.rows_per_pass.buckets[3] == 1);     // 5 rows: 4 < 5 <= 8
+  CHECK(bulk_lane.tokens_per_pass.buckets[8] == 1);   // 150 tokens: 128 < 150 <= 256
+  CHECK(bulk_lane.latency_us.count == 1);
+  CHECK(bulk_lane.queue_wait_us.count == 1);
+  // The bulk request waited behind the gate for at least 20 ms: 2^14 = 16384 < its wait.
+  CHECK(bulk_lane.queue_wait_us.sum >= 15000);
+  std::uint64_t below = 0;
+  for (std::size_t b = 0; b < 14; ++b) below += bulk_lane.queue_wait_us.buckets[b];
+  CHECK(below == 0);
+  CHECK(bulk_lane.latency_us.sum >= bulk_lane.queue_wait_us.sum);
+  CHECK(interactive.latency_us.sum >= interactive.queue_wait_us.sum);
+  CHECK(stats.deadline_exceeded == 1);
+  check_lane_stats(stats, run.backend.passes(), run.requests);
+}
+
+// ---- Measurement (hidden: jina3_scheduler_tests "[.bench]") ------------------------------------
+
+TEST_CASE("scheduler lanes: cost of short bulk passes, and query latency beside bulk work", "[.bench]") {
+  // The fake pass sleeps in proportion to its padded tokens, plus a fixed cost per pass. A bulk
+  // job of 3,000 rows (10..200 tokens) runs once as interactive (passes up to max_tokens) and once
+  // as bulk (passes up to bulk_share x max_tokens); then queries arrive one at a time beside it.
+  const jina3::BatchLimits limits{4096, 64};
+  std::mt19937 random(3);
+  std::vector<std::size_t> lengths(3000);
+  for (auto& length : lengths) length = 10 + random() % 191;
+  for (long long fixed_us : {0LL, 500LL}) {
+    for (Priority priority : {Priority::Interactive, Priority::Bulk}) {
+      FakeBackend backend;
+      backend.set_sleep(std::chrono::microseconds(fixed_us));
+      backend.set_sleep_per_padded_token(2000ns);
+      Scheduler scheduler(backend.function(), make_options(limits));
+      TestRequest job(lengths);
+      job.priority = priority;
+      const auto start = Clock::now();
+      REQUIRE_FALSE(job.submit(scheduler));
+      // Queries, one at a time, while the job runs.
+      std::vector<double> latencies;
+      while (!job.done()) {
+        TestRequest query({12});
+        REQUIRE_FALSE(query.submit(scheduler));
+        REQUIRE(query.wait());
+        latencies.push_back(static_cast<double>(query.latency().count()) / 1000.0);
+        std::this_thread::sleep_for(5ms);
+      }
+      REQUIRE(job.wait(600000ms));
+      const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
+      std::sort(latencies.begin(), latencies.end());
+      SchedulerStats stats = scheduler.stats();
+      const jina3::LaneStats& lane = stats.lanes[lane_index(priority)];
+      std::printf("fixed %lld us/pass, job as %-11s: %.2f s, %llu passes, padded/real %.3f; %zu queries beside it: "
+                  "p50 %.1f ms, max %.1f ms\n",
+                  fixed_us, priority == Priority::Bulk ? "bulk" : "interactive", seconds,
+                  static_cast<unsigned long long>(lane.passes),
+                  static_cast<double>(lane.padded_tokens) / static_cast<double>(lane.tokens), latencies.size(),
+                  latencies.empty() ? 0.0 : latencies[latencies.size() / 2], latencies.empty() ? 0.0 : latencies.back());
+      CHECK(job.ok());
+    }
+  }
 }
