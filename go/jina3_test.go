@@ -87,6 +87,7 @@ func busyTexts() []string {
 }
 
 func TestEncodeEqualsTheCAPI(t *testing.T) {
+	t.Parallel()
 	e, ref := open(t), reference(t)
 	ctx := context.Background()
 	tasks := e.Tasks()
@@ -136,6 +137,7 @@ func TestEncodeEqualsTheCAPI(t *testing.T) {
 }
 
 func TestOptions(t *testing.T) {
+	t.Parallel()
 	e := open(t)
 	ctx := context.Background()
 	got, err := e.EncodeWith(ctx, texts, jina3.TextMatching, 0, &jina3.EncodeOptions{NoNormalize: true, MaxLength: 8, BatchSize: 2})
@@ -177,6 +179,7 @@ func TestOptions(t *testing.T) {
 }
 
 func TestTasksAndTokenIDs(t *testing.T) {
+	t.Parallel()
 	e := open(t)
 	ctx := context.Background()
 	tasks := []jina3.Task{jina3.RetrievalQuery, jina3.RetrievalPassage, jina3.Separation, jina3.Classification, jina3.TextMatching, jina3.TaskNone}
@@ -218,6 +221,7 @@ func TestTasksAndTokenIDs(t *testing.T) {
 }
 
 func TestQuantizedEqualsTheCAPI(t *testing.T) {
+	t.Parallel()
 	e, ref := open(t), reference(t)
 	dims := e.Dims()[0]
 	floats, err := e.Encode(context.Background(), texts, jina3.RetrievalPassage, dims)
@@ -277,6 +281,7 @@ func TestQuantizedEqualsTheCAPI(t *testing.T) {
 }
 
 func TestTokensAndLateChunkingEqualTheCAPI(t *testing.T) {
+	t.Parallel()
 	e, ref := open(t), reference(t)
 	tokens, err := e.EncodeTokens(texts[3], jina3.RetrievalQuery, nil)
 	if err != nil {
@@ -328,6 +333,7 @@ func TestTokensAndLateChunkingEqualTheCAPI(t *testing.T) {
 }
 
 func TestSixteenGoroutinesShareOneEncoder(t *testing.T) {
+	t.Parallel()
 	e := open(t)
 	ctx := context.Background()
 	tasks := []jina3.Task{jina3.RetrievalQuery, jina3.RetrievalPassage, jina3.TextMatching}
@@ -375,6 +381,7 @@ func TestSixteenGoroutinesShareOneEncoder(t *testing.T) {
 }
 
 func TestContextCancellationCancelsTheRequest(t *testing.T) {
+	t.Parallel()
 	e := open(t, jina3.WithThreads(1))
 	busy := busyTexts()
 	before, _ := e.Stats()
@@ -423,6 +430,7 @@ func TestContextCancellationCancelsTheRequest(t *testing.T) {
 }
 
 func TestRequestCancelAndClose(t *testing.T) {
+	t.Parallel()
 	e := open(t, jina3.WithThreads(1))
 	busy := busyTexts()
 	background, err := e.Submit(busy, []jina3.Task{jina3.RetrievalPassage}, 0, &jina3.EncodeOptions{Priority: jina3.Bulk})
@@ -492,6 +500,7 @@ func copyPackage(t *testing.T) string {
 }
 
 func TestEveryErrorKind(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	e := open(t)
 	t.Run("InvalidArgument", func(t *testing.T) {
@@ -510,10 +519,11 @@ func TestEveryErrorKind(t *testing.T) {
 		}
 	})
 	t.Run("InputTooLong", func(t *testing.T) {
-		long := strings.Repeat("word ", 2*e.MaxLength())
-		_, err := e.EncodeWith(ctx, []string{"short", long}, jina3.RetrievalPassage, 0, &jina3.EncodeOptions{NoTruncate: true})
+		// 40 words over a 16-token limit (the package's own limit is 8194 tokens: slow to reach).
+		long := strings.Repeat("word ", 40)
+		_, err := e.EncodeWith(ctx, []string{"short", long}, jina3.RetrievalPassage, 0, &jina3.EncodeOptions{NoTruncate: true, MaxLength: 16})
 		expect(t, err, jina3.ErrInputTooLong, "")
-		got, err := e.Encode(ctx, []string{"short", long}, jina3.RetrievalPassage, 0)
+		got, err := e.EncodeWith(ctx, []string{"short", long}, jina3.RetrievalPassage, 0, &jina3.EncodeOptions{MaxLength: 16})
 		if err != nil || !got.Truncated[1] || got.Truncated[0] {
 			t.Fatalf("truncation on: %v %v", got.Truncated, err)
 		}
@@ -606,6 +616,7 @@ func TestEveryErrorKind(t *testing.T) {
 }
 
 func TestStatsAndMetadata(t *testing.T) {
+	t.Parallel()
 	e := open(t)
 	ctx := context.Background()
 	before, _ := e.Stats()

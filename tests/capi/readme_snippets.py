@@ -18,12 +18,13 @@ import sys
 
 import numpy as np
 
-from run_example import SKIP, fail, go_environment, run
+from run_example import SKIP, fail, go_environment, run, rustc_crates
 
 HEADINGS = {"cpp": "C++", "python": "Python", "c": "C", "rust": "Rust", "go": "Go"}
 FENCE = re.compile(r"^```(\w*)\n(.*?)^```", re.S | re.M)
 SCORE_LINE = re.compile(r"^(-?\d+\.\d{4})  (.+)$")
 PLACEHOLDER = "/path/to/package"
+CHECKOUT = "/path/to/jina3"  # the jina3 checkout in the Rust and Go sections (Cargo.toml, go.mod)
 # Every README example embeds these texts (checked, so that an edited example is noticed here).
 QUERY = "What is the capital of France?"
 PASSAGES = ["Paris is the capital of France.", "Berlin is the capital of Germany."]
@@ -50,7 +51,7 @@ def write(path, text):
         f.write(text)
 
 
-def build(args, code_blocks):
+def build(args, code_blocks, toml_blocks=(), text_blocks=()):
     """Writes the example's files under args.work; returns the command that runs it."""
     work, package = args.work, args.package
     blocks_with_package = [b.replace(PLACEHOLDER, package) for b in code_blocks]
@@ -70,19 +71,19 @@ def build(args, code_blocks):
              "-o", program])
         return [program]
     if args.lang == "rust":
+        # A crate as the README writes it: Cargo.toml (the jina3 crate by path), build.rs, src/main.rs.
         files = {}
-        for block in blocks_with_package:
+        for block in [b.replace(CHECKOUT, args.source_dir) for b in blocks_with_package + toml_blocks]:
             first = block.splitlines()[0]
-            name = "build.rs" if first.startswith("// build.rs") else "src/main.rs" if "main.rs" in first else None
-            if name:
-                files[name] = block
-        if set(files) != {"build.rs", "src/main.rs"}:
-            fail(f"the Rust section should hold a build.rs and a src/main.rs block, found {sorted(files)}")
+            for name in ("Cargo.toml", "build.rs", "src/main.rs"):
+                if name in first:
+                    files[name] = block
+        if set(files) != {"Cargo.toml", "build.rs", "src/main.rs"}:
+            fail(f"the Rust section should hold a Cargo.toml, a build.rs and a src/main.rs block, found {sorted(files)}")
+        package_name = re.search(r'^name = "([^"]+)"', files["Cargo.toml"], re.M).group(1)
         if args.cargo:
             crate = os.path.join(work, "crate")
             shutil.rmtree(crate, ignore_errors=True)
-            write(os.path.join(crate, "Cargo.toml"),
-                  '[package]\nname = "readme-example"\nversion = "0.1.0"\nedition = "2021"\n')
             for name, text in files.items():
                 write(os.path.join(crate, name), text)
             env = dict(os.environ, JINA3_LIB_DIR=args.lib_dir, CARGO_TARGET_DIR=os.path.join(work, "target"))
@@ -90,13 +91,13 @@ def build(args, code_blocks):
                 env["RUSTC"] = args.rustc
             run([args.cargo, "build", "--release", "--offline", "--quiet", "--manifest-path",
                  os.path.join(crate, "Cargo.toml")], env=env)
-            return [os.path.join(work, "target", "release", "readme-example")]
+            return [os.path.join(work, "target", "release", package_name)]
         if args.rustc:
             source = os.path.join(work, "main.rs")
             write(source, files["src/main.rs"])
-            program = os.path.join(work, "readme-example")
-            run([args.rustc, "--edition", "2021", "-O", source, "-L", f"native={args.lib_dir}", "-l", "dylib=jina3",
-                 "-C", f"link-arg={rpath}", "-o", program])
+            program = os.path.join(work, package_name)
+            crates = rustc_crates(args.rustc, args.source_dir, args.lib_dir, os.path.join(work, "crates"), dict(os.environ))
+            run([args.rustc, "--edition", "2021", "-O", source, *crates, "-C", f"link-arg={rpath}", "-o", program])
             return [program]
         print("SKIP: neither cargo nor rustc is installed (Debian: apt-get install rustc cargo)")
         sys.exit(SKIP)
@@ -104,9 +105,13 @@ def build(args, code_blocks):
         if not args.go:
             print("SKIP: go is not installed (Debian: apt-get install golang-go)")
             sys.exit(SKIP)
+        # A module as the README writes it: go.mod (the jina3 module by replace) and main.go.
+        go_mod = [b for b in text_blocks if b.startswith("// go.mod")]
+        if len(go_mod) != 1:
+            fail("the Go section should hold one go.mod block (starting with '// go.mod')")
         module = os.path.join(work, "module")
         shutil.rmtree(module, ignore_errors=True)
-        write(os.path.join(module, "go.mod"), "module readmeexample\n\ngo 1.19\n")
+        write(os.path.join(module, "go.mod"), go_mod[0].replace(CHECKOUT, args.source_dir))
         write(os.path.join(module, "main.go"), blocks_with_package[0])
         program = os.path.join(work, "readme-example")
         env = go_environment(work, args.pkg_config_dir)
@@ -130,7 +135,9 @@ def main():
     parser.add_argument("--cargo", default="")
     parser.add_argument("--rustc", default="")
     parser.add_argument("--go", default="")
+    parser.add_argument("--source-dir", help="the checkout (default: the README's folder)")
     args = parser.parse_args()
+    args.source_dir = args.source_dir or os.path.dirname(os.path.abspath(args.readme))
     os.makedirs(args.work, exist_ok=True)
 
     with open(args.readme, encoding="utf-8") as f:
@@ -143,7 +150,10 @@ def main():
             fail(f"the README's {HEADINGS[args.lang]} example no longer contains \"{needed}\"; update this test")
     query, passages = [QUERY], PASSAGES
 
-    output = run(build(args, code)).stdout
+    fences = FENCE.findall(text)
+    toml_blocks = [body for lang, body in fences if lang == "toml"]
+    text_blocks = [body for lang, body in fences if lang == "text"]
+    output = run(build(args, code, toml_blocks, text_blocks)).stdout
     lines = [m.groups() for m in map(SCORE_LINE.match, output.splitlines()) if m]
     if sorted(t for _, t in lines) != sorted(passages):
         fail(f"expected one 'SCORE  TEXT' line per passage {passages}, got:\n{output}")

@@ -63,8 +63,8 @@ def run(command, **kwargs):
 
 
 def build_rust(args):
-    """cargo if present (Debian's cargo 0.66 or rustup's), else rustc alone; both offline."""
-    source = os.path.join(args.source_dir, "examples", "rust")
+    """cargo if present (Debian's cargo or rustup's), else rustc alone; both offline. The example
+    uses the jina3 crate by path (../../rust/jina3), so both folders are copied with that layout."""
     cargo, rustc = args.cargo, args.rustc
     out_dir = args.work
     env = dict(os.environ, JINA3_LIB_DIR=args.lib_dir)
@@ -72,23 +72,38 @@ def build_rust(args):
         # Built from a copy so that cargo writes Cargo.lock and target/ outside the source tree.
         copy = os.path.join(out_dir, "src-copy")
         shutil.rmtree(copy, ignore_errors=True)
-        shutil.copytree(source, copy, ignore=shutil.ignore_patterns("target", "Cargo.lock"))
+        for folder in ("examples/rust", "rust"):
+            shutil.copytree(os.path.join(args.source_dir, folder), os.path.join(copy, folder),
+                            ignore=shutil.ignore_patterns("target", "Cargo.lock"))
         env["CARGO_TARGET_DIR"] = os.path.join(out_dir, "target")
         if rustc:
             env["RUSTC"] = rustc  # the rustc CMake found next to this cargo, not whichever is first on PATH
-        run([cargo, "build", "--release", "--offline", "--quiet", "--manifest-path", os.path.join(copy, "Cargo.toml")],
-            env=env)
+        run([cargo, "build", "--release", "--offline", "--quiet", "--manifest-path",
+             os.path.join(copy, "examples", "rust", "Cargo.toml")], env=env)
         return [os.path.join(out_dir, "target", "release", "jina3_example_rust")]
     if rustc:
-        os.makedirs(out_dir, exist_ok=True)
         program = os.path.join(out_dir, "jina3_example_rust")
-        # What build.rs would tell cargo, given directly.
         run([rustc, "--edition", "2021", "-O", "--crate-name", "jina3_example_rust",
-             "-L", f"native={args.lib_dir}", "-l", "dylib=jina3", "-C", f"link-arg=-Wl,-rpath,{args.lib_dir}",
-             "-o", program, os.path.join(source, "src", "main.rs")], env=env)
+             *rustc_crates(rustc, args.source_dir, args.lib_dir, out_dir, env),
+             "-C", f"link-arg=-Wl,-rpath,{args.lib_dir}", "-o", program,
+             os.path.join(args.source_dir, "examples", "rust", "src", "main.rs")], env=env)
         return [program]
     print("SKIP: neither cargo nor rustc is installed (Debian: apt-get install rustc cargo)")
     sys.exit(SKIP)
+
+
+def rustc_crates(rustc, source_dir, lib_dir, out_dir, env):
+    """Without cargo: builds rust/jina3-sys and rust/jina3 as rlibs in out_dir, as cargo would, and
+    returns the rustc arguments that let a program use the jina3 crate."""
+    os.makedirs(out_dir, exist_ok=True)
+    crates = os.path.join(source_dir, "rust")
+    link = ["-L", f"native={lib_dir}", "-L", out_dir]
+    run([rustc, "--edition", "2021", "-O", "--crate-type", "rlib", "--crate-name", "jina3_sys", *link,
+         "-l", "dylib=jina3", "--out-dir", out_dir, os.path.join(crates, "jina3-sys", "src", "lib.rs")], env=env)
+    run([rustc, "--edition", "2021", "-O", "--crate-type", "rlib", "--crate-name", "jina3", *link,
+         "--extern", f"jina3_sys={os.path.join(out_dir, 'libjina3_sys.rlib')}", "--out-dir", out_dir,
+         os.path.join(crates, "jina3", "src", "lib.rs")], env=env)
+    return [*link, "--extern", f"jina3={os.path.join(out_dir, 'libjina3.rlib')}"]
 
 
 def build_go(args):

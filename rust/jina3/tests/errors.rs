@@ -49,12 +49,15 @@ fn invalid_argument() {
 #[test]
 fn input_too_long() {
     let encoder = open();
-    let long = "word ".repeat(encoder.max_length() * 2);
-    let options = EncodeOptions::new().truncate(false);
+    // 40 words over a 16-token limit (the package's own limit, 8194 tokens, is slow to reach).
+    let long = "word ".repeat(40);
+    let limit = EncodeOptions::new().max_length(16);
+    let options = limit.truncate(false);
     let e = expect_err(encoder.encode_with(&["short", &long], Task::RetrievalPassage, 0, &options), sys::JINA3_ERR_INPUT_TOO_LONG, "");
     assert!(matches!(e, Error::InputTooLong(_)));
     // Truncation on (the default): the row is marked instead.
-    assert!(encoder.encode(&["short", &long], Task::RetrievalPassage, 0).unwrap().truncated(1));
+    let cut = encoder.encode_with(&["short", &long], Task::RetrievalPassage, 0, &limit).unwrap();
+    assert!(cut.truncated(1) && !cut.truncated(0));
     expect_err(encoder.encode_tokens(&long, Task::RetrievalPassage, &options), sys::JINA3_ERR_INPUT_TOO_LONG, "");
 }
 
