@@ -125,14 +125,25 @@ void quantize(const float* values, std::size_t rows, std::size_t dims, Precision
         }
         ranges = &computed;
       }
+      // sentence-transformers' quantize_embeddings, step by step in float32 as numpy computes it
+      // for float32 embeddings and ranges: step = (max - min) / 255, q = (x - min) / step; uint8 is
+      // q.astype(uint8), int8 is (q - 128).astype(int8). Both casts truncate toward zero, so uint8
+      // is floor(q) and int8 is trunc(q - 128), the subtraction rounded to float32 first (for
+      // q < 128 that is ceil(q) - 128 unless the rounding lands on an integer). Where numpy's cast
+      // is undefined (outside the type's range, NaN) jina3 clips: NaN gives the lowest level.
       std::vector<float> steps(dims);
       for (std::size_t d = 0; d < dims; ++d) steps[d] = (ranges->max[d] - ranges->min[d]) / 255.0f;
-      const int shift = precision == Precision::Int8 ? 128 : 0;
       for (std::size_t r = 0; r < rows; ++r) {
         for (std::size_t d = 0; d < dims; ++d) {
-          const float scaled = std::floor((values[r * dims + d] - ranges->min[d]) / steps[d]);
-          const int level = static_cast<int>(std::min(255.0f, std::max(0.0f, scaled)));  // NaN -> 0
-          out[r * dims + d] = static_cast<std::uint8_t>(static_cast<std::int8_t>(level - shift));
+          const float q = (values[r * dims + d] - ranges->min[d]) / steps[d];
+          if (precision == Precision::UInt8) {
+            const float level = std::min(255.0f, std::max(0.0f, std::floor(q)));  // NaN -> 0
+            out[r * dims + d] = static_cast<std::uint8_t>(level);
+          } else {
+            const float shifted = q - 128.0f;
+            const int level = !(shifted > -129.0f) ? -128 : shifted >= 128.0f ? 127 : static_cast<int>(shifted);
+            out[r * dims + d] = static_cast<std::uint8_t>(static_cast<std::int8_t>(level));
+          }
         }
       }
       return;

@@ -54,6 +54,20 @@ int level_reference(float x, float lo, float hi) {
   return static_cast<int>(scaled);
 }
 
+// int8 value of x as sentence-transformers' quantize_embeddings computes it for float32 inputs and
+// ranges, ((x - min) / step - 128).astype(np.int8) with step = (max - min) / 255: numpy keeps every
+// step in float32 (the 255 and the 128 are Python ints, which do not widen a float32 array), and
+// the cast truncates toward zero. Outside int8 (and for NaN) numpy's cast is undefined: jina3 clips.
+int int8_reference(float x, float lo, float hi) {
+  const float step = (hi - lo) / 255.0f;
+  const float diff = x - lo;
+  const float scaled = diff / step;
+  const float shifted = scaled - 128.0f;
+  if (std::isnan(shifted) || shifted <= -129.0f) return -128;
+  if (shifted >= 128.0f) return 127;
+  return static_cast<int>(std::trunc(shifted));
+}
+
 std::vector<std::uint8_t> quantize_reference(const std::vector<float>& values, std::size_t rows, std::size_t dims,
                                              Precision precision, const Ranges* given) {
   std::vector<std::uint8_t> out;
@@ -92,8 +106,8 @@ std::vector<std::uint8_t> quantize_reference(const std::vector<float>& values, s
       case Precision::UInt8:
       case Precision::Int8:
         for (std::size_t d = 0; d < dims; ++d) {
-          const int level = level_reference(row[d], ranges.min[d], ranges.max[d]);
-          const int value = precision == Precision::Int8 ? level - 128 : level;  // int8: -128..127
+          const int value = precision == Precision::Int8 ? int8_reference(row[d], ranges.min[d], ranges.max[d])
+                                                         : level_reference(row[d], ranges.min[d], ranges.max[d]);
           out.push_back(static_cast<std::uint8_t>(value < 0 ? value + 256 : value));
         }
         break;
@@ -371,7 +385,80 @@ TEST_CASE("quantize matches an independent implementation for every precision an
   CHECK(u[3] == 0);    // clipped
   CHECK(u[4] == 255);  // clipped
   CHECK(u[5] == 10);
-  for (int i = 0; i < 12; ++i) CHECK(static_cast<int>(static_cast<std::int8_t>(s[i])) == static_cast<int>(u[i]) - 128);
+  // int8 by hand, sentence-transformers' trunc((x - min) / step - 128): 0 -> 127.5 - 128 = -0.5 -> 0
+  // (uint8 - 128 would be -1), 10.5 - 128 -> -117, 254.99998 - 128 -> 126; clipped outside.
+  const std::vector<int> signed_want = {-128, 126, 0, -128, 127, -117, 126, -128, 0, 0, 0, 0};
+  for (int i = 0; i < 12; ++i) {
+    INFO("value " << both[i]);
+    CHECK(static_cast<int>(static_cast<std::int8_t>(s[i])) == signed_want[static_cast<std::size_t>(i)]);
+  }
+}
+
+TEST_CASE("int8 equals sentence-transformers' formula on bucket boundaries", "[unit][precision]") {
+  // min 0, max 255: step is exactly 1, so (x - min) / step is x itself and each case is plain.
+  const Ranges ranges{{0.0f}, {255.0f}};
+  struct Case {
+    float x;
+    int want;
+    const char* why;
+  };
+  const float tiny_above_one = 1.0f + std::ldexp(1.0f, -20);
+  const std::vector<Case> cases = {
+      {0.0f, -128, "the bottom of the range"},
+      {255.0f, 127, "the top of the range"},
+      {127.0f, -1, "on a boundary below the middle: exact"},
+      {128.0f, 0, "on the middle boundary"},
+      {129.0f, 1, "on a boundary above the middle"},
+      {127.5f, 0, "-0.5 truncates to 0 (floor would give -1)"},
+      {127.999f, 0, "a negative near zero truncates to 0"},
+      {126.9f, -1, "-1.1 truncates to -1"},
+      {10.5f, -117, "-117.5 truncates toward zero"},
+      {200.5f, 72, "72.5: above the middle truncating is flooring"},
+      {254.999f, 126, "126.999 -> 126"},
+      {tiny_above_one, -127, "1 + 2^-20 - 128 rounds to -127 in float32 before the cast (exact math: -126)"},
+      {0.5f, -127, "-127.5 -> -127"},
+      {-0.5f, -128, "-128.5 is still in int8's cast range: -128"},
+      {-1.0f, -128, "below the range: clipped"},
+      {-1000.0f, -128, "far below: clipped"},
+      {255.5f, 127, "127.5 -> 127, in range"},
+      {256.0f, 127, "128 is outside int8: clipped"},
+      {1e9f, 127, "far above: clipped"},
+      {std::numeric_limits<float>::quiet_NaN(), -128, "NaN: the lowest level, as uint8's 0"},
+  };
+  std::vector<float> values;
+  for (const Case& c : cases) values.push_back(c.x);
+  std::vector<std::uint8_t> out(values.size());
+  quantize(values.data(), values.size(), 1, Precision::Int8, &ranges, out.data());
+  for (std::size_t i = 0; i < cases.size(); ++i) {
+    INFO("x " << cases[i].x << ": " << cases[i].why);
+    CHECK(static_cast<int>(static_cast<std::int8_t>(out[i])) == cases[i].want);
+    CHECK(int8_reference(cases[i].x, 0.0f, 255.0f) == cases[i].want);
+  }
+  // A range whose step is not exact: every boundary min + k * step and the points just beside it,
+  // against the float32 steps written out.
+  const float lo = -0.3712f, hi = 0.4121f;
+  const Ranges odd{{lo}, {hi}};
+  const float step = (hi - lo) / 255.0f;
+  std::vector<float> around;
+  for (int k = -2; k <= 257; ++k) {
+    const float boundary = lo + static_cast<float>(k) * step;
+    around.push_back(boundary);
+    around.push_back(std::nextafter(boundary, -1.0f));
+    around.push_back(std::nextafter(boundary, 1.0f));
+  }
+  std::vector<std::uint8_t> got(around.size());
+  quantize(around.data(), around.size(), 1, Precision::Int8, &odd, got.data());
+  std::size_t mismatches = 0, differs_from_floor = 0;
+  for (std::size_t i = 0; i < around.size(); ++i) {
+    const int want = int8_reference(around[i], lo, hi);
+    if (static_cast<std::int8_t>(got[i]) != want && mismatches++ < 5) {
+      UNSCOPED_INFO("x " << around[i] << ": got " << static_cast<int>(static_cast<std::int8_t>(got[i])) << ", want "
+                         << want);
+    }
+    differs_from_floor += want != level_reference(around[i], lo, hi) - 128;
+  }
+  CHECK(mismatches == 0);
+  CHECK(differs_from_floor > 100);  // the old floor(v) - 128 was wrong on many of these
 }
 
 TEST_CASE("encode_quantized equals quantize(encode())", "[precision]") {

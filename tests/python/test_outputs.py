@@ -58,9 +58,12 @@ def np_precision(x, precision, ranges=None):
         return x
     if precision == "float16":
         return x.astype(np.float16)
-    if precision in ("uint8", "int8"):
-        levels = np_uint8(x, np_ranges(x) if ranges is None else ranges)
-        return levels if precision == "uint8" else (levels.astype(np.int16) - 128).astype(np.int8)
+    if precision == "uint8":
+        return np_uint8(x, np_ranges(x) if ranges is None else ranges)
+    if precision == "int8":  # sentence-transformers' formula; clipped where its cast is undefined
+        ranges = np_ranges(x) if ranges is None else ranges
+        lo, hi = ranges[0].astype(np.float32), ranges[1].astype(np.float32)
+        return np.clip((x - lo) / ((hi - lo) / 255) - 128, -128, 127).astype(np.int8)
     bits = np.packbits(x > 0, axis=-1)
     return bits if precision == "ubinary" else (bits.astype(np.int16) - 128).astype(np.int8)
 
@@ -145,9 +148,10 @@ def test_int8_levels_use_the_whole_range_and_clip(cached, corpus):
     outside_low, outside_high = x < narrow[0], x > narrow[1]
     assert outside_low.any() and outside_high.any()
     assert (clipped[outside_low] == 0).all() and (clipped[outside_high] == 255).all()
-    # int8 is uint8 - 128, binary is ubinary - 128: the same bits with the top one flipped.
+    # int8 clips the same values to its ends (in between it truncates toward zero, see
+    # test_int8_formula.py); binary is ubinary - 128: the same bits with the top one flipped.
     signed = encoder.encode(corpus["queries"], "retrieval.query", precision="int8", ranges=narrow)
-    assert_same(signed.view(np.uint8) ^ np.uint8(0x80), clipped, "int8 vs uint8")
+    assert (signed[outside_low] == -128).all() and (signed[outside_high] == 127).all()
     bits = encoder.encode(corpus["queries"], "retrieval.query", precision="ubinary")
     signed_bits = encoder.encode(corpus["queries"], "retrieval.query", precision="binary")
     assert_same(signed_bits.view(np.uint8) ^ np.uint8(0x80), bits, "binary vs ubinary")
@@ -293,6 +297,9 @@ def test_token_offsets_are_str_indices(encoder, reference):
     assert converted > 1000  # many offsets differ as bytes and as str indices
 
 
+SPECIAL_TEXT = {0: "<s>", 1: "<pad>", 2: "</s>", 250001: "<mask>"}
+
+
 def test_token_offsets_slice_the_token_text(encoder, ref, lines):
     # Where sentencepiece's normalisation keeps the text as it is, text[start:end] is the token's
     # piece without its leading "▁" (the prompt's tokens and the specials are (-1, -1)).
@@ -311,6 +318,9 @@ def test_token_offsets_slice_the_token_text(encoder, ref, lines):
             assert all(o == [-1, -1] for o in offsets[1:1 + prompt_tokens])
             for token, (start, end) in zip(out.ids.tolist()[1 + prompt_tokens:-1], offsets[1 + prompt_tokens:-1]):
                 if token == UNK_ID:
+                    continue
+                if token in SPECIAL_TEXT:  # special-token text in the line: its offsets cover it
+                    assert text[start:end] == SPECIAL_TEXT[token], (text, start, end, token)
                     continue
                 piece = ref.sp.id_to_piece(token - SPM_ID_OFFSET)
                 assert text[start:end] == piece.lstrip("\u2581"), (text, start, end, piece)

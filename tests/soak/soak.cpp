@@ -114,6 +114,15 @@ int level(float x, float min, float max) {
   return static_cast<int>(std::min(255.0f, std::max(0.0f, scaled)));
 }
 
+// The int8 value of x as outputs.hpp defines it (sentence-transformers' (q - 128).astype(int8)
+// in float32, clipped where that cast is undefined).
+int int8_value(float x, float min, float max) {
+  const float step = (max - min) / 255.0f;
+  const float shifted = (x - min) / step - 128.0f;
+  if (!(shifted > -129.0f)) return -128;
+  return shifted >= 128.0f ? 127 : static_cast<int>(std::trunc(shifted));
+}
+
 // Does a quantised row match the serial float row x, up to values within kTolerance of a step?
 bool quantized_matches(jina3::Precision precision, const std::uint8_t* got, const std::vector<float>& x,
                        const jina3::Ranges& ranges) {
@@ -138,11 +147,12 @@ bool quantized_matches(jina3::Precision precision, const std::uint8_t* got, cons
       return true;
     case jina3::Precision::Int8:
     case jina3::Precision::UInt8: {
-      const int shift = precision == jina3::Precision::Int8 ? 128 : 0;
+      const bool int8 = precision == jina3::Precision::Int8;
+      const auto quantised = int8 ? int8_value : level;  // both rise with x
       for (std::size_t d = 0; d < dims; ++d) {
-        const int value = precision == jina3::Precision::Int8 ? static_cast<std::int8_t>(got[d]) + shift : got[d];
-        const int low = level(x[d] - kTolerance, ranges.min[d], ranges.max[d]);
-        const int high = level(x[d] + kTolerance, ranges.min[d], ranges.max[d]);
+        const int value = int8 ? static_cast<std::int8_t>(got[d]) : got[d];
+        const int low = quantised(x[d] - kTolerance, ranges.min[d], ranges.max[d]);
+        const int high = quantised(x[d] + kTolerance, ranges.min[d], ranges.max[d]);
         if (value < low || value > high) return false;
       }
       return true;
