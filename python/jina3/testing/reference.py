@@ -9,12 +9,18 @@ from numpy in float64.
 
 Tokenisation uses the python sentencepiece package on a given .model file: the task's prompt is
 concatenated to the text, ids are the sentencepiece ids + 1 (sentencepiece <unk> = 0 becomes 3),
-wrapped in <s> ... </s>, and cut to max_length by dropping ids before </s>.
+wrapped in <s> ... </s>, and cut to max_length by dropping ids before </s>. Special-token text
+(<s>, <pad>, </s>, <unk>, <mask> in the input) follows Hugging Face's fast tokenizer on the
+input as sentence-transformers strips it: found with a regular expression (longest first),
+<mask> also taking the whitespace before it (lstrip), each part between them given to
+sentencepiece on its own plus a lone "\u2581" where the part ends in whitespace after
+normalisation (the Metaspace pre-tokenizer keeps what sentencepiece trims).
 """
 
 import math
 import os
-from typing import Dict, List, Optional, Sequence, Union
+import re
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -25,6 +31,19 @@ from ..export.config import ModelConfig, load_config
 # fairseq's id layout of XLM-R: sentencepiece id + 1, except sentencepiece's <unk> (0).
 SPM_ID_OFFSET = 1
 UNK_ID = 3
+
+# The added tokens of jina-embeddings-v3's tokenizer.json (all special, none normalized), with
+# whether each takes the whitespace on its left (lstrip: <mask> only).
+ADDED_TOKENS = (("<s>", False), ("<pad>", False), ("</s>", False), ("<unk>", False), ("<mask>", True))
+# What lstrip takes: Rust's char::is_whitespace (Unicode White_Space).
+RUST_WHITESPACE = frozenset("\t\n\x0b\x0c\r \x85\xa0\u1680\u2028\u2029\u202f\u205f\u3000") | frozenset(
+    chr(c) for c in range(0x2000, 0x200B))
+_ADDED_PATTERN = re.compile("|".join(re.escape(content) for content, _ in
+                                     sorted(ADDED_TOKENS, key=lambda token: -len(token[0]))))
+
+# One token of an input: its id and the str range [begin, end) of prompt + text it stands for
+# (None for <s> and </s>).
+Span = Tuple[int, Optional[int], Optional[int]]
 
 
 def _layer_norm(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, eps: float) -> torch.Tensor:
@@ -44,6 +63,68 @@ def _softmax_rows(scores: torch.Tensor) -> torch.Tensor:
     return e / e.sum(dim=-1, keepdim=True)
 
 
+class ReferenceTokenizer:
+    """The reference's tokenisation (see the module doc) over a sentencepiece processor, in XLM-R's
+    id layout: token_spans(prompt, text) gives every token with its str range of prompt + text."""
+
+    def __init__(self, sp, bos: int = 0, pad: int = 1, eos: int = 2, vocab_size: int = 250002):
+        self.sp = sp
+        self.bos, self.eos = bos, eos
+        # XLM-R's <mask> is the last id.
+        self.added_ids = {"<s>": bos, "<pad>": pad, "</s>": eos, "<unk>": UNK_ID, "<mask>": vocab_size - 1}
+
+    def _spm_spans(self, whole: str, begin: int, end: int) -> List[Span]:
+        """sentencepiece's pieces of whole[begin:end] with str ranges of whole."""
+        out = []
+        for piece in self.sp.encode(whole[begin:end], out_type="immutable_proto").pieces:
+            model_id = UNK_ID if piece.id == self.sp.unk_id() else piece.id + SPM_ID_OFFSET
+            out.append((model_id, begin + piece.begin, begin + max(piece.end, piece.begin)))
+        return out
+
+    def _ends_in_space(self, part: str) -> bool:
+        """Whether part, normalised, ends with a space (or is only spaces). sentencepiece trims
+        that space, but then a word after it is a piece of its own: "\u2581x" appended."""
+        alone = self.sp.encode(part)
+        if alone:
+            longer = self.sp.encode(part + "x")
+            return longer[:len(alone)] == alone and longer[len(alone):] in (
+                [self.sp.piece_to_id("\u2581x")], [self.sp.piece_to_id("\u2581"), self.sp.piece_to_id("x")])
+        around = self.sp.encode("x" + part + "x")  # "x x" when part is spaces, "xx" when it is nothing
+        return len(around) == 2 and around == [self.sp.piece_to_id("\u2581x")] * 2
+
+    def token_spans(self, prompt: str, text: str, split_special_tokens: bool = False) -> List[Span]:
+        """Every token of prompt + text with its str range there, <s> and </s> included."""
+        whole = prompt + text
+        parts = []  # (added token id or None, begin, end, where an added token's content starts)
+        if not split_special_tokens:
+            begin, end = len(whole) - len(whole.lstrip()), len(whole.rstrip())  # Python's strip
+            taken = begin
+            for match in _ADDED_PATTERN.finditer(whole, begin, end):
+                start = match.start()
+                if dict(ADDED_TOKENS)[match.group()]:
+                    while start > taken and whole[start - 1] in RUST_WHITESPACE:
+                        start -= 1
+                if taken < start:
+                    parts.append((None, taken, start, None))
+                parts.append((self.added_ids[match.group()], start, match.end(), match.start()))
+                taken = match.end()
+            if parts and taken < end:
+                parts.append((None, taken, end, None))
+        spans: List[Span] = [(self.bos, None, None)]
+        if not parts:
+            spans += self._spm_spans(whole, 0, len(whole))
+        for model_id, begin, end, content in parts:
+            if model_id is not None:
+                spans.append((model_id, content, content + len(whole[content:end])))
+                continue
+            pieces = self._spm_spans(whole, begin, end)
+            spans += pieces
+            if self._ends_in_space(whole[begin:end]):
+                after = max([begin] + [piece_end for _, _, piece_end in pieces])
+                spans.append((self.sp.piece_to_id("\u2581") + SPM_ID_OFFSET, after, end))
+        return spans + [(self.eos, None, None)]
+
+
 class ReferenceModel:
     """ReferenceModel(checkpoint_dir, spm_model_path).encode(texts, task=None, dims=None,
     normalize=True, max_length=None) -> float32 array [len(texts), dims]."""
@@ -53,6 +134,8 @@ class ReferenceModel:
 
         self.config: ModelConfig = load_config(checkpoint_dir)
         self.sp = sentencepiece.SentencePieceProcessor(model_file=str(spm_model_path))
+        self.tokenizer = ReferenceTokenizer(self.sp, self.config.bos_token_id, self.config.pad_token_id,
+                                            self.config.eos_token_id, self.config.vocab_size)
         with CheckpointTensors(checkpoint_dir) as tensors:
             check_tensor_names(self.config, tensors)
             self.w: Dict[str, torch.Tensor] = {
@@ -67,13 +150,15 @@ class ReferenceModel:
         if task is not None and task not in self.config.lora_adaptations:
             raise ValueError(f"unknown task {task!r}; expected one of {list(self.config.lora_adaptations)} or None")
 
-    def tokenize_one(self, text: str, task: Optional[str] = None, max_length: Optional[int] = None) -> List[int]:
+    def token_spans(self, prompt: str, text: str, split_special_tokens: bool = False) -> List[Span]:
+        """Every token of prompt + text with its str range there, <s> and </s> included."""
+        return self.tokenizer.token_spans(prompt, text, split_special_tokens)
+
+    def tokenize_one(self, text: str, task: Optional[str] = None, max_length: Optional[int] = None,
+                     split_special_tokens: bool = False) -> List[int]:
         self._check_task(task)
         prompt = self.config.task_instructions[task] if task is not None else ""
-        ids = [self.config.bos_token_id]
-        for spm_id in self.sp.encode(prompt + text):
-            ids.append(UNK_ID if spm_id == self.sp.unk_id() else spm_id + SPM_ID_OFFSET)
-        ids.append(self.config.eos_token_id)
+        ids = [model_id for model_id, _, _ in self.token_spans(prompt, text, split_special_tokens)]
         limit = self.config.max_position_embeddings if max_length is None else max_length
         if limit < 2:
             raise ValueError(f"max_length must be at least 2 (<s> and </s>), not {limit}")

@@ -87,33 +87,38 @@ _HF_WHITESPACE = set("\t\n\x0b\x0c\r \x85\xa0\u1680\u2028\u2029\u202f\u205f\u300
     chr(c) for c in range(0x2000, 0x200B)}
 
 
-def hf_offsets(sp, prompt: str, text: str) -> List[int]:
-    """Byte offsets into text per token (flat: begin, end, ...; -1, -1 for <s>, </s> and the prompt's
-    tokens), trimmed of whitespace at both ends as Hugging Face's fast tokenizers (trim_offsets) do,
-    from the begin/end that sentencepiece reports for each piece of prompt + text. A piece is the
-    prompt's when there is a prompt and the piece ends within it; the lone "▁" that sentencepiece
-    puts before a text starting with an unknown-to-"▁x" character (begin = end = 0) is the text's,
-    an empty range at 0."""
-    from sentencepiece import sentencepiece_pb2
+def hf_offsets(ref, prompt: str, text: str, split_special_tokens: bool = False) -> List[int]:
+    """ref: a ReferenceModel, a ReferenceTokenizer or a sentencepiece processor (XLM-R ids).
 
-    whole = (prompt + text).encode("utf-8")
-    base = len(prompt.encode("utf-8"))
-    message = sentencepiece_pb2.SentencePieceText()
-    message.ParseFromString(sp.encode_as_serialized_proto(prompt + text))
-    offsets = [-1, -1]
-    for piece in message.pieces:
-        begin, end = piece.begin, max(piece.end, piece.begin)
-        if base > 0 and end <= base:
+    Byte offsets into text per token (flat: begin, end, ...; -1, -1 for <s>, </s> and the prompt's
+    tokens), trimmed of whitespace at both ends as Hugging Face's fast tokenizers (trim_offsets) do,
+    from the ranges ReferenceModel.token_spans gives each token of prompt + text (sentencepiece's
+    begin/end for its pieces, the content of a special token found in the text). A piece is the
+    prompt's when there is a prompt and the piece ends within it; the lone "\u2581" that sentencepiece
+    puts before a text starting with an unknown-to-"\u2581x" character (begin = end = 0) is the text's,
+    an empty range at 0. split_special_tokens: special-token text as plain text."""
+    if not hasattr(ref, "token_spans"):  # a bare sentencepiece processor: XLM-R's ids
+        from .reference import ReferenceTokenizer
+
+        ref = ReferenceTokenizer(ref)
+    whole = prompt + text
+    base = len(prompt)
+
+    def to_bytes(index: int) -> int:
+        return len(whole[:index].encode("utf-8")) - len(prompt.encode("utf-8"))
+
+    offsets = []
+    for _, begin, end in ref.token_spans(prompt, text, split_special_tokens):
+        if begin is None or (base > 0 and end <= base):
             offsets += [-1, -1]
             continue
         begin = max(begin, base)
-        surface = whole[begin:end].decode("utf-8")
+        surface = whole[begin:end]
         stripped = surface.lstrip("".join(_HF_WHITESPACE))
-        begin += len(surface.encode("utf-8")) - len(stripped.encode("utf-8"))
-        kept = stripped.rstrip("".join(_HF_WHITESPACE))
-        end = max(begin, end - (len(stripped.encode("utf-8")) - len(kept.encode("utf-8"))))
-        offsets += [begin - base, end - base]
-    return offsets + [-1, -1]
+        begin += len(surface) - len(stripped)
+        end = max(begin, end - (len(stripped) - len(stripped.rstrip("".join(_HF_WHITESPACE)))))
+        offsets += [to_bytes(begin), to_bytes(end)]
+    return offsets
 
 
 def _offset_lines() -> List[str]:
@@ -166,7 +171,7 @@ def reference_data(checkpoint_dir: Path, spm_model: Path) -> Dict:
         for task in TOKEN_TASKS:
             ids = ref.tokenize_one(text, task, max_length or None)
             prompt = cfg.task_instructions[task] if task is not None else ""
-            offsets = hf_offsets(ref.sp, prompt, text)
+            offsets = hf_offsets(ref, prompt, text)
             if max_length and len(offsets) > 2 * max_length:  # as the ids: keep the first max_length - 1 and </s>
                 offsets = offsets[:2 * (max_length - 1)] + [-1, -1]
             with torch.no_grad():
@@ -179,7 +184,7 @@ def reference_data(checkpoint_dir: Path, spm_model: Path) -> Dict:
         for task in [None, "retrieval.query"] if text in OFFSET_TEXTS else [None]:
             prompt = cfg.task_instructions[task] if task is not None else ""
             data["offsets"].append({"text": text, "task": task, "ids": ref.tokenize_one(text, task, 1 << 30),
-                                    "offsets": hf_offsets(ref.sp, prompt, text)})
+                                    "offsets": hf_offsets(ref, prompt, text)})
     return data
 
 
