@@ -291,8 +291,15 @@ func TestTokensAndLateChunkingEqualTheCAPI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if fmt.Sprint(tokens.IDs) != fmt.Sprint(ids) || maxDiff(t, tokens.Embeddings, emb) > tolerance || tokens.Hidden != e.HiddenSize() {
-		t.Fatal("tokens differ from the C API")
+	// Token states are not normalised: the tolerance is relative to their largest magnitude (two
+	// passes may sum in another order when other encoders in this process change LibTorch's
+	// process-wide thread count).
+	scale := 1.0
+	for _, v := range emb {
+		scale = math.Max(scale, math.Abs(float64(v)))
+	}
+	if d := maxDiff(t, tokens.Embeddings, emb); fmt.Sprint(tokens.IDs) != fmt.Sprint(ids) || d > tolerance*scale || tokens.Hidden != e.HiddenSize() {
+		t.Fatalf("tokens differ from the C API: states by %g (largest magnitude %g)", d, scale)
 	}
 	for i, o := range tokens.Offsets {
 		if int64(o[0]) != off[2*i] || int64(o[1]) != off[2*i+1] {
@@ -670,5 +677,47 @@ func TestStatsAndMetadata(t *testing.T) {
 	}
 	if jina3.ABIVersion() != 1 || len(strings.Split(jina3.Version(), ".")) != 3 {
 		t.Fatal("versions")
+	}
+}
+
+func TestCloseWhileGoroutinesEncode(t *testing.T) {
+	t.Parallel()
+	e := open(t)
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	started := make(chan struct{}, 8)
+	for g := 0; g < 8; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; ; i++ {
+				_, err := e.Encode(ctx, texts, jina3.RetrievalQuery, 0)
+				if i == 0 {
+					started <- struct{}{}
+				}
+				if errors.Is(err, jina3.ErrClosed) {
+					return // the end this test waits for
+				}
+				if err != nil && !errors.Is(err, jina3.ErrCancelled) {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	for g := 0; g < 8; g++ {
+		<-started
+	}
+	if err := e.Close(); err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Errorf("a goroutine got %v (want results, ErrCancelled or ErrClosed)", err)
+	}
+	if _, err := e.Stats(); !errors.Is(err, jina3.ErrClosed) {
+		t.Fatalf("Stats after Close: %v", err)
 	}
 }

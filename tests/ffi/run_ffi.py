@@ -58,6 +58,9 @@ def rust(args):
     }
     if args.rustc:
         env["RUSTC"] = args.rustc  # the rustc next to this cargo, not whichever is first on PATH
+        rustdoc = os.path.join(os.path.dirname(args.rustc), "rustdoc")
+        if os.path.exists(rustdoc):
+            env["RUSTDOC"] = rustdoc  # doc tests link against what that rustc built
     manifest = ["--manifest-path", os.path.join(source, "Cargo.toml")]
     preload = os.environ.get("LD_PRELOAD")
     if not preload:

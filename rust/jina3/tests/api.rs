@@ -154,7 +154,12 @@ fn tokens_and_offsets_equal_the_c_api() {
     let tokens = encoder.encode_tokens(text, Task::RetrievalQuery, &EncodeOptions::new()).unwrap();
     let (ids, embeddings, offsets) = c_tokens(&encoder, text, Task::RetrievalQuery);
     assert_eq!(tokens.ids(), &ids[..]);
-    assert!(max_diff(tokens.embeddings(), &embeddings) <= TOLERANCE);
+    // Token states are not normalised: the tolerance is relative to their largest magnitude (two
+    // passes may sum in another order when other encoders in this process change LibTorch's
+    // process-wide thread count).
+    let scale = embeddings.iter().fold(1f32, |m, v| m.max(v.abs()));
+    let diff = max_diff(tokens.embeddings(), &embeddings);
+    assert!(diff <= TOLERANCE * scale, "token states differ by {} (largest magnitude {})", diff, scale);
     assert_eq!(tokens.offsets().concat(), offsets);
     assert_eq!(tokens.hidden(), encoder.hidden_size());
     assert_eq!(tokens.embedding(1), &embeddings[tokens.hidden()..2 * tokens.hidden()]);
