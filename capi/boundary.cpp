@@ -135,6 +135,21 @@ std::string_view text_view(const char* text, std::size_t length, const char* fun
   return text == nullptr ? std::string_view() : std::string_view(text, length);
 }
 
+std::vector<TokenIds> token_id_views(const int32_t* const* ids, const size_t* lengths,
+                                                         size_t count, const char* function) {
+  require_array(ids, count, function, "ids", "count");
+  require_array(lengths, count, function, "lengths", "count");
+  std::vector<TokenIds> views(count);
+  for (std::size_t i = 0; i < count; ++i) {
+    if (lengths[i] > 0 && ids[i] == nullptr) {
+      invalid(function, "ids[" + std::to_string(i) + "] is NULL but lengths[" + std::to_string(i) + "] is " +
+                            std::to_string(lengths[i]));
+    }
+    views[i] = TokenIds{ids[i], lengths[i]};
+  }
+  return views;
+}
+
 }  // namespace jina3::capi
 
 extern "C" {

@@ -91,6 +91,9 @@ void require_array(const void* pointer, std::size_t count, const char* function,
 // Pointer + optional length arrays as string views (no copies).
 std::vector<std::string_view> text_views(const char* const* texts, const std::size_t* lengths, std::size_t count,
                                          const char* function);
+// Token-id arrays (ids[i]: lengths[i] ids) as jina3::TokenIds views (no copies).
+std::vector<TokenIds> token_id_views(const int32_t* const* ids, const std::size_t* lengths, std::size_t count,
+                                     const char* function);
 // One text and its length (SIZE_MAX: NUL-terminated) as a view.
 std::string_view text_view(const char* text, std::size_t length, const char* function);
 

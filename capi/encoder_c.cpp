@@ -33,7 +33,22 @@ JINA3_STATS_FIELDS(JINA3_X)
 static_assert(sizeof(EncoderStats) % sizeof(std::uint64_t) == 0);
 static_assert(sizeof(jina3_stats) == kFirstCounter + sizeof(EncoderStats),
               "jina3_stats must have one uint64_t per jina3::EncoderStats field");
-static_assert(sizeof(EncoderStats) == kStatsFields * sizeof(std::uint64_t));
+static_assert(offsetof(EncoderStats, lanes) == kStatsFields * sizeof(std::uint64_t));
+static_assert(offsetof(jina3_stats, lanes) == kFirstCounter + offsetof(EncoderStats, lanes));
+// The lanes: the same tables on both sides, checked field by field.
+static_assert(sizeof(jina3_histogram) == sizeof(Histogram) && JINA3_HISTOGRAM_BUCKETS == kHistogramBuckets);
+static_assert(sizeof(jina3_lane_stats) == sizeof(LaneStats) && JINA3_PRIORITY_COUNT == kPriorityCount);
+#define JINA3_X(name, ...) \
+  static_assert(offsetof(jina3_lane_stats, name) == offsetof(LaneStats, name), "jina3_lane_stats." #name);
+JINA3_LANE_STATS_FIELDS(JINA3_X)
+JINA3_LANE_HISTOGRAMS(JINA3_X)
+#undef JINA3_X
+
+void copy_histogram(const Histogram& cpp, jina3_histogram& c) noexcept {
+  std::copy(std::begin(cpp.buckets), std::end(cpp.buckets), std::begin(c.buckets));
+  c.count = cpp.count;
+  c.sum = cpp.sum;
+}
 
 // The shared body of both encode functions: tasks holds task_count tasks (1, or one per text).
 void encode(const char* function, const jina3_encoder* encoder, const char* const* texts, const std::size_t* lengths,
@@ -99,6 +114,18 @@ jina3_status jina3_dtype_from_name(const char* name, jina3_dtype* dtype, jina3_e
   });
 }
 
+const char* jina3_priority_name(jina3_priority priority) {
+  return jina3::to_string(static_cast<jina3::Priority>(raw(priority)));
+}
+
+jina3_status jina3_priority_from_name(const char* name, jina3_priority* priority, jina3_error** error) {
+  return guarded(error, [&] {
+    require(name != nullptr, "jina3_priority_from_name", "name is NULL");
+    require(priority != nullptr, "jina3_priority_from_name", "priority is NULL");
+    *priority = static_cast<jina3_priority>(jina3::priority_from_string(name));
+  });
+}
+
 jina3_status jina3_encoder_create(const char* package_path, const jina3_encoder_options* options,
                                   jina3_encoder** encoder, jina3_error** error) {
   return guarded(error, [&] {
@@ -132,6 +159,31 @@ jina3_status jina3_encoder_encode_tasks(const jina3_encoder* encoder, const char
                         truncated);
   });
 }
+
+jina3_status jina3_encoder_encode_ids(const jina3_encoder* encoder, const int32_t* const* ids, const size_t* lengths,
+                                      size_t count, jina3_task task, int dims, const jina3_encode_options* options,
+                                      float* out, size_t out_capacity, uint8_t* truncated, jina3_error** error) {
+  return guarded(error, [&] {
+    constexpr const char* function = "jina3_encoder_encode_ids";
+    require(encoder != nullptr, function, "encoder is NULL");
+    jina3::capi::require_array(out, count, function, "out", "count");
+    const jina3::EncodeOptions cpp_options = jina3::capi::read_encode_options(options, function);
+    const std::vector<jina3::TokenIds> views = jina3::capi::token_id_views(ids, lengths, count, function);
+    const jina3::Task cpp_task = static_cast<jina3::Task>(raw(task));
+    const std::size_t width = encoder->encoder.check(cpp_task, dims, cpp_options);
+    if (count > 0 && count > out_capacity / width) {
+      throw jina3::BufferTooSmall(std::string(function) + ": out_capacity is " + std::to_string(out_capacity) +
+                                  " floats; " + std::to_string(count) + " texts x " + std::to_string(width) +
+                                  " dims need " + std::to_string(count * width));
+    }
+    // Copied out once the whole call has succeeded.
+    jina3::Embeddings result = encoder->encoder.submit(views.data(), count, &cpp_task, 1, dims, cpp_options).get();
+    std::copy(result.data.begin(), result.data.end(), out);
+    if (truncated != nullptr) std::copy(result.truncated.begin(), result.truncated.end(), truncated);
+  });
+}
+
+int jina3_encoder_vocab_size(const jina3_encoder* encoder) { return encoder ? encoder->encoder.vocab_size() : 0; }
 
 size_t jina3_encoder_dims(const jina3_encoder* encoder, int* dims, size_t capacity) {
   if (encoder == nullptr) return 0;
@@ -189,6 +241,14 @@ jina3_status jina3_encoder_stats(const jina3_encoder* encoder, jina3_stats* stat
 #define JINA3_X(name, doc) c.name = cpp.name;
     JINA3_STATS_FIELDS(JINA3_X)
 #undef JINA3_X
+    for (int lane = 0; lane < JINA3_PRIORITY_COUNT; ++lane) {
+#define JINA3_X(name, doc) c.lanes[lane].name = cpp.lanes[lane].name;
+      JINA3_LANE_STATS_FIELDS(JINA3_X)
+#undef JINA3_X
+#define JINA3_X(name, unit, doc) jina3::capi::copy_histogram(cpp.lanes[lane].name, c.lanes[lane].name);
+      JINA3_LANE_HISTOGRAMS(JINA3_X)
+#undef JINA3_X
+    }
     // Whole counters only: a struct_size that ends inside one writes the counters before it.
     const std::size_t fits = std::min(stats->struct_size, sizeof c);
     c.struct_size = counters + (fits - counters) / sizeof(std::uint64_t) * sizeof(std::uint64_t);

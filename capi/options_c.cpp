@@ -13,8 +13,8 @@
 namespace jina3::capi {
 namespace {
 
-// The layouts published before the serving fields were appended, as the headers of that time
-// declared them: their sizes are the struct_size values older programs pass.
+// The layouts published before the current ones, as the headers of their time declared them:
+// their sizes are the struct_size values older programs pass.
 struct EncoderOptionsV2 {
   std::size_t struct_size;
   jina3_device device;
@@ -35,24 +35,40 @@ struct EncodeOptionsV1 {
   bool truncate;
 };
 static_assert(offsetof(EncodeOptionsV1, truncate) == offsetof(jina3_encode_options, truncate));
+struct EncodeOptionsV2 {
+  EncodeOptionsV1 v1;
+  std::int64_t deadline_us;
+  bool block_when_full;
+};
+static_assert(offsetof(EncodeOptionsV2, deadline_us) == offsetof(jina3_encode_options, deadline_us));
+static_assert(offsetof(EncodeOptionsV2, block_when_full) == offsetof(jina3_encode_options, block_when_full));
+
+// One published layout: its sizeof() and where its fields end. Its tail padding may hold fields
+// appended since (max_wait_us lies in the padding of the first encoder options, priority in that
+// of the serving-era encode options), bytes that a caller built with that header never set: those
+// fields keep their defaults.
+struct Published {
+  std::size_t size;
+  std::size_t fields_end;
+};
 
 // What read_options needs to know of a struct's published layouts.
 struct Layouts {
   // The first published layout: the smallest struct_size a caller may pass. Appending a field
   // grows sizeof() but never this.
   std::size_t minimum_size;
-  // The layout before the current one and where its fields end. Its tail padding may hold fields
-  // appended since (max_wait_us lies in the padding of EncoderOptionsV2), bytes that a caller
-  // built with that header never set: those fields keep their defaults.
-  std::size_t previous_size;
-  std::size_t previous_fields_end;
+  // The earlier layouts, smallest first (at most 3; unused entries are {0, 0}).
+  Published earlier[3];
 };
-constexpr Layouts kEncoderOptionsLayouts{offsetof(jina3_encoder_options, retain_host_memory),
-                                         sizeof(EncoderOptionsV2), offsetof(jina3_encoder_options, max_wait_us)};
-constexpr Layouts kEncodeOptionsLayouts{sizeof(EncodeOptionsV1), sizeof(EncodeOptionsV1),
-                                        offsetof(jina3_encode_options, deadline_us)};
-constexpr Layouts kLateChunkOptionsLayouts{sizeof(jina3_late_chunk_options), sizeof(jina3_late_chunk_options),
-                                           sizeof(jina3_late_chunk_options)};
+constexpr Layouts kEncoderOptionsLayouts{
+    offsetof(jina3_encoder_options, retain_host_memory),
+    {{sizeof(EncoderOptionsV2), offsetof(jina3_encoder_options, max_wait_us)},
+     {offsetof(jina3_encoder_options, bulk_share), offsetof(jina3_encoder_options, bulk_share)}}};
+constexpr Layouts kEncodeOptionsLayouts{
+    sizeof(EncodeOptionsV1),
+    {{sizeof(EncodeOptionsV1), offsetof(jina3_encode_options, deadline_us)},
+     {sizeof(EncodeOptionsV2), offsetof(jina3_encode_options, priority)}}};
+constexpr Layouts kLateChunkOptionsLayouts{sizeof(jina3_late_chunk_options), {}};
 
 // One option field between a C struct and its C++ twin. C enums go through raw() (see there);
 // every other field has the same type on both sides.
@@ -152,7 +168,12 @@ C read_options(const C* given, const Layouts& layouts, const char* function, con
                           "jina3.h than the library it runs with");
   }
   std::size_t bytes = given->struct_size;
-  if (bytes <= layouts.previous_size) bytes = std::min(bytes, layouts.previous_fields_end);
+  for (const Published& layout : layouts.earlier) {
+    if (bytes <= layout.size) {
+      bytes = std::min(bytes, layout.fields_end);
+      break;
+    }
+  }
   std::memcpy(static_cast<void*>(&options), given, bytes);
   return options;
 }

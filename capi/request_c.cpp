@@ -1,5 +1,5 @@
-// The C ABI's requests: jina3_encoder_submit over Encoder::encode_async, and the jina3_request_*
-// functions that wait for, poll and release the result.
+// The C ABI's requests: jina3_encoder_submit and jina3_encoder_submit_ids over Encoder::submit,
+// and the jina3_request_* functions that wait for, poll, cancel and release the result.
 #include <algorithm>
 #include <atomic>
 #include <cstddef>
@@ -67,7 +67,7 @@ struct jina3_request {
   std::size_t rows = 0;
   int dims = 0;
   std::mutex mutex;                        // serialises collecting the result (concurrent waits)
-  std::future<jina3::Embeddings> future;   // valid until the result is collected
+  jina3::EncodeHandle handle;              // valid until the result is collected; cancel() any time
   std::optional<jina3::Embeddings> result;  // once collected, kept until jina3_request_free
   std::exception_ptr failure;              // or the request's failure, rethrown by every wait
   // Set once wait has the outcome: on_ready (and so notifier->ready) may come a moment after
@@ -79,6 +79,35 @@ using jina3::capi::guarded;
 using jina3::capi::invalid;
 using jina3::capi::require;
 
+namespace {
+
+// What both submit functions share. inputs: a C++ array of string_view or jina3::TokenIds.
+template <class Input>
+void submit(const char* function, const jina3_encoder* encoder, const std::vector<Input>& inputs,
+            const jina3_task* tasks, size_t task_count, int dims, const jina3_encode_options* options,
+            jina3_request_callback callback, void* user_data, jina3_request** request) {
+  require(encoder != nullptr, function, "encoder is NULL");
+  require(request != nullptr, function, "request is NULL (pass the address of a jina3_request*)");
+  jina3::capi::require_array(tasks, task_count, function, "tasks", "task_count");
+  const jina3::EncodeOptions cpp_options = jina3::capi::read_encode_options(options, function);
+  // The request exists before Encoder::submit, since on_ready may run before that returns.
+  auto notifier = std::make_shared<RequestNotifier>();
+  auto owned = std::make_unique<jina3_request>();
+  notifier->callback = callback;
+  notifier->user_data = user_data;
+  notifier->request = owned.get();
+  owned->notifier = notifier;
+  owned->rows = inputs.size();
+  owned->dims = static_cast<int>(encoder->encoder.output_dims(dims));
+  owned->handle = encoder->encoder.submit(inputs.data(), inputs.size(), jina3::capi::tasks_of(tasks), task_count,
+                                          dims, cpp_options, [notifier] { notifier->on_ready(); });
+  *request = owned.release();
+  // notifier, not the request, stays in use here: the callback may free the request.
+  notifier->arm();
+}
+
+}  // namespace
+
 extern "C" {
 
 jina3_status jina3_encoder_submit(const jina3_encoder* encoder, const char* const* texts, const size_t* lengths,
@@ -87,28 +116,23 @@ jina3_status jina3_encoder_submit(const jina3_encoder* encoder, const char* cons
                                   void* user_data, jina3_request** request, jina3_error** error) {
   return guarded(error, [&] {
     constexpr const char* function = "jina3_encoder_submit";
-    require(encoder != nullptr, function, "encoder is NULL");
-    require(request != nullptr, function, "request is NULL (pass the address of a jina3_request*)");
-    jina3::capi::require_array(tasks, task_count, function, "tasks", "task_count");
-    const jina3::EncodeOptions cpp_options = jina3::capi::read_encode_options(options, function);
-    const std::vector<std::string_view> views = jina3::capi::text_views(texts, lengths, count, function);
-
-    // The request exists before encode_async, since on_ready may run before that returns.
-    auto notifier = std::make_shared<RequestNotifier>();
-    auto owned = std::make_unique<jina3_request>();
-    notifier->callback = callback;
-    notifier->user_data = user_data;
-    notifier->request = owned.get();
-    owned->notifier = notifier;
-    owned->rows = count;
-    owned->dims = static_cast<int>(encoder->encoder.output_dims(dims));
-    owned->future = encoder->encoder.encode_async(views.data(), count, jina3::capi::tasks_of(tasks), task_count, dims,
-                                                  cpp_options, [notifier] { notifier->on_ready(); });
-    *request = owned.release();
-    // notifier, not the request, stays in use here: the callback may free the request.
-    notifier->arm();
+    submit(function, encoder, jina3::capi::text_views(texts, lengths, count, function), tasks, task_count, dims,
+           options, callback, user_data, request);
   });
 }
+
+jina3_status jina3_encoder_submit_ids(const jina3_encoder* encoder, const int32_t* const* ids, const size_t* lengths,
+                                      size_t count, const jina3_task* tasks, size_t task_count, int dims,
+                                      const jina3_encode_options* options, jina3_request_callback callback,
+                                      void* user_data, jina3_request** request, jina3_error** error) {
+  return guarded(error, [&] {
+    constexpr const char* function = "jina3_encoder_submit_ids";
+    submit(function, encoder, jina3::capi::token_id_views(ids, lengths, count, function), tasks, task_count, dims,
+           options, callback, user_data, request);
+  });
+}
+
+bool jina3_request_cancel(jina3_request* request) { return request != nullptr && request->handle.cancel(); }
 
 jina3_status jina3_request_wait(jina3_request* request, float* out, size_t out_capacity, uint8_t* truncated,
                                 jina3_error** error) {
@@ -120,9 +144,9 @@ jina3_status jina3_request_wait(jina3_request* request, float* out, size_t out_c
       invalid(function, "out is NULL but the result has " + std::to_string(needed) + " floats");
     }
     std::lock_guard<std::mutex> lock(request->mutex);
-    if (request->future.valid()) {
+    if (request->handle.valid()) {
       try {
-        request->result = request->future.get();
+        request->result = request->handle.get();
       } catch (...) {
         request->failure = std::current_exception();
       }

@@ -85,6 +85,21 @@ void add_table_flag(CLI::App* app, const std::string& flag, T& value, const std:
   app->add_option(flag, value, doc)->transform(decimal_at_least<T>(0))->capture_default_str();
 }
 
+// A share in [0, 1] (bulk_share); the library checks the range again at load.
+template <class Options>
+void add_table_flag(CLI::App* app, const std::string& flag, double& value, const std::string& doc, Options&) {
+  app->add_option(flag, value, doc)->check(CLI::Range(0.0, 1.0))->capture_default_str();
+}
+
+template <class Options>
+void add_table_flag(CLI::App* app, const std::string& flag, jina3::Priority& priority, const std::string& doc,
+                    Options&) {
+  app->add_option_function<std::string>(
+         flag, [&priority](const std::string& name) { priority = jina3::priority_from_string(name); }, doc)
+      ->check(library_name([](const std::string& name) { jina3::priority_from_string(name); }))
+      ->default_str(jina3::to_string(priority));
+}
+
 inline void add_table_flag(CLI::App* app, const std::string& flag, jina3::Device& device, const std::string& doc,
                            jina3::EncoderOptions& options) {
   int& index = options.device_index;

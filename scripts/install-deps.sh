@@ -19,6 +19,9 @@ packages=(
   libcli11-dev nlohmann-json3-dev time
   libssl-dev python3-protobuf
   clang-14 libclang-rt-14-dev
+  libcpp-httplib-dev libboost-dev libdnnl-dev
+  python3-build python3-venv python3-requests python3-aiohttp python3-setuptools python3-wheel
+  python3-prometheus-client nodejs
 )
 missing=()
 for p in "${packages[@]}"; do
@@ -65,5 +68,12 @@ if [ ! -f "$spm_prefix/lib/libsentencepiece.a" ]; then
     exit 1
   fi
   rm -rf "$work"
+fi
+# The official OpenAI Node client, which tests/http/test_openai_node.py runs against `jina3 serve`
+# (npm; its node_modules stay out of git). Skipped without npm or the registry: that test then fails
+# with a message saying so.
+if command -v npm >/dev/null && [ ! -d "$here/tests/http/node/node_modules/openai" ]; then
+  (cd "$here/tests/http/node" && npm install --no-audit --no-fund --silent) ||
+    echo "install-deps: npm install in tests/http/node failed; the OpenAI Node client test will fail" >&2
 fi
 echo "jina3 dependencies ready (static sentencepiece in $spm_prefix)"

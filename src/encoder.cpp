@@ -12,6 +12,7 @@
 #include <ATen/Parallel.h>
 #include <fmt/format.h>
 
+#include "encode_handle.hpp"
 #include "model/model.hpp"
 #include "pipeline/chunks.hpp"
 #include "pipeline/passes.hpp"
@@ -48,6 +49,7 @@ detail::SchedulerOptions scheduling(const EncoderOptions& options) {
       options.max_queued_requests > 0 ? static_cast<std::size_t>(options.max_queued_requests) : 1024;
   scheduling.max_wait = std::chrono::microseconds(options.max_wait_us);
   scheduling.use_worker = options.use_scheduler;
+  scheduling.bulk_share = options.bulk_share;
   return scheduling;
 }
 
@@ -69,12 +71,31 @@ struct __attribute__((visibility("hidden"))) Encoder::Impl {
     if (options.cache_bytes > 0) cache = std::make_unique<detail::EmbeddingCache>(options.cache_bytes);
     const int threads = options.num_threads > 0 ? options.num_threads : process_cpus();
     // The worker runs the forward passes, so its intra-op thread count is the one that matters.
-    scheduler = std::make_unique<detail::Scheduler>(
+    scheduler = std::make_shared<detail::Scheduler>(
         [this](const std::vector<detail::PassRow>& rows) { pipeline::run_pass(model, rows); }, scheduling(options),
         [threads] { at::set_num_threads(threads); });
   }
 
+  // A handle may still hold the scheduler (weakly, locked for a moment in cancel()): stop it here,
+  // while the model its passes use is alive.
+  ~Impl() { scheduler->shutdown(); }
+
   pipeline::Services services() { return pipeline::Services{model, *scheduler, cache.get(), answered_directly}; }
+
+  // Checks and queues a pooled-rows request.
+  pipeline::Submitted submit(const pipeline::Request& request, std::function<void()> on_ready) {
+    const pipeline::Checked checked = pipeline::check(model, request);
+    return pipeline::submit_sentences(services(), request, checked, std::move(on_ready));
+  }
+
+  EncodeHandle handle(const pipeline::Request& request, std::function<void()> on_ready) {
+    pipeline::Submitted submitted = submit(request, std::move(on_ready));
+    auto state = std::make_shared<EncodeHandle::State>();
+    state->future = std::move(submitted.future);
+    state->ticket = submitted.ticket;
+    state->scheduler = scheduler;
+    return EncodeHandle(std::move(state));
+  }
 
   Model model;
   Device device;
@@ -82,7 +103,7 @@ struct __attribute__((visibility("hidden"))) Encoder::Impl {
   std::atomic<std::uint64_t> answered_directly{0};
   // Last, so destroyed first: the worker has stopped and every request is settled before the
   // cache and the model that requests use go away.
-  std::unique_ptr<detail::Scheduler> scheduler;
+  std::shared_ptr<detail::Scheduler> scheduler;
 };
 
 Encoder::Encoder(const std::string& package_path, const EncoderOptions& options) {
@@ -132,8 +153,7 @@ std::future<Embeddings> Encoder::encode_async(const std::vector<std::string>& te
   pipeline::Request request = request_of(views.data(), views.size(), tasks.data(), tasks.size(), dims, options);
   request.task_per_text = true;  // a list of tasks always means one per text, even a list of one
   if (!impl_) throw_moved_from();
-  const pipeline::Checked checked = pipeline::check(impl_->model, request);
-  return pipeline::submit_sentences(impl_->services(), request, checked, {});
+  return impl_->submit(request, {}).future;
 }
 
 std::future<Embeddings> Encoder::try_encode_async(const std::vector<std::string>& texts, Task task, int dims,
@@ -147,9 +167,45 @@ std::future<Embeddings> Encoder::encode_async(const std::string_view* texts, std
                                               std::size_t task_count, int dims, const EncodeOptions& options,
                                               std::function<void()> on_ready) const {
   if (!impl_) throw_moved_from();
-  const pipeline::Request request = request_of(texts, count, tasks, task_count, dims, options);
-  const pipeline::Checked checked = pipeline::check(impl_->model, request);
-  return pipeline::submit_sentences(impl_->services(), request, checked, std::move(on_ready));
+  return impl_->submit(request_of(texts, count, tasks, task_count, dims, options), std::move(on_ready)).future;
+}
+
+EncodeHandle Encoder::submit(const std::vector<std::string>& texts, Task task, int dims,
+                             const EncodeOptions& options) const {
+  const auto views = views_of(texts);
+  return submit(views.data(), views.size(), &task, 1, dims, options, {});
+}
+
+EncodeHandle Encoder::submit(const std::vector<std::string>& texts, const std::vector<Task>& tasks, int dims,
+                             const EncodeOptions& options) const {
+  if (!impl_) throw_moved_from();
+  const auto views = views_of(texts);
+  pipeline::Request request = request_of(views.data(), views.size(), tasks.data(), tasks.size(), dims, options);
+  request.task_per_text = true;
+  return impl_->handle(request, {});
+}
+
+EncodeHandle Encoder::submit(const std::string_view* texts, std::size_t count, const Task* tasks,
+                             std::size_t task_count, int dims, const EncodeOptions& options,
+                             std::function<void()> on_ready) const {
+  if (!impl_) throw_moved_from();
+  return impl_->handle(request_of(texts, count, tasks, task_count, dims, options), std::move(on_ready));
+}
+
+EncodeHandle Encoder::submit(const TokenIds* texts, std::size_t count, const Task* tasks, std::size_t task_count,
+                             int dims, const EncodeOptions& options, std::function<void()> on_ready) const {
+  if (!impl_) throw_moved_from();
+  pipeline::Request request = request_of(nullptr, count, tasks, task_count, dims, options);
+  request.ids = texts;
+  if (count > 0 && texts == nullptr) throw InvalidArgument("texts is null but count is not zero");
+  return impl_->handle(request, std::move(on_ready));
+}
+
+Embeddings Encoder::encode_ids(const std::vector<std::vector<std::int32_t>>& texts, Task task, int dims,
+                               const EncodeOptions& options) const {
+  std::vector<TokenIds> views(texts.size());
+  for (std::size_t i = 0; i < texts.size(); ++i) views[i] = TokenIds{texts[i].data(), texts[i].size()};
+  return submit(views.data(), views.size(), &task, 1, dims, options).get();
 }
 
 void Encoder::encode_into(const std::string_view* texts, std::size_t count, const Task* tasks, std::size_t task_count,
@@ -167,7 +223,7 @@ void Encoder::encode_into(const std::string_view* texts, std::size_t count, cons
   }
   // Copied out only once the whole call has succeeded: a failure at any stage leaves output and
   // truncated untouched.
-  Embeddings result = pipeline::submit_sentences(impl_->services(), request, checked, {}).get();
+  Embeddings result = pipeline::submit_sentences(impl_->services(), request, checked, {}).future.get();
   std::copy(result.data.begin(), result.data.end(), output);
   if (truncated) std::copy(result.truncated.begin(), result.truncated.end(), truncated);
 }
@@ -196,7 +252,7 @@ QuantizedEmbeddings Encoder::encode_quantized(const std::string_view* texts, std
   request.precision = precision;
   request.ranges = ranges;
   const pipeline::Checked checked = pipeline::check(impl_->model, request);
-  Embeddings rows = pipeline::submit_sentences(impl_->services(), request, checked, {}).get();
+  Embeddings rows = pipeline::submit_sentences(impl_->services(), request, checked, {}).future.get();
   return pipeline::to_precision(std::move(rows), precision, ranges);
 }
 
@@ -242,6 +298,27 @@ std::vector<std::vector<std::int32_t>> Encoder::tokenize(const std::vector<std::
   std::vector<std::size_t> rows(views.size());
   for (std::size_t i = 0; i < rows.size(); ++i) rows[i] = i;
   return pipeline::tokenize(impl_->model, request, checked, rows).ids;
+}
+
+std::vector<Tokenization> Encoder::tokenize_details(const std::vector<std::string>& texts, Task task,
+                                                    const EncodeOptions& options) const {
+  if (!impl_) throw_moved_from();
+  const auto views = views_of(texts);
+  pipeline::Request request = request_of(views.data(), views.size(), &task, 1, 0, options);
+  request.output = pipeline::Output::Tokens;  // pooled-row limits aside, what encode_tokens reads
+  const pipeline::Checked checked = pipeline::check(impl_->model, request);
+  std::vector<std::size_t> rows(views.size());
+  for (std::size_t i = 0; i < rows.size(); ++i) rows[i] = i;
+  pipeline::Prepared prepared = pipeline::tokenize(impl_->model, request, checked, rows, /*offsets=*/true);
+  std::vector<Tokenization> out(views.size());
+  for (std::size_t i = 0; i < out.size(); ++i) {
+    out[i].ids = std::move(prepared.ids[i]);
+    out[i].offsets = std::move(prepared.offsets[i]);
+    out[i].truncated = prepared.truncated[i] != 0;
+    out[i].pieces.reserve(out[i].ids.size());
+    for (std::int32_t id : out[i].ids) out[i].pieces.push_back(impl_->model.tokenizer().piece(id));
+  }
+  return out;
 }
 
 // --- checks, stats and getters ------------------------------------------------------------------
@@ -290,6 +367,7 @@ const std::string kNoString;
 const std::vector<Task>& Encoder::tasks() const noexcept { return impl_ ? impl_->model.manifest().tasks : kNoTasks; }
 const std::vector<int>& Encoder::dims() const noexcept { return impl_ ? impl_->model.manifest().matryoshka_dims : kNoDims; }
 int Encoder::hidden_size() const noexcept { return impl_ ? impl_->model.manifest().hidden_size : 0; }
+int Encoder::vocab_size() const noexcept { return impl_ ? impl_->model.manifest().vocab_size : 0; }
 int Encoder::max_length() const noexcept { return impl_ ? impl_->model.manifest().max_length : 0; }
 Device Encoder::device() const noexcept { return impl_ ? impl_->device : Device::CPU; }
 DType Encoder::dtype() const noexcept { return impl_ ? impl_->model.backbone().dtype() : DType::Float32; }

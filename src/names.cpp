@@ -1,4 +1,5 @@
-// Canonical names of the public enums, both ways: Task, Device, DType, Precision and ErrorCode.
+// Canonical names of the public enums, both ways: Task, Device, DType, Precision, Priority and
+// ErrorCode.
 // Each enum has one table of (value, name); the conversions below read only the tables.
 // No LibTorch here.
 #include <jina3/errors.hpp>
@@ -34,6 +35,7 @@ constexpr NameTable<Precision> kPrecisions[] = {
     {Precision::Float32, "float32"}, {Precision::Float16, "float16"}, {Precision::Int8, "int8"},
     {Precision::UInt8, "uint8"},     {Precision::Binary, "binary"},   {Precision::UBinary, "ubinary"},
 };
+constexpr NameTable<Priority> kPriorities[] = {{Priority::Interactive, "interactive"}, {Priority::Bulk, "bulk"}};
 constexpr NameTable<ErrorCode> kErrorCodes[] = {
 #define JINA3_X(name, value, text, py_class, py_base, doc) {ErrorCode::name, text},
     JINA3_ERROR_CODES(JINA3_X)
@@ -122,6 +124,13 @@ Precision precision_from_string(std::string_view name) {
   if (auto precision = value_of(kPrecisions, name)) return *precision;
   throw InvalidArgument(fmt::format("unknown precision {}; use float32, float16, int8, uint8, binary or ubinary",
                                     quoted(name)));
+}
+
+const char* to_string(Priority priority) noexcept { return name_of(kPriorities, priority); }
+
+Priority priority_from_string(std::string_view name) {
+  if (auto priority = value_of(kPriorities, name)) return *priority;
+  throw InvalidArgument(fmt::format("unknown priority {}; valid priorities are \"interactive\" and \"bulk\"", quoted(name)));
 }
 
 const char* to_string(ErrorCode code) noexcept { return name_of(kErrorCodes, code); }

@@ -1,6 +1,7 @@
 // jina3::Encoder: jina-embeddings-v3 in-process.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -28,6 +29,26 @@ struct Embeddings {
 
   const float* row(std::size_t i) const { return data.data() + i * dims; }
 };
+
+// A text given as token ids: the text's own tokens (as tokenize() gives them between <s> and
+// </s>, without the task prompt), which jina3 surrounds with the prompt, <s> and </s> as it does
+// for a string. Each id must be < the vocabulary size; the length counts against max_length.
+struct TokenIds {
+  const std::int32_t* data = nullptr;
+  std::size_t size = 0;
+};
+
+// One text's tokens in detail (Encoder::tokenize_details): what tokenize() gives, with each
+// token's piece and byte offsets.
+struct Tokenization {
+  std::vector<std::int32_t> ids;      // prompt, <s> and </s> included
+  std::vector<std::string> pieces;    // each id's piece ("<s>", "\u2581Hello", ...)
+  std::vector<std::int64_t> offsets;  // two per token: [begin, end) bytes in the text; -1 -1 for
+                                      // <s>, </s> and the prompt's tokens
+  bool truncated = false;
+};
+
+class EncodeHandle;
 
 // Loads a jina3 model package (see docs/package-format.md) and turns texts into embeddings the
 // way Jina's own encode() does: task prompt prepended, <s> ... </s>, the task's LoRA adapter,
@@ -96,6 +117,24 @@ class JINA3_EXPORT Encoder {
                                        std::size_t task_count, int dims, const EncodeOptions& options,
                                        std::function<void()> on_ready) const;
 
+  // Cancellable form (any thread): queues the request like encode_async and returns a handle
+  // whose cancel() takes its rows out of the queue, skips its passes that have not started and
+  // fails it with Cancelled (a pass already running finishes first). Throws as encode_async.
+  EncodeHandle submit(const std::vector<std::string>& texts, Task task = Task::None, int dims = 0,
+                      const EncodeOptions& options = {}) const;
+  EncodeHandle submit(const std::vector<std::string>& texts, const std::vector<Task>& tasks, int dims = 0,
+                      const EncodeOptions& options = {}) const;
+  // Binding forms (texts or token ids only read during the call; on_ready as encode_async's).
+  EncodeHandle submit(const std::string_view* texts, std::size_t count, const Task* tasks, std::size_t task_count,
+                      int dims, const EncodeOptions& options, std::function<void()> on_ready = {}) const;
+  EncodeHandle submit(const TokenIds* texts, std::size_t count, const Task* tasks, std::size_t task_count, int dims,
+                      const EncodeOptions& options, std::function<void()> on_ready = {}) const;
+
+  // Texts given as token ids (see TokenIds): the same rows as encode() of the texts they came
+  // from. Throws InvalidArgument for an id outside the vocabulary, InputTooLong as encode().
+  Embeddings encode_ids(const std::vector<std::vector<std::int32_t>>& texts, Task task = Task::None, int dims = 0,
+                        const EncodeOptions& options = {}) const;
+
   // Block streaming, for inputs too large to hold at once. next_block(texts) fills texts (empty on
   // entry) with the next block of texts and returns false at the end of the input; the views must
   // stay valid until that block is handed to on_block. Each block is queued as soon as it is read,
@@ -154,6 +193,11 @@ class JINA3_EXPORT Encoder {
   std::vector<std::vector<std::int32_t>> tokenize(const std::vector<std::string>& texts, Task task = Task::None,
                                                   const EncodeOptions& options = {}) const;
 
+  // tokenize() with each token's piece and byte offsets.
+  std::vector<Tokenization> tokenize_details(const std::vector<std::string>& texts, Task task = Task::None,
+                                             const EncodeOptions& options = {}) const;
+
+  int vocab_size() const noexcept;                  // token ids are < this
   // Effective values after load.
   const std::vector<Task>& tasks() const noexcept;  // adapters in the package
   const std::vector<int>& dims() const noexcept;    // accepted Matryoshka dims, ascending
@@ -167,6 +211,39 @@ class JINA3_EXPORT Encoder {
  private:
   struct Impl;
   std::unique_ptr<Impl> impl_;
+};
+
+// The pending result of Encoder::submit. Move-only; get() may be called once. Destroying a handle
+// does not cancel its request (the result is then dropped); call cancel() for that.
+class JINA3_EXPORT EncodeHandle {
+ public:
+  EncodeHandle() noexcept;
+  ~EncodeHandle();
+  EncodeHandle(EncodeHandle&&) noexcept;
+  EncodeHandle& operator=(EncodeHandle&&) noexcept;
+  EncodeHandle(const EncodeHandle&) = delete;
+  EncodeHandle& operator=(const EncodeHandle&) = delete;
+
+  bool valid() const noexcept;  // false for a default-constructed or moved-from handle, or after get()
+  // Waits for the result; throws the request's failure (Cancelled after cancel()).
+  Embeddings get();
+  void wait() const;
+  template <class Rep, class Period>
+  std::future_status wait_for(const std::chrono::duration<Rep, Period>& timeout) const {
+    return wait_for_us(std::chrono::duration_cast<std::chrono::microseconds>(timeout).count());
+  }
+  bool ready() const;  // wait_for(0) == ready
+  // Cancels the request if it has not completed: its queued rows leave the queue and its
+  // remaining passes are skipped; get() then throws Cancelled. Returns false when it had already
+  // completed or failed (the result stays). Thread-safe; a second call returns false.
+  bool cancel() noexcept;
+
+  struct State;
+  explicit EncodeHandle(std::shared_ptr<State> state) noexcept;
+
+ private:
+  std::future_status wait_for_us(std::int64_t microseconds) const;
+  std::shared_ptr<State> state_;
 };
 
 }  // namespace jina3

@@ -126,6 +126,13 @@ typedef enum jina3_dtype {
   JINA3_DTYPE_INT8 = 4      /* "int8": dynamic int8 linear layers (CPU; chosen at export time) */
 } jina3_dtype;
 
+/* A call's lane in the encoder's scheduler (jina3::Priority). */
+typedef enum jina3_priority {
+  JINA3_PRIORITY_INTERACTIVE = 0, /* "interactive": the default, served first */
+  JINA3_PRIORITY_BULK = 1         /* "bulk": keeps at least bulk_share of each step, never starves */
+} jina3_priority;
+#define JINA3_PRIORITY_COUNT 2
+
 /* ------------------------------------------------------------------------------------------ */
 /* Opaque handles.                                                                            */
 /* ------------------------------------------------------------------------------------------ */
@@ -199,6 +206,11 @@ JINA3_API const char* jina3_dtype_name(jina3_dtype dtype);
 /* Parses a dtype name. Errors: JINA3_ERR_INVALID_ARGUMENT (NULL pointer, unknown name). */
 JINA3_NODISCARD JINA3_API jina3_status jina3_dtype_from_name(const char* name, jina3_dtype* dtype, jina3_error** error);
 
+/* "interactive", "bulk"; "unknown" otherwise. Static string. */
+JINA3_API const char* jina3_priority_name(jina3_priority priority);
+JINA3_NODISCARD JINA3_API jina3_status jina3_priority_from_name(const char* name, jina3_priority* priority,
+                                                                jina3_error** error);
+
 /* ------------------------------------------------------------------------------------------ */
 /* Options. Same fields as the C++ jina3::EncoderOptions and jina3::EncodeOptions.            */
 /* ------------------------------------------------------------------------------------------ */
@@ -228,6 +240,9 @@ typedef struct jina3_encoder_options {
                               and the options that change a vector; 0 = off (default) */
   bool use_scheduler;      /* false: each call runs its own passes on the calling thread (no merging, no
                               queue bound); for comparisons; default true */
+  /* Priority lanes (appended). */
+  double bulk_share;       /* the share of a step's tokens that JINA3_PRIORITY_BULK rows keep while both lanes
+                              have work, 0..1; default 0.25 */
 } jina3_encoder_options;
 
 /* Per-call settings. */
@@ -242,6 +257,12 @@ typedef struct jina3_encode_options {
                            pass within this many microseconds of the call; 0 = no deadline (default) */
   bool block_when_full; /* queue full (max_queued_requests): true waits for room (up to deadline_us), false
                            fails at once with JINA3_ERR_QUEUE_FULL; default true */
+  /* Appended. */
+  jina3_priority priority;   /* the call's lane: JINA3_PRIORITY_INTERACTIVE (default; served first) or
+                                JINA3_PRIORITY_BULK (at least bulk_share of each step while both have work) */
+  bool split_special_tokens; /* true: "<s>", "</s>", "<unk>", "<pad>" and "<mask>" in a text are plain text;
+                                false (default): they become their special ids, as Hugging Face's fast
+                                tokenizer does */
 } jina3_encode_options;
 
 /* Writes the defaults (those of the C++ structs) into *options and sets options->struct_size.
@@ -399,6 +420,38 @@ JINA3_NODISCARD JINA3_API jina3_status jina3_encoder_submit(const jina3_encoder*
 JINA3_NODISCARD JINA3_API jina3_status jina3_request_wait(jina3_request* request, float* out, size_t out_capacity,
                                                           uint8_t* truncated, jina3_error** error);
 
+/* Cancels a request that has not completed: its queued texts leave the encoder's queue, its
+   forward passes that have not started are skipped (one already running finishes first) and it
+   fails with JINA3_ERR_CANCELLED (jina3_request_wait reports it; the callback, if any, is called
+   as for any failure). Returns true if this call cancelled it, false when it had already
+   completed or failed, or for NULL. The request must still be freed with jina3_request_free.
+   Thread safety: may be called from any thread, also from several at once and while another
+   thread waits on the request; not concurrently with jina3_request_free of the same request. */
+JINA3_API bool jina3_request_cancel(jina3_request* request);
+
+/* Texts given as token ids: ids[i] points to lengths[i] ids, the text's own tokens without <s>,
+   </s> or the task prompt, which the encoder adds as for a string. Every id must be below
+   jina3_encoder_vocab_size (else JINA3_ERR_INVALID_ARGUMENT, naming the text and position); the
+   length counts against max_length as for a string. Otherwise as jina3_encoder_submit. */
+JINA3_NODISCARD JINA3_API jina3_status jina3_encoder_submit_ids(const jina3_encoder* encoder,
+                                                                const int32_t* const* ids, const size_t* lengths,
+                                                                size_t count, const jina3_task* tasks,
+                                                                size_t task_count, int dims,
+                                                                const jina3_encode_options* options,
+                                                                jina3_request_callback callback, void* user_data,
+                                                                jina3_request** request, jina3_error** error);
+
+/* The synchronous form of jina3_encoder_submit_ids, with the output rules of jina3_encoder_encode. */
+JINA3_NODISCARD JINA3_API jina3_status jina3_encoder_encode_ids(const jina3_encoder* encoder,
+                                                                const int32_t* const* ids, const size_t* lengths,
+                                                                size_t count, jina3_task task, int dims,
+                                                                const jina3_encode_options* options, float* out,
+                                                                size_t out_capacity, uint8_t* truncated,
+                                                                jina3_error** error);
+
+/* The vocabulary size: token ids are below it. 0 for NULL. */
+JINA3_API int jina3_encoder_vocab_size(const jina3_encoder* encoder);
+
 /* Whether jina3_request_wait would return without blocking (the request completed or failed).
    Never blocks; false for NULL. It is true when the callback runs and after a wait returned. */
 JINA3_API bool jina3_request_ready(const jina3_request* request);
@@ -418,6 +471,30 @@ JINA3_API void jina3_request_free(jina3_request* request);
 /* ------------------------------------------------------------------------------------------ */
 /* Statistics.                                                                                */
 /* ------------------------------------------------------------------------------------------ */
+
+/* A histogram (jina3::Histogram): buckets[i] counts the values v with 2^(i-1) < v <= 2^i
+   (buckets[0]: v <= 1); the last bucket counts everything larger. Not cumulative. */
+#define JINA3_HISTOGRAM_BUCKETS 32
+typedef struct jina3_histogram {
+  uint64_t buckets[JINA3_HISTOGRAM_BUCKETS];
+  uint64_t count;
+  uint64_t sum;
+} jina3_histogram;
+
+/* One lane's counters and histograms (jina3::LaneStats). */
+typedef struct jina3_lane_stats {
+  uint64_t requests;       /* requests accepted in this lane */
+  uint64_t rows;           /* their rows */
+  uint64_t passes;         /* forward passes of this lane's rows (a pass holds one lane's rows only) */
+  uint64_t tokens;         /* real tokens in those passes */
+  uint64_t padded_tokens;  /* rows x longest row over those passes; padded_tokens / tokens: the padding ratio */
+  uint64_t cancelled;      /* requests cancelled by their caller */
+  uint64_t cancelled_rows; /* rows of cancelled requests that never ran */
+  jina3_histogram latency_us;      /* from the call to its completion (successful requests), microseconds */
+  jina3_histogram queue_wait_us;   /* from the call to the request's first forward pass, microseconds */
+  jina3_histogram rows_per_pass;   /* rows in each pass */
+  jina3_histogram tokens_per_pass; /* real tokens in each pass */
+} jina3_lane_stats;
 
 /* Counters of one encoder since it was loaded, as jina3::EncoderStats. Times in microseconds.
    Fields are only ever appended. */
@@ -440,6 +517,9 @@ typedef struct jina3_stats {
   uint64_t cache_entries;     /* entries the cache holds now */
   uint64_t queue_wait_us;     /* summed over requests: from the call to its first forward pass */
   uint64_t pass_us;           /* summed over passes: time inside forward passes and pooling */
+  uint64_t cancelled;         /* requests cancelled by their caller (jina3_request_cancel, ...) */
+  /* Per lane, indexed by jina3_priority (appended). */
+  jina3_lane_stats lanes[JINA3_PRIORITY_COUNT];
 } jina3_stats;
 
 /* Reads the encoder's counters. stats->struct_size must be set first (sizeof *stats): the

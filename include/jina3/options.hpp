@@ -35,6 +35,9 @@
   X(std::size_t, cache_bytes, 0, "--cache-bytes",                                                                     \
     "in-process LRU cache of embeddings, bounded in bytes; keyed by the exact text, task, dims and every per-call " \
     "option that changes a vector; 0 = off")                                                                          \
+  X(double, bulk_share, 0.25, "--bulk-share",                                                                         \
+    "the share of a step's tokens that bulk-priority rows keep while both lanes have work (0..1); bulk is "        \
+    "never starved")                                                                                                  \
   X(bool, use_scheduler, true, "",                                                                                    \
     "false: each call runs its own passes on the calling thread (no merging across callers, no queue bound); for "  \
     "comparisons")
@@ -53,7 +56,12 @@
     "fail with DeadlineExceeded if none of the call's rows is in a forward pass within this many microseconds; "    \
     "0 = no deadline")                                                                                                \
   X(bool, block_when_full, true, false, "",                                                                           \
-    "when the queue is full: true waits for room (up to deadline_us), false fails at once with QueueFull")
+    "when the queue is full: true waits for room (up to deadline_us), false fails at once with QueueFull")           \
+  X(Priority, priority, Priority::Interactive, false, "--priority",                                                   \
+    "the call's lane: interactive (served first) or bulk (at least bulk_share of each step while both have work)") \
+  X(bool, split_special_tokens, false, true, "--split-special-tokens",                                               \
+    "true: <s>, </s>, <unk>, <pad> and <mask> in a text are plain text; false: their special ids, as Hugging "      \
+    "Face's fast tokenizer gives")
 
 namespace jina3 {
 

@@ -45,4 +45,16 @@ enum class DType : int {
 JINA3_EXPORT const char* to_string(DType dtype) noexcept;
 JINA3_EXPORT DType dtype_from_string(std::string_view name);
 
+// A call's lane in the encoder's scheduler (EncodeOptions::priority). Steps serve interactive rows
+// first; bulk rows keep at least EncoderOptions::bulk_share of a step's tokens while both lanes have
+// work, and run in short passes while interactive rows wait.
+enum class Priority : int {
+  Interactive = 0,  // the default: queries, user-facing calls
+  Bulk = 1,         // indexing, backfills: may wait, never starves
+};
+constexpr int kPriorityCount = 2;
+// "interactive", "bulk".
+JINA3_EXPORT const char* to_string(Priority priority) noexcept;
+JINA3_EXPORT Priority priority_from_string(std::string_view name);
+
 }  // namespace jina3

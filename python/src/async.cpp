@@ -31,7 +31,7 @@ namespace {
 struct Pending {
   py::object loop;
   py::object future;
-  std::future<Embeddings> result;
+  std::shared_ptr<EncodeHandle> result;  // shared with the future's cancel callback
   std::atomic<int> arrivals{0};
 };
 
@@ -104,7 +104,7 @@ class Dispatcher {
       bool ok = true;
       py::object value;
       try {
-        Embeddings result = pending.result.get();
+        Embeddings result = pending.result->get();
         value = embeddings_array(std::move(result));
       } catch (...) {
         ok = false;
@@ -136,9 +136,15 @@ void submit_to_future(py::handle loop, py::handle future, const AsyncSubmit& sub
   pending->future = py::reinterpret_borrow<py::object>(future);
   Pending* request = pending.get();
   // If submit throws, on_ready is never called and pending frees the request, with the GIL again.
-  std::future<Embeddings> result =
-      without_gil([&] { return submit([request] { dispatcher->arrive(request); }); });
-  request->result = std::move(result);
+  auto handle = std::make_shared<EncodeHandle>(
+      without_gil([&] { return submit([request] { dispatcher->arrive(request); }); }));
+  request->result = handle;
+  // A cancelled asyncio future (its awaiting task was cancelled) cancels the request in the core:
+  // its queued rows leave the queue. The callback holds the handle, not the Pending, which the
+  // dispatcher may free first. Cancelling a request that already completed does nothing.
+  pending->future.attr("add_done_callback")(py::cpp_function([handle](py::handle done) {
+    if (done.attr("cancelled")().cast<bool>()) handle->cancel();
+  }));
   dispatcher->arrive(pending.release());
 }
 

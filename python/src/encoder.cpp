@@ -42,7 +42,8 @@ struct LoadKeyword : std::bool_constant<std::string_view(Row::name) != "device" 
                                         std::string_view(Row::name) != "device_index"> {};
 template <typename Row>
 struct TokenKeyword : std::bool_constant<std::string_view(Row::name) == "max_length" ||
-                                         std::string_view(Row::name) == "truncate"> {};
+                                         std::string_view(Row::name) == "truncate" ||
+                                         std::string_view(Row::name) == "split_special_tokens"> {};
 using LoadKeywords = Filter<LoadKeyword, EncoderRows>::type;
 using EncodeKeywords = EncodeRows;
 using TokenKeywords = Filter<TokenKeyword, EncodeRows>::type;
@@ -59,16 +60,38 @@ std::string type_name(py::handle object) { return py::str(py::type::handle_of(ob
 
 // Texts as UTF-8 views into the caller's str (or bytes) objects. Both are immutable, and owners
 // keeps each one alive while the GIL is released, even if the caller's list changes meanwhile.
+//
+// A text may also be given as its token ids (a list or tuple of int, or a 1-D integer array): the
+// text's own tokens, without <s>, </s> or the prompt (Encoder::submit's TokenIds form). A call
+// gives every text one way.
 struct Texts {
   std::vector<py::object> owners;
   std::vector<std::string_view> views;
+  std::vector<std::vector<std::int32_t>> id_rows;  // texts given as token ids
 
-  std::size_t size() const noexcept { return views.size(); }
+  std::size_t size() const noexcept { return id_rows.empty() ? views.size() : id_rows.size(); }
+  bool given_as_ids() const noexcept { return !id_rows.empty(); }
+  std::vector<TokenIds> id_views() const {
+    std::vector<TokenIds> result;
+    result.reserve(id_rows.size());
+    for (const auto& row : id_rows) result.push_back(TokenIds{row.data(), row.size()});
+    return result;
+  }
 
   // Adds item, text number index of the call (for messages).
   void add(py::handle item, std::size_t index) {
     const char* data = nullptr;
     Py_ssize_t size = 0;
+    const bool id_list = PyList_Check(item.ptr()) || PyTuple_Check(item.ptr()) ||
+                         (py::isinstance<py::array>(item) && py::array::ensure(item).ndim() == 1);
+    if (id_list != given_as_ids() && index > 0) {
+      throw py::type_error("texts[" + std::to_string(index) + "] is " + type_name(item) +
+                           ": give every text of a call as a str, or every one as a list of token ids");
+    }
+    if (id_list) {
+      add_ids(item, index);
+      return;
+    }
     if (PyUnicode_Check(item.ptr())) {
       data = PyUnicode_AsUTF8AndSize(item.ptr(), &size);
       if (data == nullptr) {  // lone surrogates: a str that has no UTF-8 form
@@ -85,6 +108,24 @@ struct Texts {
     owners.push_back(py::reinterpret_borrow<py::object>(item));
     views.emplace_back(data, static_cast<std::size_t>(size));
   }
+
+  void add_ids(py::handle item, std::size_t index) {
+    std::vector<std::int32_t> row;
+    for (py::handle id : item) {
+      if (!PyLong_Check(id.ptr()) && !PyIndex_Check(id.ptr())) {
+        throw py::type_error("texts[" + std::to_string(index) + "] is " + type_name(item) + " holding " +
+                             type_name(id) + ": a text is a str, or a list of int token ids");
+      }
+      int overflow = 0;
+      const long long value = PyLong_AsLongLongAndOverflow(py::reinterpret_steal<py::object>(PyNumber_Index(id.ptr())).ptr(), &overflow);
+      if (PyErr_Occurred()) throw py::error_already_set();
+      // Outside int32: the core's vocabulary check names it (as the largest or smallest int32).
+      if (overflow != 0 || value > INT32_MAX) row.push_back(INT32_MAX);
+      else if (value < INT32_MIN) row.push_back(INT32_MIN);
+      else row.push_back(static_cast<std::int32_t>(value));
+    }
+    id_rows.push_back(std::move(row));
+  }
 };
 
 void reject_single_text(py::handle texts) {
@@ -96,7 +137,8 @@ void reject_single_text(py::handle texts) {
 
 std::string not_a_list(py::handle texts) { return "texts must be a list of str, not " + type_name(texts); }
 
-Texts texts_from_python(py::handle texts) {
+// allow_ids: the call also takes texts given as token ids (encode, encode_async).
+Texts texts_from_python(py::handle texts, bool allow_ids = false) {
   reject_single_text(texts);
   const std::string message = not_a_list(texts);
   py::object sequence = py::reinterpret_steal<py::object>(PySequence_Fast(texts.ptr(), message.c_str()));
@@ -108,6 +150,9 @@ Texts texts_from_python(py::handle texts) {
   result.owners.reserve(static_cast<std::size_t>(count));
   result.views.reserve(static_cast<std::size_t>(count));
   for (Py_ssize_t i = 0; i < count; ++i) result.add(items[i], static_cast<std::size_t>(i));
+  if (result.given_as_ids() && !allow_ids) {
+    throw py::type_error("texts given as token ids work with encode and encode_async only: give str texts here");
+  }
   return result;
 }
 
@@ -202,21 +247,45 @@ class ProgressBar {
   py::object bar_;
 };
 
-// Texts in memory, one call. float32: the array takes over the rows the passes wrote; other
-// precisions come from the core's precision stage.
+// How often a synchronous call looks for a signal (Ctrl-C) while it waits.
+constexpr auto kSignalPoll = std::chrono::milliseconds(50);
+
+// Waits for a request with the GIL released, and every kSignalPoll runs Python's signal handlers
+// (on the main thread). When one raises (KeyboardInterrupt from Ctrl-C), the request is cancelled
+// in the core: its queued rows leave the queue and its remaining passes are skipped. The wait
+// then ends with the pass that is running, and the handler's exception propagates.
+Embeddings wait_interruptibly(EncodeHandle& handle) {
+  for (;;) {
+    const bool ready = without_gil([&] { return handle.wait_for(kSignalPoll) == std::future_status::ready; });
+    if (ready) break;
+    if (PyErr_CheckSignals() != 0) {
+      py::error_already_set interrupted;  // takes the pending exception
+      handle.cancel();
+      without_gil([&] { handle.wait(); });
+      throw interrupted;
+    }
+  }
+  return without_gil([&] { return handle.get(); });
+}
+
+// Texts in memory, one call, interruptible. float32: the array takes over the rows the passes
+// wrote; other precisions go through the core's precision stage (checked before anything is
+// queued, like encode_quantized).
 py::array encode_texts(const Encoder& self, const Texts& texts, const std::vector<Task>& tasks, int dims,
                        Precision precision, const Ranges* ranges, const EncodeOptions& options) {
-  if (precision != Precision::Float32) {
-    QuantizedEmbeddings result = without_gil([&] {
-      return self.encode_quantized(texts.views.data(), texts.size(), tasks.data(), tasks.size(), dims, precision,
-                                   ranges, options);
-    });
-    return precision_array(std::move(result.data), result.rows, result.dims, precision);
-  }
-  Embeddings result = without_gil([&] {
-    return self.encode_async(texts.views.data(), texts.size(), tasks.data(), tasks.size(), dims, options, {}).get();
+  const std::size_t width = self.check(tasks.data(), tasks.size(), dims, options, precision, ranges);
+  EncodeHandle handle = without_gil([&] {
+    if (texts.given_as_ids()) {
+      const std::vector<TokenIds> ids = texts.id_views();
+      return self.submit(ids.data(), ids.size(), tasks.data(), tasks.size(), dims, options);
+    }
+    return self.submit(texts.views.data(), texts.size(), tasks.data(), tasks.size(), dims, options);
   });
-  return embeddings_array(std::move(result));
+  Embeddings result = wait_interruptibly(handle);
+  if (precision == Precision::Float32) return embeddings_array(std::move(result));
+  std::vector<std::uint8_t> bytes(result.rows * row_bytes(precision, width));
+  without_gil([&] { quantize(result.data.data(), result.rows, width, precision, ranges, bytes.data()); });
+  return precision_array(std::move(bytes), result.rows, width, precision);
 }
 
 // Texts per block when encode streams an iterable: batch_size if given, else this. Large enough
@@ -263,6 +332,10 @@ py::array encode_stream(const Encoder& self, py::handle texts, Task task, int di
       Texts block;
       if (!ended) ended = !read_texts(iterator, block, block_size, read);
       if (block.size() == 0) return false;
+      if (block.given_as_ids()) {
+        throw py::type_error("texts given as token ids must come as a list (or tuple), not another iterable, and "
+                             "without show_progress_bar");
+      }
       read += block.size();
       block_texts = block.views;
       queued.push_back(std::move(block));
@@ -311,7 +384,7 @@ py::array encode(const EncodeOptions& options, const Encoder& self, py::object t
   Texts batch;
   std::vector<Task> tasks;
   if (in_memory) {
-    batch = texts_from_python(texts);
+    batch = texts_from_python(texts, /*allow_ids=*/true);
     tasks = tasks_from_python(task);
   } else {
     // One task per text from an iterable. The core streams with one task for the whole input,
@@ -343,8 +416,12 @@ struct AsyncCall {
   void submit() const {
     const Encoder& self = encoder.cast<const Encoder&>();
     submit_to_future(loop, future, [&](std::function<void()> on_ready) {
-      return self.encode_async(texts.views.data(), texts.size(), tasks.data(), tasks.size(), dims, options,
-                               std::move(on_ready));
+      if (texts.given_as_ids()) {
+        const std::vector<TokenIds> ids = texts.id_views();
+        return self.submit(ids.data(), ids.size(), tasks.data(), tasks.size(), dims, options, std::move(on_ready));
+      }
+      return self.submit(texts.views.data(), texts.size(), tasks.data(), tasks.size(), dims, options,
+                         std::move(on_ready));
     });
   }
 };
@@ -363,7 +440,7 @@ py::object submit_async(const EncodeOptions& options, py::object self, py::objec
   const std::optional<Ranges> given = ranges_from_python(ranges);
   auto call = std::make_shared<AsyncCall>();
   call->encoder = self;
-  call->texts = texts_from_python(texts);
+  call->texts = texts_from_python(texts, /*allow_ids=*/true);
   call->tasks = tasks_from_python(task);
   check_task_count(task, call->tasks.size(), call->texts.size());
   call->dims = dims.value_or(0);
@@ -389,6 +466,33 @@ py::dict stats(const Encoder& self) {
 #define JINA3_X(name, doc) result[#name] = counters.name;
   JINA3_STATS_FIELDS(JINA3_X)
 #undef JINA3_X
+  // Per lane: its counters, and each histogram as {"buckets": [(upper bound or None, count), ...],
+  // "count": n, "sum": s} (counts per bucket, not cumulative; None is the last, unbounded one).
+  py::dict lanes;
+  for (int lane = 0; lane < kPriorityCount; ++lane) {
+    const LaneStats& l = counters.lanes[lane];
+    py::dict entry;
+#define JINA3_X(name, doc) entry[#name] = l.name;
+    JINA3_LANE_STATS_FIELDS(JINA3_X)
+#undef JINA3_X
+    const auto histogram = [](const Histogram& h) {
+      py::list buckets;
+      for (std::size_t i = 0; i < kHistogramBuckets; ++i) {
+        py::object bound = i + 1 < kHistogramBuckets ? py::object(py::int_(histogram_bound(i))) : py::object(py::none());
+        buckets.append(py::make_tuple(bound, h.buckets[i]));
+      }
+      py::dict d;
+      d["buckets"] = buckets;
+      d["count"] = h.count;
+      d["sum"] = h.sum;
+      return d;
+    };
+#define JINA3_X(name, unit, doc) entry[#name] = histogram(l.name);
+    JINA3_LANE_HISTOGRAMS(JINA3_X)
+#undef JINA3_X
+    lanes[to_string(static_cast<Priority>(lane))] = entry;
+  }
+  result["lanes"] = lanes;
   return result;
 }
 
@@ -556,6 +660,16 @@ Example::
 #define JINA3_X(name, doc) counters += doc_line(#name, doc);
   JINA3_STATS_FIELDS(JINA3_X)
 #undef JINA3_X
+  std::string lane_fields;
+#define JINA3_X(name, doc) lane_fields += "``" #name "`` (" doc "); ";
+  JINA3_LANE_STATS_FIELDS(JINA3_X)
+#undef JINA3_X
+#define JINA3_X(name, unit, doc) lane_fields += "``" #name "`` (histogram of " unit ": " doc "); ";
+  JINA3_LANE_HISTOGRAMS(JINA3_X)
+#undef JINA3_X
+  counters += doc_line("lanes", "per priority lane (\"interactive\", \"bulk\"), a dict: " + lane_fields +
+                                    "a histogram is {\"buckets\": [(upper bound, count), ..., (None, count)], "
+                                    "\"count\": n, \"sum\": total}, counts per bucket (not cumulative)");
   const std::string stats_doc = R"doc(Counters of this encoder since it was loaded, as a dict of int (times in microseconds).
 
 )doc" + counters + R"doc(

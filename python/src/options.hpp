@@ -42,6 +42,15 @@ struct Keyword<DType, EncoderOptions> {
   static std::string note(DType /*table default*/) { return ""; }
 };
 
+// The lane as its name: "interactive" or "bulk".
+template <>
+struct Keyword<Priority, EncodeOptions> {
+  using type = std::string;
+  static Priority value(const std::string& name, Priority /*table default*/) { return priority_from_string(name); }
+  static py::object python_default(Priority value) { return py::str(to_string(value)); }
+  static std::string note(Priority /*table default*/) { return ""; }
+};
+
 // A per-call int also takes None, its default: 0 there means "not set" (the package's max_length,
 // the encoder's limits), and None is how Python says that.
 template <>

@@ -60,6 +60,10 @@ Model::Model(Loaded&& loaded)
     const Task task = manifest.tasks[i];
     adapter_index_[task_slot(task)] = static_cast<std::int64_t>(i);
     prompts_[task_slot(task)] = manifest.prompts.at(task);
+    // Between <s> and </s>. The prompts end in ": ", whose space sentencepiece drops here and
+    // puts on the next word ("\u2581word"), as the text's own first token carries it.
+    std::vector<std::int32_t> ids = tokenizer_.encode(prompts_[task_slot(task)], "");
+    prompt_ids_[task_slot(task)].assign(ids.begin() + 1, ids.end() - 1);
   }
 }
 
@@ -75,6 +79,10 @@ void Model::check_task(Task task) const {
 }
 
 std::int64_t Model::adapter_for(Task task) const { return task == Task::None ? -1 : adapter_index_[task_slot(task)]; }
+
+const std::vector<std::int32_t>& Model::prompt_ids_for(Task task) const {
+  return task == Task::None ? no_prompt_ids_ : prompt_ids_[task_slot(task)];
+}
 
 const std::string& Model::prompt_for(Task task) const {
   return task == Task::None ? no_prompt_ : prompts_[task_slot(task)];

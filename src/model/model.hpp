@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include <jina3/options.hpp>
 #include <jina3/task.hpp>
@@ -48,6 +49,8 @@ class Model {
   std::int64_t adapter_for(Task task) const;
   // The instruction prepended for a checked task ("" for Task::None).
   const std::string& prompt_for(Task task) const;
+  // The prompt's token ids alone (no <s>, </s>): what precedes a text given as token ids.
+  const std::vector<std::int32_t>& prompt_ids_for(Task task) const;
 
  private:
   explicit Model(Loaded&& loaded);
@@ -57,6 +60,8 @@ class Model {
   Backbone backbone_;
   std::array<std::int64_t, kTaskCount> adapter_index_{};
   std::array<std::string, kTaskCount> prompts_;
+  std::array<std::vector<std::int32_t>, kTaskCount> prompt_ids_;
+  std::vector<std::int32_t> no_prompt_ids_;
   std::string no_prompt_;
 };
 

@@ -45,6 +45,10 @@ void tokenise_all(std::size_t count, const Tokenise& tokenise) {
 std::size_t check_call_options(const Model& model, const EncodeOptions& options) {
   if (options.batch_size < 0) throw InvalidArgument(fmt::format("batch_size {} is negative", options.batch_size));
   if (options.deadline_us < 0) throw InvalidArgument(fmt::format("deadline_us {} is negative", options.deadline_us));
+  const int priority = static_cast<int>(options.priority);
+  if (priority < 0 || priority >= kPriorityCount) {
+    throw InvalidArgument(fmt::format("unknown priority value {}; use interactive (0) or bulk (1)", priority));
+  }
   const int package_max = model.manifest().max_length;
   if (options.max_length == 0) return static_cast<std::size_t>(package_max);
   if (options.max_length < 2 || options.max_length > package_max) {
@@ -114,6 +118,9 @@ void check_encoder_options(const EncoderOptions& options) {
   non_negative(options.max_batch_size, "max_batch_size");
   non_negative(options.max_wait_us, "max_wait_us");
   non_negative(options.max_queued_requests, "max_queued_requests");
+  if (!(options.bulk_share >= 0.0 && options.bulk_share <= 1.0)) {
+    throw InvalidArgument(fmt::format("bulk_share {} is out of range: use a value in [0, 1]", options.bulk_share));
+  }
 }
 
 std::size_t output_dims(const Model& model, int dims) {
@@ -129,7 +136,11 @@ std::size_t output_dims(const Model& model, int dims) {
 Checked check(const Model& model, const Request& request, bool texts) {
   Checked checked;
   if (request.output != Output::Tokens) checked.dims = output_dims(model, request.dims);
-  if (texts && request.count > 0 && request.texts == nullptr) {
+  if (request.ids != nullptr && request.output != Output::Pooled) {
+    throw InvalidArgument("texts given as token ids give pooled rows only: give the texts as strings for token "
+                          "embeddings or late chunking");
+  }
+  if (texts && request.count > 0 && request.texts == nullptr && request.ids == nullptr) {
     throw InvalidArgument("texts is null but count is not zero");
   }
   check_tasks(model, request);
@@ -144,9 +155,41 @@ Checked check(const Model& model, const Request& request, bool texts) {
   return checked;
 }
 
+namespace {
+
+// Texts given as token ids: each id checked against the vocabulary, then <s> prompt ids </s>.
+void rows_from_ids(const Model& model, const Request& request, const std::vector<std::size_t>& rows,
+                   Prepared& prepared) {
+  const auto vocab = static_cast<std::int64_t>(model.manifest().vocab_size);
+  const auto& specials = model.manifest().special_ids;
+  for (std::size_t k = 0; k < rows.size(); ++k) {
+    const TokenIds& given = request.ids[rows[k]];
+    if (given.size > 0 && given.data == nullptr) {
+      throw InvalidArgument(fmt::format("text {}: its token ids are null but its length is {}", rows[k], given.size));
+    }
+    for (std::size_t j = 0; j < given.size; ++j) {
+      if (given.data[j] < 0 || given.data[j] >= vocab) {
+        throw InvalidArgument(fmt::format("text {}: token id {} at position {} is outside the vocabulary [0, {})",
+                                          rows[k], given.data[j], j, vocab));
+      }
+    }
+    const std::vector<std::int32_t>& prompt = model.prompt_ids_for(request.task_of(rows[k]));
+    std::vector<std::int32_t>& ids = prepared.ids[k];
+    ids.reserve(given.size + prompt.size() + 2);
+    ids.push_back(specials.bos);
+    ids.insert(ids.end(), prompt.begin(), prompt.end());
+    ids.insert(ids.end(), given.data, given.data + given.size);
+    ids.push_back(specials.eos);
+  }
+}
+
+}  // namespace
+
 Prepared tokenize(const Model& model, const Request& request, const Checked& checked,
                   const std::vector<std::size_t>& rows, bool offsets) {
-  for (std::size_t i : rows) check_utf8(request.texts[i], i);
+  if (request.ids == nullptr) {
+    for (std::size_t i : rows) check_utf8(request.texts[i], i);
+  }
   const std::size_t count = rows.size();
   Prepared prepared;
   prepared.ids.resize(count);
@@ -155,10 +198,13 @@ Prepared tokenize(const Model& model, const Request& request, const Checked& che
   if (offsets) prepared.offsets.resize(count);
   for (std::size_t k = 0; k < count; ++k) prepared.adapters[k] = model.adapter_for(request.task_of(rows[k]));
   const Tokenizer& tokenizer = model.tokenizer();
-  tokenise_all(count, [&](std::size_t k) {
+  if (request.ids != nullptr) rows_from_ids(model, request, rows, prepared);
+  else tokenise_all(count, [&](std::size_t k) {
     const std::string& prompt = model.prompt_for(request.task_of(rows[k]));
     const std::string_view text = request.texts[rows[k]];
-    prepared.ids[k] = offsets ? tokenizer.encode(prompt, text, prepared.offsets[k]) : tokenizer.encode(prompt, text);
+    const bool plain = request.options.split_special_tokens;
+    prepared.ids[k] = offsets ? tokenizer.encode(prompt, text, prepared.offsets[k], plain)
+                              : tokenizer.encode(prompt, text, plain);
   });
   if (request.output == Output::Chunks) return prepared;  // whole texts: long ones run as macro windows
   // In input order, so the first over-long text is the one reported.
@@ -176,7 +222,11 @@ Prepared tokenize(const Model& model, const Request& request, const Checked& che
 }
 
 std::string cache_key(const Request& request, const Checked& checked, std::size_t i) {
-  const std::string_view text = request.texts[i];
+  // A text given as token ids is keyed by its ids' bytes, marked apart from any string.
+  const std::string_view text =
+      request.ids != nullptr
+          ? std::string_view(reinterpret_cast<const char*>(request.ids[i].data), request.ids[i].size * sizeof(std::int32_t))
+          : request.texts[i];
   std::string key;
   key.reserve(32 + text.size());
   const auto put = [&key](std::uint64_t value) {
@@ -190,6 +240,7 @@ std::string cache_key(const Request& request, const Checked& checked, std::size_
   if (changes_vector) put(static_cast<std::uint64_t>(keyed.name));
   JINA3_ENCODE_OPTION_FIELDS(JINA3_X)
 #undef JINA3_X
+  key.push_back(request.ids != nullptr ? 'i' : 't');
   key.append(text);
   return key;
 }

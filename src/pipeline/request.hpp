@@ -9,6 +9,7 @@
 #include <string_view>
 #include <vector>
 
+#include <jina3/encoder.hpp>
 #include <jina3/options.hpp>
 #include <jina3/outputs.hpp>
 #include <jina3/task.hpp>
@@ -46,6 +47,7 @@ struct Request {
   const Ranges* ranges = nullptr;               // int8/uint8 calibration, or null
   const LateChunkOptions* chunking = nullptr;   // Output::Chunks
   Clock::time_point start = Clock::now();       // deadlines count from here
+  const TokenIds* ids = nullptr;  // instead of texts: count texts given as token ids (Pooled only)
 
   Task task_of(std::size_t i) const { return tasks[task_count == 1 ? 0 : i]; }
 };

@@ -24,8 +24,8 @@ struct Call {
 
 }  // namespace
 
-std::future<Embeddings> submit_sentences(const Services& services, const Request& request, const Checked& checked,
-                                         std::function<void()> on_ready) {
+Submitted submit_sentences(const Services& services, const Request& request, const Checked& checked,
+                           std::function<void()> on_ready) {
   const std::size_t count = request.count;
   const std::size_t dims = checked.dims;
   auto call = std::make_shared<Call>();
@@ -55,7 +55,7 @@ std::future<Embeddings> submit_sentences(const Services& services, const Request
     services.answered_directly.fetch_add(1, std::memory_order_relaxed);
     call->promise.set_value(std::move(call->result));
     if (call->on_ready) call->on_ready();
-    return future;
+    return Submitted{std::move(future), 0};
   }
 
   Prepared prepared = tokenize(services.model, request, checked, call->computed);
@@ -70,9 +70,11 @@ std::future<Embeddings> submit_sentences(const Services& services, const Request
   }
   job.spec = &call->spec;
   job.max_rows_per_pass = static_cast<std::size_t>(request.options.batch_size);
+  job.priority = request.options.priority;
   if (request.options.deadline_us > 0) job.deadline = request.start + std::chrono::microseconds(request.options.deadline_us);
 
-  services.scheduler.submit(std::move(job), request.options.block_when_full, [cache, call](std::exception_ptr error) {
+  const detail::Ticket ticket = services.scheduler.submit(std::move(job), request.options.block_when_full,
+                                                          [cache, call](std::exception_ptr error) {
     if (error) {
       call->promise.set_exception(error);
     } else {
@@ -87,7 +89,7 @@ std::future<Embeddings> submit_sentences(const Services& services, const Request
     }
     if (call->on_ready) call->on_ready();
   });
-  return future;
+  return Submitted{std::move(future), ticket};
 }
 
 }  // namespace jina3::pipeline

@@ -14,7 +14,11 @@ namespace jina3::pipeline {
 // request was checked (checked = check(model, request)). on_ready, if set, runs once, right after
 // the future is ready. Throws what tokenizing finds (InvalidArgument, InputTooLong) and what
 // queueing refuses (QueueFull, DeadlineExceeded, Cancelled); later failures go to the future.
-std::future<Embeddings> submit_sentences(const Services& services, const Request& request, const Checked& checked,
-                                         std::function<void()> on_ready);
+struct Submitted {
+  std::future<Embeddings> future;
+  detail::Ticket ticket = 0;  // the scheduler's, for cancel(); 0 when the call completed at once
+};
+Submitted submit_sentences(const Services& services, const Request& request, const Checked& checked,
+                           std::function<void()> on_ready);
 
 }  // namespace jina3::pipeline

@@ -38,7 +38,7 @@ void stream(const Services& services, const Request& request, const Checked& che
       part.texts = block.texts.data();
       part.count = block.texts.size();
       part.start = Clock::now();
-      block.result = submit_sentences(services, part, checked, {});
+      block.result = submit_sentences(services, part, checked, {}).future;
       pending.push_back(std::move(block));
       if (pending.size() >= in_flight) hand_on_oldest();
     }

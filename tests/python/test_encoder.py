@@ -277,11 +277,12 @@ def test_keywords_and_their_docs_come_from_the_option_tables(encoder, reference)
         signature = function.__doc__.split("\n", 1)[0]
         return re.findall(r"(\w+): [\w\[\]]+ = ", signature.split("*,", 1)[1])
 
-    per_call = ["normalize", "truncate", "max_length", "batch_size", "deadline_us", "block_when_full"]
+    per_call = ["normalize", "truncate", "max_length", "batch_size", "deadline_us", "block_when_full", "priority",
+                "split_special_tokens"]
     assert set(per_call) <= set(keywords(jina3.Encoder.encode))
     assert set(per_call) <= set(keywords(jina3.Encoder._submit_async))
     for function in (jina3.Encoder.encode_tokens, jina3.Encoder.tokenize):  # the rows that shape tokens
-        assert keywords(function) == ["truncate", "max_length"]
+        assert keywords(function) == ["truncate", "max_length", "split_special_tokens"]
     for function in (jina3.Encoder.__init__, jina3.Encoder.encode, jina3.Encoder.encode_tokens,
                      jina3.Encoder.tokenize):
         for name in keywords(function):

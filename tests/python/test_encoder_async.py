@@ -30,7 +30,7 @@ MAX_TIMER_GAP = 0.2
 STATS_FIELDS = {
     "requests", "rows", "passes", "tokens", "padded_tokens", "queue_depth", "max_queue_depth", "rejected",
     "deadline_exceeded", "failed", "cache_hits", "cache_misses", "cache_evictions", "cache_bytes", "cache_entries",
-    "queue_wait_us", "pass_us"}
+    "queue_wait_us", "pass_us", "cancelled"}
 
 
 def fresh_encoder(**options):
@@ -349,8 +349,9 @@ def test_loops_in_several_threads(encoder, short_texts):
 def test_stats_counts_requests_and_passes(reference):
     encoder = fresh_encoder()
     first = encoder.stats()
-    assert set(first) == STATS_FIELDS
-    assert all(type(value) is int and value >= 0 for value in first.values()), first
+    assert set(first) == STATS_FIELDS | {"lanes"}
+    assert all(type(value) is int and value >= 0 for key, value in first.items() if key != "lanes"), first
+    assert set(first["lanes"]) == {"interactive", "bulk"}
     assert first["requests"] == first["rows"] == first["passes"] == 0
     texts = reference["texts"][:3]
     encoder.encode(texts, "retrieval.query")

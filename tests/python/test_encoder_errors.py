@@ -151,7 +151,7 @@ def test_texts_of_wrong_type(encoder):
         encoder.encode(["a", 1, "c"])
     with pytest.raises(TypeError, match=r"texts\[0\] is NoneType"):
         encoder.tokenize([None])
-    with pytest.raises(TypeError, match=r"texts\[0\] is list"):
+    with pytest.raises(TypeError, match=r"texts\[0\] is list holding str: a text is a str, or a list of int token ids"):
         encoder.encode([["nested"]])
 
 
