@@ -52,7 +52,10 @@ fn concurrent(encoder: &Encoder, query: &str, passages: &[&str], q: &Embeddings,
     for result in results {
         worst = worst.max(result?);
     }
-    println!("concurrent: {} requests from {} threads, max |diff| {} to the synchronous results", THREADS, THREADS, worst);
+    println!(
+        "concurrent: {} requests from {} threads, max |diff| {} to the synchronous results",
+        THREADS, THREADS, worst
+    );
     if worst > 1e-6 {
         return Err(Error::Internal(format!("concurrent results differ from the synchronous ones by {}", worst)));
     }

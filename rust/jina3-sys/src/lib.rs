@@ -212,7 +212,11 @@ extern "C" {
 
     // Names of tasks, devices, dtypes and priorities.
     pub fn jina3_task_name(task: jina3_task) -> *const c_char;
-    pub fn jina3_task_from_name(name: *const c_char, task: *mut jina3_task, error: *mut *mut jina3_error) -> jina3_status;
+    pub fn jina3_task_from_name(
+        name: *const c_char,
+        task: *mut jina3_task,
+        error: *mut *mut jina3_error,
+    ) -> jina3_status;
     pub fn jina3_device_name(device: jina3_device) -> *const c_char;
     pub fn jina3_device_from_name(
         name: *const c_char,
@@ -221,8 +225,11 @@ extern "C" {
         error: *mut *mut jina3_error,
     ) -> jina3_status;
     pub fn jina3_dtype_name(dtype: jina3_dtype) -> *const c_char;
-    pub fn jina3_dtype_from_name(name: *const c_char, dtype: *mut jina3_dtype, error: *mut *mut jina3_error)
-        -> jina3_status;
+    pub fn jina3_dtype_from_name(
+        name: *const c_char,
+        dtype: *mut jina3_dtype,
+        error: *mut *mut jina3_error,
+    ) -> jina3_status;
     pub fn jina3_priority_name(priority: jina3_priority) -> *const c_char;
     pub fn jina3_priority_from_name(
         name: *const c_char,

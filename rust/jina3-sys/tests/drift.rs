@@ -537,14 +537,10 @@ fn struct_layouts_match_the_c_compiler() {
     }
 
     // The C program.
-    let mut program = String::from(
-        "#include <stddef.h>\n#include <stdio.h>\n#include <jina3/jina3.h>\nint main(void) {\n",
-    );
+    let mut program =
+        String::from("#include <stddef.h>\n#include <stdio.h>\n#include <jina3/jina3.h>\nint main(void) {\n");
     for (name, _, _, fields) in &layouts {
-        program += &format!(
-            "  printf(\"{0} %zu %zu\\n\", sizeof({0}), (size_t)_Alignof({0}));\n",
-            name
-        );
+        program += &format!("  printf(\"{0} %zu %zu\\n\", sizeof({0}), (size_t)_Alignof({0}));\n", name);
         for (field, _) in fields {
             program += &format!("  printf(\"{0}.{1} %zu\\n\", offsetof({0}, {1}));\n", name, field);
         }

@@ -75,9 +75,8 @@ impl Encoder {
     /// Loads a package directory with `options`.
     pub fn open_with(path: impl AsRef<Path>, options: &EncoderOptions) -> Result<Encoder> {
         let path = path.as_ref();
-        let text = path
-            .to_str()
-            .ok_or_else(|| Error::InvalidArgument(format!("package path {:?} is not UTF-8", path)))?;
+        let text =
+            path.to_str().ok_or_else(|| Error::InvalidArgument(format!("package path {:?} is not UTF-8", path)))?;
         let c_path = c_string("package path", text)?;
         let mut raw = ptr::null_mut();
         // SAFETY: valid path, options and out-pointer.

@@ -109,11 +109,7 @@ impl Ranges {
         match ranges {
             Some(r) if matches!(precision, Precision::Int8 | Precision::Uint8) => {
                 if r.dims() != width {
-                    return Err(Error::InvalidArgument(format!(
-                        "ranges have {} dims, the rows {}",
-                        r.dims(),
-                        width
-                    )));
+                    return Err(Error::InvalidArgument(format!("ranges have {} dims, the rows {}", r.dims(), width)));
                 }
                 Ok(r.values.as_ptr())
             }
@@ -126,7 +122,9 @@ impl Ranges {
 pub fn calibration_ranges(values: &[f32], dims: usize) -> Result<Ranges> {
     let rows = whole_rows(values, dims)?;
     let mut out = vec![0.0f32; 2 * dims];
-    call(|error| unsafe { sys::jina3_calibration_ranges(values.as_ptr(), rows, c_dims(dims), out.as_mut_ptr(), error) })?;
+    call(|error| unsafe {
+        sys::jina3_calibration_ranges(values.as_ptr(), rows, c_dims(dims), out.as_mut_ptr(), error)
+    })?;
     Ok(Ranges { values: out })
 }
 
@@ -156,7 +154,7 @@ fn whole_rows(values: &[f32], dims: usize) -> Result<usize> {
     if dims == 0 {
         return Ok(0);
     }
-    if values.len() % dims != 0 {
+    if values.len().checked_rem(dims) != Some(0) {
         return Err(Error::InvalidArgument(format!("{} values are not whole rows of {} dims", values.len(), dims)));
     }
     Ok(values.len() / dims)

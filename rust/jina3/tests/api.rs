@@ -39,7 +39,10 @@ fn encode_equals_the_c_api_for_every_task_and_dims() {
     assert!(max_diff(rows.row(0), rows.row(1)) > 1e-3);
     // Strings of any kind.
     let owned: Vec<String> = TEXTS.iter().map(|t| t.to_string()).collect();
-    assert_eq!(encoder.encode(&owned, Task::RetrievalQuery, 0).unwrap(), encoder.encode(&TEXTS, Task::RetrievalQuery, 0).unwrap());
+    assert_eq!(
+        encoder.encode(&owned, Task::RetrievalQuery, 0).unwrap(),
+        encoder.encode(&TEXTS, Task::RetrievalQuery, 0).unwrap()
+    );
     // No texts: no rows.
     let none: [&str; 0] = [];
     assert_eq!(encoder.encode(&none, Task::RetrievalQuery, 0).unwrap().rows(), 0);
@@ -66,8 +69,26 @@ fn options_reach_the_library() {
     let defaults = EncodeOptions::new();
     let d = defaults.as_raw();
     assert_eq!(
-        (d.struct_size, d.max_length, d.batch_size, d.normalize, d.truncate, d.deadline_us, d.block_when_full, d.priority),
-        (raw.struct_size, raw.max_length, raw.batch_size, raw.normalize, raw.truncate, raw.deadline_us, raw.block_when_full, raw.priority)
+        (
+            d.struct_size,
+            d.max_length,
+            d.batch_size,
+            d.normalize,
+            d.truncate,
+            d.deadline_us,
+            d.block_when_full,
+            d.priority
+        ),
+        (
+            raw.struct_size,
+            raw.max_length,
+            raw.batch_size,
+            raw.normalize,
+            raw.truncate,
+            raw.deadline_us,
+            raw.block_when_full,
+            raw.priority
+        )
     );
     // Encoder options: a bad value is the library's InvalidArgument naming the field.
     match Encoder::open_with(package(), &EncoderOptions::new().num_threads(-1)) {
@@ -86,10 +107,20 @@ fn options_reach_the_library() {
 #[test]
 fn encode_tasks_and_ids_equal_the_c_api() {
     let encoder = open();
-    let tasks = [Task::RetrievalQuery, Task::RetrievalPassage, Task::Separation, Task::Classification, Task::TextMatching, Task::None];
+    let tasks = [
+        Task::RetrievalQuery,
+        Task::RetrievalPassage,
+        Task::Separation,
+        Task::Classification,
+        Task::TextMatching,
+        Task::None,
+    ];
     let got = encoder.encode_tasks(&TEXTS, &tasks, 0, &EncodeOptions::new()).unwrap();
     assert!(max_diff(got.as_slice(), &c_encode_tasks(&encoder, &TEXTS, &tasks, 0)) <= TOLERANCE);
-    assert!(matches!(encoder.encode_tasks(&TEXTS, &tasks[..2], 0, &EncodeOptions::new()), Err(Error::InvalidArgument(_))));
+    assert!(matches!(
+        encoder.encode_tasks(&TEXTS, &tasks[..2], 0, &EncodeOptions::new()),
+        Err(Error::InvalidArgument(_))
+    ));
 
     // Token ids: the text's own tokens (those with an offset) embed like the text.
     let text = TEXTS[0];
@@ -124,8 +155,17 @@ fn quantized_rows_equal_the_c_api_byte_for_byte() {
     }
     for &precision in Precision::ALL {
         for r in [None, Some(&ranges)] {
-            let got = encoder.encode_quantized(&TEXTS, Task::RetrievalPassage, dims, precision, r, &EncodeOptions::new()).unwrap();
-            let want = c_encode_quantized(&encoder, &TEXTS, Task::RetrievalPassage, dims, precision, r.map(|r| [r.min(), r.max()].concat()).as_deref());
+            let got = encoder
+                .encode_quantized(&TEXTS, Task::RetrievalPassage, dims, precision, r, &EncodeOptions::new())
+                .unwrap();
+            let want = c_encode_quantized(
+                &encoder,
+                &TEXTS,
+                Task::RetrievalPassage,
+                dims,
+                precision,
+                r.map(|r| [r.min(), r.max()].concat()).as_deref(),
+            );
             assert_eq!(got.as_bytes(), &want[..], "{:?}", precision);
             assert_eq!(got.row_bytes(), precision.row_bytes(dims));
             assert_eq!(got.rows(), TEXTS.len());
@@ -190,7 +230,12 @@ fn late_chunking_equals_the_c_api() {
     assert!(chunks.token_spans().windows(2).all(|w| w[0][1] <= w[1][0]));
     // Spans chosen by the caller.
     let own = encoder
-        .late_chunk(text, Task::RetrievalPassage, encoder.dims()[0], &LateChunkOptions::new().spans(&[(0, 33), (34, 60)]))
+        .late_chunk(
+            text,
+            Task::RetrievalPassage,
+            encoder.dims()[0],
+            &LateChunkOptions::new().spans(&[(0, 33), (34, 60)]),
+        )
         .unwrap();
     assert_eq!(own.spans(), &[[0, 33], [34, 60]]);
     assert_eq!(own.dims(), encoder.dims()[0]);
@@ -225,7 +270,9 @@ fn submit_wait_and_callbacks() {
     let flag = called.clone();
     let busy = busy_texts();
     let dropped = encoder
-        .submit_then(&busy[..200], &[Task::Classification], 0, &EncodeOptions::new(), move || flag.store(true, Ordering::SeqCst))
+        .submit_then(&busy[..200], &[Task::Classification], 0, &EncodeOptions::new(), move || {
+            flag.store(true, Ordering::SeqCst)
+        })
         .unwrap();
     drop(dropped);
     let after = called.load(Ordering::SeqCst);

@@ -53,7 +53,11 @@ fn input_too_long() {
     let long = "word ".repeat(40);
     let limit = EncodeOptions::new().max_length(16);
     let options = limit.truncate(false);
-    let e = expect_err(encoder.encode_with(&["short", &long], Task::RetrievalPassage, 0, &options), sys::JINA3_ERR_INPUT_TOO_LONG, "");
+    let e = expect_err(
+        encoder.encode_with(&["short", &long], Task::RetrievalPassage, 0, &options),
+        sys::JINA3_ERR_INPUT_TOO_LONG,
+        "",
+    );
     assert!(matches!(e, Error::InputTooLong(_)));
     // Truncation on (the default): the row is marked instead.
     let cut = encoder.encode_with(&["short", &long], Task::RetrievalPassage, 0, &limit).unwrap();
@@ -85,7 +89,8 @@ fn version_mismatch() {
     let at = manifest.find(key).expect("manifest has format_version") + key.len();
     let digits: String = manifest[at..].trim_start().chars().take_while(|c| c.is_ascii_digit()).collect();
     let start = at + manifest[at..].find(&digits).unwrap();
-    let bumped = format!("{}{}{}", &manifest[..start], digits.parse::<u64>().unwrap() + 1, &manifest[start + digits.len()..]);
+    let bumped =
+        format!("{}{}{}", &manifest[..start], digits.parse::<u64>().unwrap() + 1, &manifest[start + digits.len()..]);
     fs::write(copy.join("manifest.json"), bumped).unwrap();
     let e = expect_err(Encoder::open(&copy), sys::JINA3_ERR_VERSION_MISMATCH, "");
     assert!(matches!(e, Error::VersionMismatch(_)));
@@ -144,8 +149,18 @@ fn every_status_converts_to_its_variant() {
     assert_eq!(
         seen,
         [
-            "InvalidArgument", "InputTooLong", "ModelNotFound", "ModelInvalid", "VersionMismatch", "Device",
-            "BufferTooSmall", "OutOfMemory", "Internal", "QueueFull", "DeadlineExceeded", "Cancelled"
+            "InvalidArgument",
+            "InputTooLong",
+            "ModelNotFound",
+            "ModelInvalid",
+            "VersionMismatch",
+            "Device",
+            "BufferTooSmall",
+            "OutOfMemory",
+            "Internal",
+            "QueueFull",
+            "DeadlineExceeded",
+            "Cancelled"
         ]
     );
     assert!(matches!(Error::from_status(sys::JINA3_ERR_OUT_OF_MEMORY, "m"), Error::OutOfMemory(_)));
@@ -160,7 +175,8 @@ fn queue_full() {
     let busy = busy_texts();
     let first = encoder.submit(&busy, Task::RetrievalPassage, 0).unwrap();
     let no_wait = EncodeOptions::new().block_when_full(false);
-    let e = expect_err(encoder.submit_with(&TEXTS, &[Task::RetrievalQuery], 0, &no_wait), sys::JINA3_ERR_QUEUE_FULL, "");
+    let e =
+        expect_err(encoder.submit_with(&TEXTS, &[Task::RetrievalQuery], 0, &no_wait), sys::JINA3_ERR_QUEUE_FULL, "");
     assert!(matches!(e, Error::QueueFull(_)));
     expect_err(encoder.encode_with(&TEXTS, Task::RetrievalQuery, 0, &no_wait), sys::JINA3_ERR_QUEUE_FULL, "");
     assert!(encoder.stats().unwrap().rejected >= 2);

@@ -258,4 +258,3 @@ pub fn c_late_chunk(encoder: &Encoder, text: &str, task: Task, dims: usize, sent
 pub fn busy_texts() -> Vec<String> {
     (0..1500).map(|i| format!("document {} ", i) + &"several words of filler text ".repeat(20)).collect()
 }
-
