@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <fstream>
@@ -300,3 +301,231 @@ TEST_CASE("offsets of a few texts, by hand", "[tokenizer]") {
   CHECK(yo.offsets[3] == 0);
 }
 
+
+// --- special-token text ------------------------------------------------------------------------
+//
+// Jina's reference tokenises with Hugging Face's fast tokenizer and the model's tokenizer.json,
+// whose added_tokens <s> (0), <pad> (1), </s> (2), <unk> (3) and <mask> (250001) are matched in the
+// raw text (normalized: false) before anything else (tokenizers' AddedVocabulary::find_matches:
+// leftmost match first, the longest at one position; <mask> has lstrip: true, so it also takes the
+// whitespace before it). The text between them is normalised and pre-tokenised piece by piece by
+// the Metaspace pre-tokenizer (replacement "▁", prepend always, split on "▁"): each piece gets a
+// leading "▁" unless it starts with one, and whitespace at its end stays as a lone "▁" (id 6).
+// sentence-transformers strips the whole input first. Every expectation below was produced by the
+// tokenizers library itself (its Node.js binding, tokenizers 0.23.2 from npm, which runs the same
+// Rust code) on the stripped text with the XLM-R tokenizer.json of shared/data/xlmr and <mask>'s
+// lstrip set to true as in jina-embeddings-v3's tokenizer.json; the comment on each says why.
+
+namespace {
+
+struct SpecialCase {
+  const char* text;
+  std::vector<std::int32_t> ids;
+  const char* why;
+};
+
+const std::vector<SpecialCase>& special_cases() {
+  static const std::vector<SpecialCase> cases = {
+      {"<unk>", {0, 3, 2}, "the issue's example: one id, not 4426 3678 2740"},
+      {"<s>struck</s> text", {0, 0, 91, 173964, 2, 7986, 2},
+       "HTML strikethrough: <s> and </s> are their ids; \"struck\" after a token still gets the \"▁\" prefix"},
+      {"a <s> b", {0, 10, 6, 0, 876, 2},
+       "<s> does not lstrip: the space before it is a lone \"▁\" (6); the one after is \"▁b\"'s"},
+      {"a <mask> b", {0, 10, 250001, 876, 2}, "<mask> has lstrip: it takes the space before it"},
+      {"a  <mask>", {0, 10, 250001, 2}, "lstrip takes the whole whitespace run"},
+      {"a\n<mask>", {0, 10, 250001, 2}, "lstrip takes any Unicode whitespace, a newline too"},
+      {"x<s>y", {0, 1022, 0, 113, 2}, "no spaces: each side is its own word, \"▁x\" and \"▁y\""},
+      {"a <pad><mask> z", {0, 10, 6, 1, 250001, 97, 2},
+       "<mask>'s lstrip cannot reach past <pad> (nothing between them), so the space before <pad> stays"},
+      {"<s> </s>", {0, 0, 6, 2, 2}, "a piece of only whitespace between two tokens is one \"▁\""},
+      {"a\xe3\x80\x80<s>", {0, 10, 6, 0, 2}, "U+3000 normalises to a space: a lone \"▁\" as for \" \""},
+      {"a\xe2\x80\x8b<s>", {0, 10, 6, 0, 2},
+       "U+200B (zero width space, not whitespace for strip) normalises to a space too"},
+      {"<<s>>", {0, 4426, 0, 977, 2}, "\"<\" and \">\" around <s> are words of their own"},
+      {"<S> <s >", {0, 4426, 294, 2740, 4426, 7, 977, 2}, "not special-token text: matching is exact"},
+      {"  <mask>  ", {0, 250001, 2}, "sentence-transformers strips the input: nothing is left around <mask>"},
+      {"\xe6\x97\xa5\xe6\x9c\xac<s>\xe8\xaa\x9e", {0, 34891, 0, 6, 9089, 2},
+       "after <s> the piece \"語\" gets \"▁\", which the model splits off (\"▁語\" is not a piece)"},
+      {"<mask><mask>", {0, 250001, 250001, 2}, "adjacent tokens"},
+      {"end </s>\n", {0, 3564, 6, 2, 2}, "the final newline is stripped; the space before </s> is not"},
+      {"Paris is the <mask> of France.", {0, 7270, 83, 70, 250001, 111, 9942, 5, 2}, "a fill-mask sentence"},
+      {"<s>\xe2\x80\x8b</s>", {0, 0, 6, 2, 2}, "a piece that normalises to only a space: one \"▁\""},
+      {"a <s>\xe2\x80\x8b", {0, 10, 6, 0, 6, 2},
+       "strip keeps U+200B, which normalises to a space: the last piece is a lone \"▁\" too"},
+      {"a <unk>b", {0, 10, 6, 3, 876, 2}, "<unk> as text is <unk>'s id"},
+      {"tab\t</s>\tend", {0, 20928, 6, 2, 3564, 2}, "tabs as spaces"},
+  };
+  return cases;
+}
+
+EncodeOptions plain_specials() {
+  EncodeOptions options;
+  options.split_special_tokens = true;
+  return options;
+}
+
+double max_difference(const std::vector<float>& a, const std::vector<float>& b) {
+  REQUIRE(a.size() == b.size());
+  double most = 0;
+  for (std::size_t i = 0; i < a.size(); ++i) most = std::max(most, std::fabs(static_cast<double>(a[i]) - b[i]));
+  return most;
+}
+
+}  // namespace
+
+TEST_CASE("special-token text gives the fast tokenizer's ids", "[tokenizer][special]") {
+  const Encoder& encoder = shared_encoder("float32");
+  for (const SpecialCase& c : special_cases()) {
+    INFO("text \"" << c.text << "\": " << c.why);
+    CHECK(ids_of(encoder, c.text) == c.ids);
+  }
+}
+
+TEST_CASE("special-token text after a task prompt", "[tokenizer][special]") {
+  const Encoder& encoder = shared_encoder("float32");
+  // The fast tokenizer on "Represent the query for retrieving evidence documents: <mask> is": the
+  // prompt's final space goes to <mask> (lstrip), so ":" is followed by <mask> directly.
+  REQUIRE(encoder.prompt(Task::RetrievalQuery) == "Represent the query for retrieving evidence documents: ");
+  CHECK(ids_of(encoder, "<mask> is", Task::RetrievalQuery) ==
+        std::vector<std::int32_t>{0, 853, 55247, 70, 41, 1294, 100, 456, 97351, 6496, 77950, 60525, 12, 250001, 83,
+                                  2});
+  // A prompt is text like any other: the same ids as prompt + text without a task.
+  for (const SpecialCase& c : special_cases()) {
+    INFO(c.text);
+    CHECK(ids_of(encoder, c.text, Task::RetrievalPassage) ==
+          ids_of(encoder, encoder.prompt(Task::RetrievalPassage) + c.text, Task::None));
+  }
+}
+
+TEST_CASE("split_special_tokens keeps special-token text as plain text", "[tokenizer][special]") {
+  const Encoder& encoder = shared_encoder("float32");
+  // The ids for "<unk>" as text (sentencepiece's pieces "▁<", "unk", ">").
+  CHECK(ids_of(encoder, "<unk>", Task::None, plain_specials()) == std::vector<std::int32_t>{0, 4426, 3678, 2740, 2});
+  // (tests/python/test_special_tokens.py checks every case's plain ids against the sentencepiece
+  // model itself.)
+  const auto has_special = [](const std::vector<std::int32_t>& ids) {
+    return std::any_of(ids.begin() + 1, ids.end() - 1, [](std::int32_t id) { return id <= 3 || id == 250001; });
+  };
+  for (const SpecialCase& c : special_cases()) {
+    INFO(c.text);
+    const auto plain = ids_of(encoder, c.text, Task::None, plain_specials());
+    CHECK_FALSE(has_special(plain));
+    if (has_special(c.ids)) CHECK(plain != c.ids);
+    else CHECK(plain == c.ids);  // "<S> <s >" is plain text either way
+  }
+  // Text without special-token text is the same either way.
+  for (const std::string text : {"Hello world!", "a < s > b", "  two   words  ", ""}) {
+    CHECK(ids_of(encoder, text, Task::None, plain_specials()) == ids_of(encoder, text));
+  }
+}
+
+TEST_CASE("offsets of special-token text", "[tokenizer][special]") {
+  const Encoder& encoder = shared_encoder("float32");
+  const auto offsets_of = [&](const std::string& text, const EncodeOptions& options = {}) {
+    return encoder.encode_tokens({text}, Task::None, options).at(0).offsets;
+  };
+  using O = std::vector<std::int64_t>;
+  // <s> (2, 5) is the whole special-token string; the lone "▁" of the space before it is an empty
+  // range where that space ends (trimmed as every offset is); "▁b" is b alone.
+  CHECK(offsets_of("a <s> b") == O{-1, -1, 0, 1, 2, 2, 2, 5, 6, 7, -1, -1});
+  // <mask> covers "<mask>" only, not the space its lstrip takes.
+  CHECK(offsets_of("a <mask> b") == O{-1, -1, 0, 1, 2, 8, 9, 10, -1, -1});
+  CHECK(offsets_of("<s>struck</s> text") == O{-1, -1, 0, 3, 3, 4, 4, 9, 9, 13, 14, 18, -1, -1});
+  // After a prompt, offsets are still bytes of the text.
+  const TokenEmbeddings query = encoder.encode_tokens({"<mask> is"}, Task::RetrievalQuery).at(0);
+  REQUIRE(query.ids.size() == 16);
+  CHECK(O(query.offsets.end() - 6, query.offsets.end()) == O{0, 6, 7, 9, -1, -1});
+  // Plain: "<unk>" is three pieces over its bytes.
+  CHECK(offsets_of("<unk>", plain_specials()) == O{-1, -1, 0, 1, 1, 4, 4, 5, -1, -1});
+  // Every special case keeps the offset invariants (in order, inside the text, no whitespace at
+  // either end, on UTF-8 boundaries).
+  for (const SpecialCase& c : special_cases()) {
+    INFO(c.text);
+    const TokenEmbeddings t = encoder.encode_tokens({c.text}, Task::None).at(0);
+    CHECK(t.ids == c.ids);
+    const auto problems = offset_problems(c.text, t.ids, t.offsets, 0);
+    for (const auto& p : problems) UNSCOPED_INFO(p);
+    CHECK(problems.empty());
+  }
+}
+
+TEST_CASE("every C++ entry point gives the same special-token ids", "[tokenizer][special]") {
+  const Encoder& encoder = shared_encoder("float32");
+  std::vector<std::string> texts;
+  for (const SpecialCase& c : special_cases()) texts.push_back(c.text);
+  for (const EncodeOptions& options : {EncodeOptions{}, plain_specials()}) {
+    INFO("split_special_tokens " << options.split_special_tokens);
+    const auto ids = encoder.tokenize(texts, Task::TextMatching, options);
+    const auto details = encoder.tokenize_details(texts, Task::TextMatching, options);
+    const auto tokens = encoder.encode_tokens(texts, Task::TextMatching, options);
+    REQUIRE(details.size() == texts.size());
+    REQUIRE(tokens.size() == texts.size());
+    for (std::size_t i = 0; i < texts.size(); ++i) {
+      INFO(texts[i]);
+      CHECK(details[i].ids == ids[i]);
+      CHECK(tokens[i].ids == ids[i]);
+      CHECK(tokens[i].offsets == details[i].offsets);
+    }
+  }
+  // The pooled vector is the mean of those tokens' states (normalised): the special ids reach the model.
+  const std::string text = "a <mask> b";
+  const TokenEmbeddings t = encoder.encode_tokens({text}, Task::TextMatching).at(0);
+  std::vector<double> mean(t.hidden, 0.0);
+  for (std::size_t k = 0; k < t.size(); ++k) {
+    for (std::size_t d = 0; d < t.hidden; ++d) mean[d] += t.embeddings[k * t.hidden + d];
+  }
+  double norm = 0;
+  for (double v : mean) norm += v * v;
+  norm = std::sqrt(norm);
+  const Embeddings pooled = encoder.encode({text}, Task::TextMatching);
+  const Embeddings plain = encoder.encode({text}, Task::TextMatching, 0, plain_specials());
+  double agree = 0, agree_plain = 0;
+  for (std::size_t d = 0; d < t.hidden; ++d) {
+    agree += pooled.row(0)[d] * mean[d] / norm;
+    agree_plain += plain.row(0)[d] * mean[d] / norm;
+  }
+  CHECK(agree > 0.99999);
+  CHECK(agree_plain < agree);
+  CHECK(plain.data != pooled.data);
+}
+
+TEST_CASE("split_special_tokens is part of the cache key", "[tokenizer][special]") {
+  EncoderOptions options;
+  options.cache_bytes = 1 << 20;
+  const Encoder cached(package_dir("float32").string(), options);
+  const Encoder& uncached = shared_encoder("float32");
+  const std::vector<std::string> texts = {"<s>struck</s> text"};
+  for (int round = 0; round < 2; ++round) {  // the second round comes from the cache
+    const Embeddings special = cached.encode(texts, Task::RetrievalPassage);
+    const Embeddings plain = cached.encode(texts, Task::RetrievalPassage, 0, plain_specials());
+    const Embeddings want_special = uncached.encode(texts, Task::RetrievalPassage);
+    const Embeddings want_plain = uncached.encode(texts, Task::RetrievalPassage, 0, plain_specials());
+    // Separate calls agree within the documented tolerance, not bit for bit (see README).
+    CHECK(max_difference(special.data, want_special.data) <= kFloat32Tolerance);
+    CHECK(max_difference(plain.data, want_plain.data) <= kFloat32Tolerance);
+    CHECK(max_difference(special.data, plain.data) > 100 * kFloat32Tolerance);
+  }
+}
+
+TEST_CASE("late-chunk spans over special-token text", "[tokenizer][special]") {
+  const Encoder& encoder = shared_encoder("float32");
+  // Tokens: <s>, "▁keep" (0, 4), "▁" (5, 5), "<s>" (5, 8), "▁gone" (8, 12), "</s>" (12, 16), "▁rest" (17, 21), </s>.
+  const std::string text = "keep <s>gone</s> rest";
+  REQUIRE(ids_of(encoder, text).size() == 8);
+  const std::vector<std::vector<std::pair<std::size_t, std::size_t>>> spans = {
+      {{0, 4}, {5, 8}, {8, 12}, {12, 16}, {17, 21}}};
+  LateChunkOptions options;
+  options.spans = &spans;
+  options.include_special_tokens = false;
+  // Separation has no prompt, so token indices are as listed above.
+  const ChunkEmbeddings chunks = encoder.late_chunk({text}, Task::Separation, 0, options).at(0);
+  using T = std::vector<std::pair<std::size_t, std::size_t>>;
+  CHECK(chunks.token_spans == T{{1, 2}, {2, 4}, {4, 5}, {5, 6}, {6, 7}});
+  // chunk_tokens counts the special tokens found in the text as content tokens.
+  LateChunkOptions by_tokens;
+  by_tokens.chunk_tokens = 2;
+  by_tokens.include_special_tokens = false;
+  const ChunkEmbeddings pairs = encoder.late_chunk({text}, Task::Separation, 0, by_tokens).at(0);
+  CHECK(pairs.token_spans == T{{1, 3}, {3, 5}, {5, 7}});
+  CHECK(pairs.spans == T{{0, 5}, {5, 12}, {12, 21}});
+}
