@@ -275,6 +275,9 @@ func TestQuantizedEqualsTheCAPI(t *testing.T) {
 	if _, err := jina3.Quantize(floats.Data[1:], dims, jina3.Int8, nil); !errors.Is(err, jina3.ErrInvalidArgument) {
 		t.Fatalf("partial rows: %v", err)
 	}
+	if _, err := jina3.CalibrationRanges(nil, 1<<40); !errors.Is(err, jina3.ErrInvalidArgument) {
+		t.Fatalf("no rows, huge dims: %v", err)
+	}
 	if _, err := jina3.Quantize(make([]float32, 12), 12, jina3.Binary, nil); !errors.Is(err, jina3.ErrInvalidArgument) {
 		t.Fatalf("binary with 12 dims: %v", err)
 	}

@@ -105,8 +105,8 @@ func CalibrationRanges(values []float32, dims int) (*Ranges, error) {
 		return nil, err
 	}
 	n := dims
-	if n < 0 {
-		n = 0
+	if rows == 0 || n < 0 {
+		n = 0 // the library refuses the call before it writes: no buffer of a caller's dims
 	}
 	out := make([]float32, 2*n+1)
 	var cerr *C.jina3_error

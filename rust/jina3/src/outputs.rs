@@ -121,7 +121,8 @@ impl Ranges {
 /// The int8/uint8 ranges of `values`, rows of `dims` floats (`jina3_calibration_ranges`).
 pub fn calibration_ranges(values: &[f32], dims: usize) -> Result<Ranges> {
     let rows = whole_rows(values, dims)?;
-    let mut out = vec![0.0f32; 2 * dims];
+    // With no rows the library refuses the call before it writes: no buffer of a caller's dims.
+    let mut out = vec![0.0f32; if rows == 0 { 2 } else { 2 * dims }];
     call(|error| unsafe {
         sys::jina3_calibration_ranges(values.as_ptr(), rows, c_dims(dims), out.as_mut_ptr(), error)
     })?;

@@ -183,6 +183,9 @@ fn quantized_rows_equal_the_c_api_byte_for_byte() {
     assert!(matches!(quantize(floats.as_slice(), dims, Precision::Int8, Some(&short)), Err(Error::InvalidArgument(_))));
     assert!(matches!(quantize(&floats.as_slice()[1..], dims, Precision::Int8, None), Err(Error::InvalidArgument(_))));
     assert!(matches!(quantize(&[], 0, Precision::Int8, None), Err(Error::InvalidArgument(_))));
+    // No rows with a huge dims: the library's error, not an allocation of that size.
+    assert!(matches!(calibration_ranges(&[], 1 << 40), Err(Error::InvalidArgument(_))));
+    assert!(matches!(quantize(&[], 1 << 40, Precision::Int8, None), Err(Error::InvalidArgument(_)) | Ok(_)));
     // A packed precision needs dims divisible by 8: the library's check.
     assert!(matches!(quantize(&[0.5; 12], 12, Precision::Binary, None), Err(Error::InvalidArgument(_))));
 }
