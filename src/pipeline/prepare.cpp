@@ -157,7 +157,31 @@ Checked check(const Model& model, const Request& request, bool texts) {
 
 namespace {
 
-// Texts given as token ids: each id checked against the vocabulary, then <s> prompt ids </s>.
+// What the string path puts between a task's prompt and a text that starts with an added token
+// that does not lstrip (<s>, </s>, <pad>, <unk>): the fast tokenizer splits "<prompt><s>..." at
+// the token, and the prompt's trailing space becomes a token of its own ("\u2581"), which a text
+// alone does not have. Empty for no prompt, any other first id, or an lstrip token (<mask>
+// swallows the space). Found by tokenising the prompt followed by the token's text.
+std::vector<std::int32_t> ids_before_added_token(const Model& model, Task task, std::int32_t first) {
+  const std::string& prompt = model.prompt_for(task);
+  if (prompt.empty()) return {};
+  for (const AddedToken& token : model.tokenizer().added_tokens()) {
+    if (token.id != first || token.lstrip) continue;
+    const std::vector<std::int32_t> probe = model.tokenizer().encode(prompt, token.content);
+    const std::vector<std::int32_t>& prompt_ids = model.prompt_ids_for(task);
+    // probe: <s> prompt ids, what lies between, the token, </s>
+    if (probe.size() < prompt_ids.size() + 3 ||
+        !std::equal(prompt_ids.begin(), prompt_ids.end(), probe.begin() + 1) || probe[probe.size() - 2] != first) {
+      return {};
+    }
+    return std::vector<std::int32_t>(probe.begin() + 1 + static_cast<std::ptrdiff_t>(prompt_ids.size()),
+                                     probe.end() - 2);
+  }
+  return {};
+}
+
+// Texts given as token ids: each id checked against the vocabulary, then <s> prompt ids </s>
+// (with what the string path puts between the prompt and a leading added token).
 void rows_from_ids(const Model& model, const Request& request, const std::vector<std::size_t>& rows,
                    Prepared& prepared) {
   const auto vocab = static_cast<std::int64_t>(model.manifest().vocab_size);
@@ -173,11 +197,15 @@ void rows_from_ids(const Model& model, const Request& request, const std::vector
                                           rows[k], given.data[j], j, vocab));
       }
     }
-    const std::vector<std::int32_t>& prompt = model.prompt_ids_for(request.task_of(rows[k]));
+    const Task task = request.task_of(rows[k]);
+    const std::vector<std::int32_t>& prompt = model.prompt_ids_for(task);
+    const std::vector<std::int32_t> between =
+        given.size > 0 ? ids_before_added_token(model, task, given.data[0]) : std::vector<std::int32_t>();
     std::vector<std::int32_t>& ids = prepared.ids[k];
-    ids.reserve(given.size + prompt.size() + 2);
+    ids.reserve(given.size + prompt.size() + between.size() + 2);
     ids.push_back(specials.bos);
     ids.insert(ids.end(), prompt.begin(), prompt.end());
+    ids.insert(ids.end(), between.begin(), between.end());
     ids.insert(ids.end(), given.data, given.data + given.size);
     ids.push_back(specials.eos);
   }
