@@ -31,7 +31,7 @@
     "the encoder's request queue (max_queued_requests) is full and the call asked not to wait")               \
   X(DeadlineExceeded, 11, "deadline_exceeded", "DeadlineExceededError", "TimeoutError",                        \
     "the request had not started when its deadline (deadline_us) passed")                                      \
-  X(Cancelled, 12, "cancelled", "CancelledError", "", "the encoder was destroyed before the request ran")
+  X(Cancelled, 12, "cancelled", "CancelledError", "", "the request was cancelled (cancel(), a disconnect, Ctrl-C), or its encoder was destroyed before it ran")
 
 namespace jina3 {
 

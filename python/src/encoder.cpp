@@ -248,7 +248,7 @@ class ProgressBar {
 };
 
 // How often a synchronous call looks for a signal (Ctrl-C) while it waits.
-constexpr auto kSignalPoll = std::chrono::milliseconds(50);
+constexpr auto kSignalPoll = std::chrono::milliseconds(10);
 
 // Waits for a request with the GIL released, and every kSignalPoll runs Python's signal handlers
 // (on the main thread). When one raises (KeyboardInterrupt from Ctrl-C), the request is cancelled
@@ -759,6 +759,8 @@ Example::
   encoder.def_property_readonly("dims", &Encoder::dims,
                                 "Accepted Matryoshka dims, ascending, e.g. [32, 64, ..., 1024].");
   encoder.def_property_readonly("hidden_size", &Encoder::hidden_size, "Full embedding size (the largest dims).");
+  encoder.def_property_readonly("vocab_size", &Encoder::vocab_size,
+                                "Vocabulary size: token ids (texts given as lists of int) are below it.");
   encoder.def_property_readonly("max_length", &Encoder::max_length,
                                 "Token limit per text, <s> and </s> included.");
   encoder.def_property_readonly(
