@@ -11,6 +11,7 @@
 #include "arguments.hpp"
 #include "commands.hpp"
 #include "errors.hpp"
+#include "serve.hpp"
 
 namespace jina3_cli {
 namespace {
@@ -80,6 +81,9 @@ int run(int argc, char** argv) {
   jina3_args::add_encoder_option_flags(tokenize_cmd, tokenize.encoder_options, {"--no-verify"});
   jina3_args::add_encode_option_flags(tokenize_cmd, tokenize.encode_options, {"--max-length", "--no-truncate"});
 
+  ServeArgs serve;
+  CLI::App* serve_cmd = add_serve_command(app, serve);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -88,6 +92,7 @@ int run(int argc, char** argv) {
   }
   if (embed_cmd->parsed()) return run_embed(embed);
   if (info_cmd->parsed()) return run_info(info);
+  if (serve_cmd->parsed()) return run_serve(serve);
   return run_tokenize(tokenize);
 }
 

@@ -75,9 +75,12 @@ int dims_field(const Json& body, const char* name) {
   const Json* value = field(body, name);
   if (!value) return 0;
   if (!value->is_number_integer()) throw wrong_type(name, "an integer", *value);
-  if (value->is_number_unsigned() ? value->get<std::uint64_t>() > static_cast<std::uint64_t>(
-                                                                      std::numeric_limits<int>::max())
-                                  : value->get<std::int64_t>() <= 0) {
+  // nlohmann reads non-negative integers as unsigned and negative ones as signed.
+  const bool positive_int = value->is_number_unsigned()
+                                ? value->get<std::uint64_t>() >= 1 &&
+                                      value->get<std::uint64_t>() <= static_cast<std::uint64_t>(std::numeric_limits<int>::max())
+                                : false;
+  if (!positive_int) {
     throw invalid_value(std::string("'") + name + "' must be a positive integer (one of the model's dims)", name);
   }
   return value->get<int>();
@@ -190,7 +193,8 @@ EmbedRequest parse_openai_embeddings(std::string_view body, const BodyLimits& li
     throw invalid_value("'encoding_format' must be float or base64; got '" + *format + "'", "encoding_format");
   }
   if (const auto type = string_field(json, "embedding_type")) request.type = embedding_type_of(*type, "embedding_type");
-  if (format && *format == "base64" && request.type == EmbeddingType::Float) request.type = EmbeddingType::Base64;
+  request.base64 = (format && *format == "base64") || request.type == EmbeddingType::Base64;
+  if (request.type == EmbeddingType::Base64) request.type = EmbeddingType::Float;
   if (request.late_chunking && request.inputs.token_ids) {
     throw invalid_value("'late_chunking' takes text inputs (the chunks of one document), not token ids", "input");
   }

@@ -28,7 +28,8 @@ struct Inputs {
   std::size_t size() const noexcept { return token_ids ? ids.size() : texts.size(); }
 };
 
-// embedding_type (the Jina API's field; encoding_format is OpenAI's): how each row is written.
+// embedding_type (the Jina API's field; encoding_format is OpenAI's): the numbers of each row. The
+// parser folds Base64 into EmbedRequest::base64 (with Float); Base64 is then only how rows are written.
 enum class EmbeddingType { Float, Base64, Binary, UBinary, Int8, UInt8 };
 
 // POST /v1/embeddings (OpenAI + the Jina API's fields) and POST /embed (TEI).
@@ -40,6 +41,7 @@ struct EmbedRequest {
   std::optional<std::string> user;
   int dims = 0;                         // 0: not given (the full size)
   EmbeddingType type = EmbeddingType::Float;
+  bool base64 = false;                  // encoding_format base64: the row's bytes (of any type) as base64
   bool late_chunking = false;
   std::optional<bool> normalize;
   std::optional<bool> truncate;

@@ -53,8 +53,9 @@ std::string run(int route, std::string_view body, std::size_t max_inputs) {
     check_inputs(request.inputs, max_inputs, true);
     expect(request.dims >= 0, "negative dims");
     expect(!(request.late_chunking && request.inputs.token_ids), "late_chunking with token ids");
+    expect(request.type != jina3_http::EmbeddingType::Base64, "embedding_type base64 not folded into the base64 flag");
     return "ok " + std::to_string(request.inputs.size()) + " " + std::to_string(request.dims) + " " +
-           jina3_http::to_string(request.type);
+           jina3_http::to_string(request.type) + (request.base64 ? " base64" : "");
   } catch (const ApiError& e) {
     expect(e.status == 400 || e.status == 413 || e.status == 422, "an ApiError status other than 400, 413, 422");
     expect(!e.type.empty() && !e.code.empty() && *e.what() != '\0', "an ApiError without type, code or message");
