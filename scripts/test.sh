@@ -4,15 +4,41 @@
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build="${JINA3_BUILD_DIR:-$root/build}"
+
+# Each job prints its wall time when it ends, and all of them again at the end (CI keeps a
+# clean-clone run under 60 minutes: this is where the minutes go).
+timings=()
+job_start=$SECONDS
+job_name=""
+begin_job() { job_name="$1"; job_start=$SECONDS; echo "== jina3 test job: $1"; }
+end_job() {
+  local seconds=$((SECONDS - job_start))
+  timings+=("$(printf '%-28s %5d s' "$job_name" "$seconds")")
+  echo "== jina3 test job: $job_name took ${seconds} s"
+}
+report_timings() {
+  echo "== jina3 test jobs (wall time):"
+  printf '   %s\n' "${timings[@]}"
+  echo "   total                        $SECONDS s"
+}
+trap report_timings EXIT
+
+begin_job "install dependencies"
 bash "$root/scripts/install-deps.sh"
+end_job
 source "$root/scripts/ccache-env.sh"
+begin_job "build"
 bash "$root/scripts/build.sh"
+end_job
+begin_job "ctest"
+(cd "$build" && ctest --output-on-failure --timeout 1800 "$@")
+end_job
 cd "$build"
-ctest --output-on-failure --timeout 1800 "$@"
 
 # The scheduler's unit tests under ThreadSanitizer: built alone from tests/scheduler (a fake
 # backend, no LibTorch, so TSan sees every access); any report fails. JINA3_TEST_TSAN=0 skips it.
 if [[ "${JINA3_TEST_TSAN:-1}" != 0 ]]; then
+  begin_job "thread sanitizer"
   tsan_build="${JINA3_TSAN_BUILD_DIR:-$build-tsan}"
   cmake -S "$root/tests/scheduler" -B "$tsan_build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DJINA3_SANITIZE=thread
   cmake --build "$tsan_build" -j"${JINA3_JOBS:-$(nproc)}"
@@ -32,6 +58,7 @@ if [[ "${JINA3_TEST_TSAN:-1}" != 0 ]]; then
   JINA3_TEST_DATA="$build/testdata" JINA3_SHARED_DATA="$(cd "$root/../shared/data" && pwd)" \
     JINA3_TEST_NUM_THREADS=1 OMP_NUM_THREADS=1 TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 exitcode=66" \
     "$tsan_capi_build/tests/capi/jina3_capi_tests" "[threads],[async]" --warn NoAssertions
+  end_job
 fi
 
 # Reliability (README "Reliability"): the ctest suite (benchmarks aside) again under AddressSanitizer
@@ -39,10 +66,16 @@ fi
 # JINA3_FUZZ_SECONDS (60) on a scratch copy of its corpus. On in CI (CI=true);
 # JINA3_CI_SANITIZERS=0 skips it, 1 runs it anywhere.
 if [[ "${JINA3_CI_SANITIZERS:-$([[ "${CI:-}" == true ]] && echo 1 || echo 0)}" != 0 ]]; then
+  begin_job "asan+ubsan build"
   asan_build="${JINA3_ASAN_BUILD_DIR:-$build-asan}"
   JINA3_BUILD_DIR="$asan_build" bash "$root/scripts/build.sh" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
     "-DJINA3_SANITIZE=address;undefined" -DJINA3_BUILD_BENCHMARKS=OFF "-DJINA3_TEST_DATA=$build/testdata"
+  end_job
+  begin_job "asan+ubsan ctest"
   (cd "$asan_build" && ctest --output-on-failure --timeout 1800 "$@")
+  end_job
+  begin_job "fuzz"
   bash "$root/tests/fuzz/run.sh" "${JINA3_FUZZ_BUILD_DIR:-$build-fuzz}" "$build/testdata/package-float32" \
     "${JINA3_FUZZ_SECONDS:-60}"
+  end_job
 fi

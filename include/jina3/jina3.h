@@ -509,7 +509,7 @@ typedef struct jina3_stats {
   uint64_t max_queue_depth;   /* the largest queue_depth seen */
   uint64_t rejected;          /* calls refused with JINA3_ERR_QUEUE_FULL */
   uint64_t deadline_exceeded; /* requests failed with JINA3_ERR_DEADLINE_EXCEEDED */
-  uint64_t failed;            /* requests failed by a pass (out of memory, ...) or cancelled */
+  uint64_t failed;            /* requests failed by a pass (out of memory, ...) or by jina3_encoder_free */
   uint64_t cache_hits;        /* rows answered from the cache */
   uint64_t cache_misses;      /* rows looked up and not found (0 while the cache is off) */
   uint64_t cache_evictions;   /* entries dropped to stay within cache_bytes */

@@ -19,7 +19,7 @@
   X(max_queue_depth, "the largest queue_depth seen")                                                       \
   X(rejected, "calls refused with QueueFull")                                                              \
   X(deadline_exceeded, "requests failed with DeadlineExceeded")                                            \
-  X(failed, "requests failed by a pass (out of memory, ...) or cancelled")                                 \
+  X(failed, "requests failed by a pass (out of memory, ...) or by the encoder's destruction")             \
   X(cache_hits, "rows answered from the cache")                                                            \
   X(cache_misses, "rows looked up and not found (0 while the cache is off)")                               \
   X(cache_evictions, "entries dropped to stay within cache_bytes")                                         \
