@@ -3,6 +3,7 @@
  * need no model. Exit 0: all good. */
 #include <jina3/jina3.h>
 
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -83,6 +84,16 @@ static const struct {
   const size_t* (*chunks_spans)(const jina3_chunks*);
   const size_t* (*chunks_token_spans)(const jina3_chunks*);
   void (*chunks_free)(jina3_chunks*);
+  /* Issue 16: priorities, cancellation, token-id input. */
+  const char* (*priority_name)(jina3_priority);
+  jina3_status (*priority_from_name)(const char*, jina3_priority*, jina3_error**);
+  bool (*request_cancel)(jina3_request*);
+  jina3_status (*encoder_submit_ids)(const jina3_encoder*, const int32_t* const*, const size_t*, size_t,
+                                     const jina3_task*, size_t, int, const jina3_encode_options*,
+                                     jina3_request_callback, void*, jina3_request**, jina3_error**);
+  jina3_status (*encoder_encode_ids)(const jina3_encoder*, const int32_t* const*, const size_t*, size_t, jina3_task,
+                                     int, const jina3_encode_options*, float*, size_t, uint8_t*, jina3_error**);
+  int (*encoder_vocab_size)(const jina3_encoder*);
 } api = {
     jina3_version,          jina3_abi_version,        jina3_status_name,
     jina3_last_error,       jina3_error_code,         jina3_error_message,
@@ -103,6 +114,8 @@ static const struct {
     jina3_late_chunk_default_options, jina3_encoder_late_chunk, jina3_chunks_count,
     jina3_chunks_dims,      jina3_chunks_embeddings,  jina3_chunks_spans,
     jina3_chunks_token_spans, jina3_chunks_free,
+    jina3_priority_name,    jina3_priority_from_name, jina3_request_cancel,
+    jina3_encoder_submit_ids, jina3_encoder_encode_ids, jina3_encoder_vocab_size,
 };
 
 /* A callback of the declared type (never called here: every submit below fails). */
@@ -176,6 +189,35 @@ int main(void) {
   stats.struct_size = sizeof stats;
   EXPECT(api.encoder_stats(NULL, &stats, NULL) == JINA3_ERR_INVALID_ARGUMENT);
   EXPECT(stats.struct_size == sizeof stats);
+
+  /* Lanes, cancellation and token ids (issue 16): names, defaults and the calls that need no model. */
+  {
+    jina3_priority priority = JINA3_PRIORITY_BULK;
+    const int32_t ids[2] = {0, 2};
+    const int32_t* rows[1];
+    size_t lengths[1];
+    rows[0] = ids;
+    lengths[0] = 2;
+    EXPECT(JINA3_PRIORITY_INTERACTIVE == 0 && JINA3_PRIORITY_BULK == 1 && JINA3_PRIORITY_COUNT == 2);
+    EXPECT(strcmp(api.priority_name(JINA3_PRIORITY_INTERACTIVE), "interactive") == 0);
+    EXPECT(strcmp(api.priority_name(JINA3_PRIORITY_BULK), "bulk") == 0);
+    EXPECT(api.priority_from_name("interactive", &priority, NULL) == JINA3_OK && priority == JINA3_PRIORITY_INTERACTIVE);
+    EXPECT(api.priority_from_name("urgent", &priority, NULL) == JINA3_ERR_INVALID_ARGUMENT);
+    EXPECT(priority == JINA3_PRIORITY_INTERACTIVE);
+    EXPECT(encode_options.priority == JINA3_PRIORITY_INTERACTIVE && !encode_options.split_special_tokens);
+    EXPECT(encoder_options.bulk_share == 0.25);
+    EXPECT(!api.request_cancel(NULL));
+    EXPECT(api.encoder_vocab_size(NULL) == 0);
+    EXPECT(api.encoder_encode_ids(NULL, rows, lengths, 1, JINA3_TASK_NONE, 0, NULL, out, 4, NULL, NULL) ==
+           JINA3_ERR_INVALID_ARGUMENT);
+    request = NULL;
+    EXPECT(api.encoder_submit_ids(NULL, rows, lengths, 1, &task, 1, 0, NULL, on_ready, &calls, &request, NULL) ==
+           JINA3_ERR_INVALID_ARGUMENT);
+    EXPECT(request == NULL && calls == 0);
+    EXPECT(JINA3_HISTOGRAM_BUCKETS == 32 && sizeof stats.lanes / sizeof stats.lanes[0] == JINA3_PRIORITY_COUNT);
+    EXPECT(sizeof stats.lanes[JINA3_PRIORITY_BULK].latency_us.buckets == JINA3_HISTOGRAM_BUCKETS * sizeof(uint64_t));
+    EXPECT(offsetof(jina3_stats, cancelled) == offsetof(jina3_stats, pass_us) + sizeof(uint64_t));
+  }
 
   /* Outputs: sizes, defaults, and the calls that need no model. */
   {
