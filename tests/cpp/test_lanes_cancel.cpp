@@ -402,6 +402,23 @@ TEST_CASE("lanes: an interactive call beside a big bulk request completes first,
   CHECK(stats.lanes[1].rows_per_pass.sum == big.size());
 }
 
+TEST_CASE("lanes: without the scheduler, submit runs on the calling thread and counts in its lane",
+          "[lanes_cancel]") {
+  EncoderOptions inline_mode;
+  inline_mode.use_scheduler = false;
+  Encoder encoder = open_encoder(inline_mode);
+  const std::vector<std::string> texts = {"inline", "no worker thread", ""};
+  EncodeHandle handle = encoder.submit(texts, Task::RetrievalQuery, 0, with_priority(Priority::Bulk));
+  CHECK(handle.ready());  // the passes ran inside submit
+  CHECK_FALSE(handle.cancel());
+  CHECK(max_diff(handle.get(), shared_encoder("float32").encode(texts, Task::RetrievalQuery)) <= kFloat32Tolerance);
+  const EncoderStats stats = encoder.stats();
+  CHECK(stats.lanes[static_cast<int>(Priority::Bulk)].requests == 1);
+  CHECK(stats.lanes[static_cast<int>(Priority::Bulk)].rows == texts.size());
+  CHECK(stats.lanes[static_cast<int>(Priority::Interactive)].requests == 0);
+  CHECK(stats.cancelled == 0);
+}
+
 TEST_CASE("lanes: a bad priority value and a bad bulk_share are InvalidArgument", "[lanes_cancel]") {
   const Encoder& encoder = shared_encoder("float32");
   for (int value : {7, -1, kPriorityCount}) {
