@@ -7,8 +7,12 @@ never a model: an Encoder is loaded where the tasks run, once per process.
 - On a distributed cluster (a ``distributed.Client`` is active, or passed as ``client=``), embed
   registers a worker plugin that loads the package on every worker when it starts (on workers
   that join later too), and the tasks use that worker's Encoder.
-- With Dask's local schedulers (threads, synchronous, processes), the tasks use a per-process
-  cache of Encoders keyed by (package, encoder options), so each process loads a package once.
+- With Dask's local schedulers (threads, synchronous, processes), the tasks use jina3's per-process
+  cache of Encoders keyed by (package, encoder options) (``jina3.Encoder.shared``, the one that
+  unpickled Encoders use too), so each process loads a package once.
+
+The plugin loads through the same cache, so a worker that also runs tasks given a pickled
+``jina3.Encoder`` of the same package and options shares one model with them.
 
 Threads: the Encoder runs its own intra-op thread pool, so give each worker process one Dask
 thread and let the Encoder own the cores::
@@ -41,7 +45,6 @@ import math
 import numbers
 import os
 import sys
-import threading
 
 import dask
 import dask.array as da
@@ -116,8 +119,9 @@ class EncoderPlugin(_WorkerPluginBase):
     """The distributed worker plugin behind ``embed``: one Encoder per worker process, loaded when
     the plugin is set up (at registration, or when a worker joins), shared by that worker's tasks.
 
-    Only the package path and the options are pickled; the Encoder is made on the worker.
-    ``loads`` counts the Encoders this plugin loaded, ``partitions`` the partitions it embedded.
+    Only the package path and the options are pickled; the Encoder is made on the worker, through
+    jina3's per-process cache (``jina3.Encoder.shared``). ``loads`` counts the Encoders this plugin
+    took (one per setup), ``partitions`` the partitions it embedded.
     """
 
     def __init__(self, package, encoder_options=()):
@@ -152,29 +156,21 @@ def plugin_name(package, encoder_options=()):
 
 
 def load_count():
-    """How many Encoders jina3.dask has loaded in this process (plugin and local cache together).
+    """How many Encoders this process has loaded into jina3's shared per-process cache: jina3.dask's
+    plugin and local cache, and unpickled ``jina3.Encoder`` objects (``jina3.shared_load_count``).
 
     Example (on a cluster: one per worker)::
 
         client.run(jina3.dask.load_count)  # {'tcp://127.0.0.1:40125': 1, ...}
     """
-    return _loads
+    return jina3.shared_load_count()
 
 
 # --- in the tasks -------------------------------------------------------------------------------
 
-_cache = {}  # (package, encoder options) -> Encoder, for tasks that run without the plugin
-_load_lock = threading.Lock()
-_count_lock = threading.Lock()
-_loads = 0
-
-
 def _load(package, options):
-    global _loads
-    encoder = jina3.Encoder(package, **dict(options))
-    with _count_lock:  # the plugin loads on an executor thread, the cache on task threads
-        _loads += 1
-    return encoder
+    # jina3's per-process cache (thread-safe: threads that start together wait for one load).
+    return jina3.Encoder.shared(package, **dict(options))
 
 
 def _encoder(package, options):
@@ -188,16 +184,7 @@ def _encoder(package, options):
         if plugin is not None and plugin.encoder is not None:
             plugin.partitions += 1
             return plugin.encoder
-    key = (package, options)
-    encoder = _cache.get(key)
-    if encoder is None:
-        # Threads of a local scheduler that start together wait for one load rather than each
-        # loading the package.
-        with _load_lock:
-            encoder = _cache.get(key)
-            if encoder is None:
-                encoder = _cache[key] = _load(package, options)
-    return encoder
+    return _load(package, options)
 
 
 def _texts(partition):
