@@ -15,6 +15,7 @@
 #include <chrono>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <ctime>
 #include <functional>
 #include <iostream>
@@ -127,11 +128,11 @@ class Call {
       handle_ = std::move(handle);
       if (cancelled_) handle_.cancel();
     }
-    if (flags_.fetch_or(kHandle) & kReady) on_complete_();
+    if (flags_.fetch_or(kHandle) & kReady) complete();
   }
   // EncodeHandle's on_ready (the encoder's worker, or the thread in submit() or cancel()).
   void ready() {
-    if (flags_.fetch_or(kReady) & kHandle) on_complete_();
+    if (flags_.fetch_or(kReady) & kHandle) complete();
   }
   // Any thread: the client left, the request's --timeout passed, or shutdown.
   void cancel(Reason reason) {
@@ -155,6 +156,11 @@ class Call {
   }
 
  private:
+  void complete() {
+    std::function<void()> fn = std::move(on_complete_);  // runs once: set() and ready() race for it
+    if (fn) fn();
+  }
+
   static constexpr int kReady = 1;
   static constexpr int kHandle = 2;
   mutable std::mutex mutex_;
@@ -590,7 +596,12 @@ Reply Server::embed(Route route, const std::string& body, const std::string& x_p
     Route route;
   };
   auto pending = std::make_shared<Pending>(Pending{std::move(request), task, options, dims, lane, route});
-  call->on_complete([this, pending, call, reply_to] {
+  // The Call holds its completion, so the completion holds the Call weakly (the session keeps the
+  // Call until it has its answer); so does on_ready, which the core keeps with the request.
+  std::weak_ptr<Call> weak_call = call;
+  call->on_complete([this, pending, weak_call, reply_to] {
+    std::shared_ptr<Call> call = weak_call.lock();
+    if (!call) return;
     asio::post(pool_, [this, pending, call, reply_to] {
       Reply reply = guarded([&] {
         jina3::Embeddings rows;
@@ -629,7 +640,9 @@ Reply Server::embed(Route route, const std::string& body, const std::string& x_p
     });
   });
   const Pending& p = *pending;
-  auto on_ready = [call] { call->ready(); };
+  auto on_ready = [weak_call] {
+    if (auto alive = weak_call.lock()) alive->ready();
+  };
   if (p.request.inputs.token_ids) {
     std::vector<jina3::TokenIds> ids;
     ids.reserve(p.request.inputs.ids.size());
@@ -754,6 +767,12 @@ int Server::run() {
   for (Session* session : sessions_) session->cancel_call(Call::Reason::Shutdown);
   pool_.join();
   if (!config_.quiet) std::fprintf(stderr, "jina3 serve: stopped\n");
+  if (in_flight_ > 0) {
+    // Only after --shutdown-timeout + 5 s with a pass that would not end: the encoder may still
+    // call into this server when it completes that request, so leave without destroying it.
+    std::fflush(nullptr);
+    std::_Exit(exit_code_);
+  }
   return exit_code_;
 }
 
