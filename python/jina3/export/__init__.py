@@ -1,5 +1,6 @@
-"""jina3's exporter: turns a jina-embeddings-v3 Hugging Face checkpoint into a jina3 package
-(docs/package-format.md). Pure Python, with torch; it works without the compiled module.
+"""jina3's exporter: turns a jina-embeddings-v3 Hugging Face checkpoint, in the original layout
+(jinaai/jina-embeddings-v3) or the transformers-native one (jinaai/jina-embeddings-v3-hf), into a
+jina3 package (docs/package-format.md). Pure Python, with torch; it works without the compiled module.
 
     python3 -m jina3.export HF_DIR OUT_DIR [--dtype float32|bfloat16|float16|int8] [--max-length N]
                                            [--kernels auto|on|off] [--overwrite]
@@ -8,6 +9,7 @@ Modules:
     package            export_package() and the command line above (FORMAT, DTYPES, file names)
     backbone           the backbone in PyTorch, the module that is scripted into backbone.pt
     checkpoint         the checkpoint's tensor names and shapes, and reading them
+    layouts            the two Hugging Face layouts: detection, and the -hf one read as the original
     config             config.json: load, type-check, validate
     safetensors_io     reading and writing .safetensors files
     convert_tokenizer  tokenizer.json -> sentencepiece model (python3 -m jina3.export.convert_tokenizer)

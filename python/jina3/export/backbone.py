@@ -34,8 +34,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .checkpoint import CheckpointTensors, PREFIX, check_tensor_names
-from .config import ModelConfig, load_config
+from .checkpoint import PREFIX, check_tensor_names
+from .config import ModelConfig
+from .layouts import load_layout, open_tensors
 from .errors import CheckpointError
 
 # Score elements (batch x heads x queries x keys) computed at once before attention is split into
@@ -526,15 +527,16 @@ def build_model(config: ModelConfig, attention: str = "auto",
 def load_checkpoint(directory: Union[str, Path], dtype: torch.dtype = torch.float32, attention: str = "auto",
                     max_score_elements: int = DEFAULT_MAX_SCORE_ELEMENTS,
                     config: Optional[ModelConfig] = None) -> JinaEmbeddingsV3:
-    """Loads a jina-embeddings-v3 checkpoint (config.json + model.safetensors) into an eval-mode
+    """Loads a jina-embeddings-v3 checkpoint in either Hugging Face layout (the original one, or
+    the -hf one of base weights and per-task PEFT adapters: see layouts.py) into an eval-mode
     model of the given dtype on the CPU. Raises ConfigError or CheckpointError naming the key or
     tensor at fault. The pooler is ignored."""
     directory = Path(directory)
     if config is None:
-        config = load_config(directory)
+        config = load_layout(directory).config
     model = build_model(config, attention, max_score_elements)
     targets = _targets(model, config)
-    with CheckpointTensors(directory) as tensors:
+    with open_tensors(directory, config) as tensors:
         check_tensor_names(config, tensors)
         for name, dest in targets.items():
             # Straight into the parameter's memory (a float32 CPU tensor, so numpy shares it);

@@ -181,8 +181,9 @@ def config_from_dict(raw: Mapping[str, Any], source: str = "config.json") -> Mod
         name_or_path=name if isinstance(name, str) else "")
 
 
-def load_config(path: Union[str, os.PathLike]) -> ModelConfig:
-    """Reads config.json (path to the file or to the checkpoint directory)."""
+def read_config_json(path: Union[str, os.PathLike]) -> Tuple[Any, str]:
+    """The parsed config.json (path to the file or to the checkpoint directory) and its path as a
+    string, unvalidated; raises ConfigError when it is missing or not JSON."""
     path = Path(path)
     if path.is_dir():
         path = path / "config.json"
@@ -196,4 +197,13 @@ def load_config(path: Union[str, os.PathLike]) -> ModelConfig:
         raw = json.loads(text)
     except json.JSONDecodeError as exc:
         raise ConfigError(f"{path}: not valid JSON: {exc}") from None
-    return config_from_dict(raw, str(path))
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: must hold a JSON object, not {type(raw).__name__}")
+    return raw, str(path)
+
+
+def load_config(path: Union[str, os.PathLike]) -> ModelConfig:
+    """Reads config.json (path to the file or to the checkpoint directory) as the original layout
+    has it; jina3.export.layouts.load_layout also reads the -hf layout's."""
+    raw, source = read_config_json(path)
+    return config_from_dict(raw, source)

@@ -3,7 +3,10 @@
     python3 -m jina3.export HF_DIR OUT_DIR [--dtype float32|bfloat16|float16|int8] [--max-length N]
                                            [--kernels auto|on|off] [--overwrite]
 
-HF_DIR needs config.json, model.safetensors (or a sharded index) and tokenizer.json. OUT_DIR gets
+HF_DIR is a Hugging Face download of the model in either layout (layouts.py): the original
+jinaai/jina-embeddings-v3 (config.json, model.safetensors or a sharded index, tokenizer.json) or the
+transformers-native jinaai/jina-embeddings-v3-hf (the same files with base weights only, plus one
+PEFT adapter folder per task); both give the same package. OUT_DIR gets
 manifest.json, backbone.pt (TorchScript) and tokenizer.model (sentencepiece, converted from
 tokenizer.json). Everything is written into a temporary directory beside OUT_DIR and renamed into
 place at the end, so a failed export leaves no partial package.
@@ -29,7 +32,8 @@ from typing import Dict, Optional, Union
 import torch
 from torch import nn
 
-from .config import ModelConfig, load_config
+from .config import ModelConfig
+from .layouts import HF, load_layout
 from .convert_tokenizer import ConvertedTokenizer, convert
 from .backbone import JinaEmbeddingsV3, kernels_available, load_checkpoint, use_kernels
 from .errors import ExportError, run_tool
@@ -113,12 +117,18 @@ def _cast(model: JinaEmbeddingsV3, dtype: str) -> nn.Module:
     return torch.quantization.quantize_dynamic(model, {nn.Linear: qconfig}, dtype=torch.qint8, inplace=True)
 
 
-def _manifest(config: ModelConfig, tokenizer: ConvertedTokenizer, dtype: str, max_length: int, kernels: bool,
-              files: Dict[str, Dict]) -> Dict:
+def _model_name(config: ModelConfig, layout: str) -> str:
+    name = config.name_or_path.rsplit("/", 1)[-1] or "jina-embeddings-v3"
+    # jinaai/jina-embeddings-v3-hf is the same model as jinaai/jina-embeddings-v3, repackaged.
+    return name[:-len("-hf")] if layout == HF and name.endswith("-hf") else name
+
+
+def _manifest(config: ModelConfig, layout: str, tokenizer: ConvertedTokenizer, dtype: str, max_length: int,
+              kernels: bool, files: Dict[str, Dict]) -> Dict:
     return {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
-        "model_name": (config.name_or_path.rsplit("/", 1)[-1] or "jina-embeddings-v3"),
+        "model_name": _model_name(config, layout),
         "jina3_version": jina3_version(),
         "torch_version": torch.__version__,
         "dtype": dtype,
@@ -170,7 +180,10 @@ def export_package(hf_dir: Union[str, os.PathLike], out_dir: Union[str, os.PathL
     if out_dir.exists() and not out_dir.is_dir():
         raise ExportError(f"{out_dir}: exists and is not a directory")
 
-    config = load_config(hf_dir)
+    layout = load_layout(hf_dir)
+    config = layout.config
+    log(f"{hf_dir}: the {'transformers-native -hf' if layout.name == HF else 'original'} layout"
+        + (f" ({'; '.join(layout.notes)})" if layout.notes else ""))
     if max_length is None:
         max_length = config.max_position_embeddings
     if not 2 <= max_length <= config.max_position_embeddings:
@@ -216,7 +229,7 @@ def export_package(hf_dir: Union[str, os.PathLike], out_dir: Union[str, os.PathL
                 raise ExportError("self-check failed: the saved backbone.pt does not reproduce the scripted module")
         files = {name: {"sha256": _sha256(staging / name), "size": (staging / name).stat().st_size}
                  for name in (BACKBONE_FILE, TOKENIZER_FILE)}
-        manifest = _manifest(config, tokenizer, dtype, max_length, with_kernels, files)
+        manifest = _manifest(config, layout.name, tokenizer, dtype, max_length, with_kernels, files)
         (staging / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n",
                                              encoding="utf-8")
         os.chmod(staging, 0o755)  # mkdtemp makes it 0700
@@ -249,8 +262,9 @@ def _move_into_place(staging: Path, out_dir: Path, overwrite: bool) -> None:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python3 -m jina3.export", description=__doc__.split("\n\n")[0])
-    parser.add_argument("hf_dir", help="Hugging Face checkpoint directory (config.json, model.safetensors, "
-                                       "tokenizer.json)")
+    parser.add_argument("hf_dir", help="Hugging Face checkpoint directory, either layout: jinaai/jina-embeddings-v3 "
+                                       "(config.json, model.safetensors, tokenizer.json) or "
+                                       "jinaai/jina-embeddings-v3-hf (the same plus one PEFT adapter folder per task)")
     parser.add_argument("out_dir", help="package directory to create")
     parser.add_argument("--dtype", choices=DTYPES, default="float32",
                         help="stored weights: float32, bfloat16, float16 (CUDA only) or int8 (dynamic "
