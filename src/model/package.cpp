@@ -9,6 +9,7 @@
 #include <limits>
 #include <set>
 #include <sstream>
+#include <vector>
 
 #include <fmt/format.h>
 #include <torch/version.h>
@@ -101,6 +102,63 @@ DType manifest_dtype(const ObjectReader& reader) {
   reader.invalid("dtype", fmt::format("is \"{}\"; expected \"float32\", \"bfloat16\", \"float16\" or \"int8\"", name));
 }
 
+// Onboarding messages: what a user who downloaded the Hugging Face model holds instead of a package.
+constexpr std::string_view kExportCommand = "python3 -m jina3.export CHECKPOINT_DIR PACKAGE_DIR --dtype float32";
+constexpr std::string_view kLfsPointerStart = "version https://git-lfs.github.com/spec/v1";
+// A Git LFS pointer file is three short lines (about 130 bytes); only files this small are read.
+constexpr std::uintmax_t kMaxLfsPointerBytes = 1024;
+
+std::string lfs_remedy() {
+  return "fetch the real file with `git lfs pull` in the cloned repository (after `git lfs install`), or "
+         "download the repository with `huggingface-cli download REPO --local-dir DIR`";
+}
+
+// True when file is a Git LFS pointer: a small text file starting with the LFS spec line, left in
+// place of the real file by a clone without git-lfs.
+bool is_lfs_pointer(const fs::path& file) {
+  std::error_code error;
+  const std::uintmax_t size = fs::file_size(file, error);
+  if (error || size < kLfsPointerStart.size() || size > kMaxLfsPointerBytes) return false;
+  std::ifstream in(file, std::ios::binary);
+  std::string start(kLfsPointerStart.size(), '\0');
+  if (!in.read(start.data(), static_cast<std::streamsize>(start.size()))) return false;
+  return start == kLfsPointerStart;
+}
+
+std::string lfs_pointer_message(const fs::path& file) {
+  std::error_code error;
+  return fmt::format("{}: a Git LFS pointer ({} bytes), not the file itself; {}", file.string(),
+                     fs::file_size(file, error), lfs_remedy());
+}
+
+// The error for a directory without manifest.json: a Hugging Face checkpoint (config.json plus
+// weights) is named as one, with the export command; anything else gets the generic hint.
+std::string missing_manifest_message(const fs::path& dir, const fs::path& manifest_file) {
+  std::error_code error;
+  if (fs::is_regular_file(dir / "config.json", error)) {
+    std::vector<std::string> weights;
+    std::string pointers;
+    for (const char* name : {"model.safetensors", "model.safetensors.index.json", "pytorch_model.bin",
+                             "pytorch_model.bin.index.json"}) {
+      if (!fs::is_regular_file(dir / name, error)) continue;
+      weights.emplace_back(name);
+      if (is_lfs_pointer(dir / name)) pointers += fmt::format("{}{}", pointers.empty() ? "" : ", ", name);
+    }
+    if (!weights.empty()) {
+      std::string message = fmt::format(
+          "{}: a Hugging Face checkpoint (config.json, {}), not a jina3 package (no manifest.json); convert it "
+          "once with `{}` and load PACKAGE_DIR (README \"Converting the real model\")",
+          dir.string(), weights.front(), kExportCommand);
+      if (!pointers.empty()) {
+        message += fmt::format(". Its {} is only a Git LFS pointer, not the weights: first {}", pointers, lfs_remedy());
+      }
+      return message;
+    }
+  }
+  return fmt::format("{}: missing (not a jina3 package?; a package is made from the Hugging Face checkpoint with `{}`)",
+                     manifest_file.string(), kExportCommand);
+}
+
 // Package file names are plain names inside the package directory, never paths.
 bool is_plain_file_name(const std::string& name) {
   return !name.empty() && name != "." && name != ".." && name.find('/') == std::string::npos &&
@@ -122,6 +180,7 @@ std::string read_manifest_text(const fs::path& file) {
   std::ostringstream text;
   text << in.rdbuf();
   if (in.bad()) throw ModelInvalid(fmt::format("{}: read error", file.string()));
+  if (text.str().rfind(kLfsPointerStart, 0) == 0) throw ModelInvalid(lfs_pointer_message(file));
   return text.str();
 }
 
@@ -193,8 +252,13 @@ Manifest parse_manifest(std::string_view text, const std::string& source) {
   }
   m.torch_version = reader.string("torch_version");
   if (!torch_version_readable(m.torch_version, TORCH_VERSION_MAJOR, TORCH_VERSION_MINOR, source)) {
-    throw VersionMismatch(fmt::format("{}: exported with torch {}, newer than the LibTorch {}.{} jina3 is linked with",
-                                      source, m.torch_version, TORCH_VERSION_MAJOR, TORCH_VERSION_MINOR));
+    throw VersionMismatch(fmt::format(
+        "{}: exported with torch {}, newer than the LibTorch {}.{} jina3 is linked with (TorchScript files of a "
+        "newer torch may use operators this one lacks). Export the checkpoint again with the PyTorch that jina3 was "
+        "built against ({}.{}.x), e.g. `{}` run by that Python (Debian: /usr/bin/python3 with python3-torch), or "
+        "rebuild jina3 against torch {} (README \"GPU and other LibTorch builds\")",
+        source, m.torch_version, TORCH_VERSION_MAJOR, TORCH_VERSION_MINOR, TORCH_VERSION_MAJOR, TORCH_VERSION_MINOR,
+        kExportCommand, m.torch_version));
   }
 
   m.model_name = reader.string("model_name");
@@ -274,7 +338,7 @@ Package load_package(const std::string& path, bool verify_checksums) {
   if (path.empty() || !fs::exists(dir, error)) throw ModelNotFound(fmt::format("package directory \"{}\" does not exist", path));
   if (!fs::is_directory(dir, error)) throw ModelNotFound(fmt::format("package path \"{}\" is not a directory", path));
   const fs::path manifest_file = dir / "manifest.json";
-  if (!fs::exists(manifest_file, error)) throw ModelNotFound(fmt::format("{}: missing (not a jina3 package?)", manifest_file.string()));
+  if (!fs::exists(manifest_file, error)) throw ModelNotFound(missing_manifest_message(dir, manifest_file));
 
   Package package;
   package.path = path;
@@ -288,6 +352,7 @@ Package load_package(const std::string& path, bool verify_checksums) {
     std::uint64_t size = fs::file_size(file, error);
     if (error) throw ModelInvalid(fmt::format("{}: cannot read: {}", file.string(), error.message()));
     if (size != expected.size) {
+      if (is_lfs_pointer(file)) throw ModelInvalid(lfs_pointer_message(file));
       throw ModelInvalid(fmt::format("{}: {} bytes, manifest.json says {} (truncated or replaced file?)", file.string(),
                                      size, expected.size));
     }

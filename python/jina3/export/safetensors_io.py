@@ -42,6 +42,12 @@ _NAME_OF_DTYPE = {torch_dtype: name for name, (torch_dtype, _) in DTYPES.items()
 MAX_HEADER_BYTES = 100 << 20
 _HEADER_ALIGNMENT = 8
 
+# A weight file cloned without git-lfs is a ~130-byte pointer that starts with this line.
+LFS_POINTER_START = b"version https://git-lfs.github.com/spec/v1"
+MAX_LFS_POINTER_BYTES = 1024
+LFS_REMEDY = ("fetch the real file with `git lfs pull` in the cloned repository (after `git lfs install`), or "
+              "download the repository with `huggingface-cli download jinaai/jina-embeddings-v3 --local-dir DIR`")
+
 
 @dataclass(frozen=True)
 class TensorInfo:
@@ -96,6 +102,15 @@ class SafetensorsFile:
     def __exit__(self, *exc) -> None:
         self.close()
 
+    def _is_lfs_pointer(self) -> bool:
+        """A small text file that starts with the Git LFS spec line (a clone without git-lfs)."""
+        if self._file_size > MAX_LFS_POINTER_BYTES:
+            return False
+        self._file.seek(0)
+        start = self._file.read(len(LFS_POINTER_START))
+        self._file.seek(8)
+        return start == LFS_POINTER_START
+
     def _fail(self, message: str) -> SafetensorsError:
         return SafetensorsError(f"{self.path}: {message}")
 
@@ -104,6 +119,8 @@ class SafetensorsFile:
         if len(prefix) < 8:
             raise self._fail(f"truncated: {self._file_size} bytes, too short for the 8-byte header length")
         (header_len,) = struct.unpack("<Q", prefix)
+        if prefix == LFS_POINTER_START[:8] and self._is_lfs_pointer():
+            raise self._fail(f"a Git LFS pointer ({self._file_size} bytes), not the weights; {LFS_REMEDY}")
         if header_len > MAX_HEADER_BYTES:
             raise self._fail(f"header length {header_len} is implausible (not a safetensors file?)")
         if 8 + header_len > self._file_size:
