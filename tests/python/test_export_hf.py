@@ -236,6 +236,17 @@ def test_other_key_spellings_load_the_same_weights(original_weights, hf, tmp_pat
         assert torch.equal(weights[name], value), name
 
 
+def test_adapter_folders_named_as_the_tasks(original_weights, hf, tmp_path):
+    directory = variant(hf, tmp_path / "ck")
+    for task, folder in zip(TASKS, FOLDERS):
+        if task != folder:
+            (directory / folder).rename(directory / task)
+    assert (directory / "retrieval.query").is_dir() and not (directory / "retrieval_query").exists()
+    weights = load_checkpoint(directory).state_dict()
+    for name, value in original_weights.items():
+        assert torch.equal(weights[name], value), name
+
+
 def test_adapter_scaling_is_folded_into_b(original, hf, original_weights, tmp_path):
     # lora_alpha 2 with B halved: the same update; the package keeps config.json's alpha / rank.
     directory = write_hf_checkpoint(original, tmp_path / "scaled", lora_alpha=2.0)

@@ -84,6 +84,15 @@ def adapter_folder(task: str) -> str:
     return re.sub(r"[^0-9A-Za-z_]", "_", task)
 
 
+def adapter_path(directory: Path, task: str) -> Path:
+    """The task's adapter folder in directory: adapter_folder(task), or one named as the task itself
+    (a hand-made copy); the former when neither exists."""
+    for name in (adapter_folder(task), task):
+        if (directory / name).is_dir():
+            return directory / name
+    return directory / adapter_folder(task)
+
+
 # ---------------------------------------------------------------------------------------------
 # Tensor names: every accepted spelling -> (module in the original's spelling without "roberta.",
 # q/k/v part of a split Wqkv or None, parameter).
@@ -287,7 +296,7 @@ def _hf_config(directory: Path, raw: dict, source: str) -> Tuple[ModelConfig, Li
     tasks = raw["lora_adaptations"]
     adapters: Dict[str, Adapter] = {}
     if isinstance(tasks, list) and all(isinstance(t, str) for t in tasks):
-        adapters = {task: read_adapter_config(directory / adapter_folder(task), task) for task in tasks}
+        adapters = {task: read_adapter_config(adapter_path(directory, task), task) for task in tasks}
     if adapters:
         first = next(iter(adapters.values()))
         if "lora_rank" not in raw:
@@ -424,7 +433,7 @@ class HfLayoutTensors:
 
         self._scales: Dict[str, float] = {}
         for task in cfg.lora_adaptations:
-            adapter = read_adapter_config(self.directory / adapter_folder(task), task)
+            adapter = read_adapter_config(adapter_path(self.directory, task), task)
             if adapter.rank != cfg.lora_rank:
                 problems.append(f"{adapter_folder(task)}/{ADAPTER_CONFIG}: r is {adapter.rank}, config.json's "
                                 f"lora_rank is {cfg.lora_rank}")
