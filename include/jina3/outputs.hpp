@@ -17,7 +17,8 @@ namespace jina3 {
 //   float32  dims floats (the default).
 //   float16  dims IEEE half floats (uint16 bits), rounded to nearest even.
 //   uint8    per dimension, step = (max - min) / 255, value = clip(floor((x - min) / step), 0, 255).
-//   int8     uint8 - 128.
+//   int8     trunc((x - min) / step - 128) computed in float32, clipped to [-128, 127]: sentence-transformers'
+//            ((x - min) / step - 128).astype(int8), which truncates toward zero (127.5 - 128 gives 0).
 //   ubinary  bit = (x > 0), 8 dims per byte, dim 0 the most significant bit of byte 0 (numpy.packbits).
 //   binary   ubinary - 128, as int8.
 // x is the float32 row after Matryoshka truncation and normalisation, as requested.

@@ -624,7 +624,8 @@ with one task per text (rows with different tasks still share forward passes).
 dims: None for the full size, or one of encoder.dims (Matryoshka).
 precision: "float32" (the default), "float16", "int8", "uint8", "binary" or "ubinary", each of
 the rows as normalised and truncated: float16 gives np.float16; uint8 per dimension
-clip(floor((x - min) / ((max - min) / 255)), 0, 255) as np.uint8, int8 that - 128 as np.int8;
+clip(floor((x - min) / ((max - min) / 255)), 0, 255) as np.uint8, int8 ((x - min) / step - 128)
+truncated toward zero and clipped to [-128, 127] as np.int8 (sentence-transformers' formula);
 ubinary the bits x > 0 packed 8 per byte (numpy.packbits order) as np.uint8, binary that - 128
 as np.int8, both of shape (texts, dims // 8) (dims must be a multiple of 8).
 ranges: for int8/uint8, a (2, dims) array, the min row and the max row (see

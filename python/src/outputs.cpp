@@ -299,7 +299,8 @@ Example::
       R"doc(Converts (rows, dims) float32 embeddings to another precision, as encode(precision=) does.
 
 precision: "float32", "float16", "int8", "uint8", "binary" or "ubinary". uint8: per dimension,
-step = (max - min) / 255 and value = clip(floor((x - min) / step), 0, 255); int8: uint8 - 128;
+step = (max - min) / 255 and value = clip(floor((x - min) / step), 0, 255); int8: sentence-
+transformers' ((x - min) / step - 128).astype(int8) in float32 (truncated toward zero), clipped;
 ubinary: bit = (x > 0), 8 dims per byte in numpy.packbits order; binary: ubinary - 128 as int8.
 ranges: for int8/uint8, a (2, dims) array (see calibration_ranges); None computes them from these
 rows. Returns float32, float16, int8 (int8, binary) or uint8 (uint8, ubinary) arrays, shape
