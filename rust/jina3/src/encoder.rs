@@ -1,6 +1,7 @@
 //! `Encoder` (a loaded package), `Embeddings` (float32 rows) and `Request` (an asynchronous call).
-use std::ffi::{CStr, CString};
-use std::os::raw::{c_char, c_void};
+use std::ffi::CStr;
+use std::marker::PhantomData;
+use std::os::raw::{c_char, c_int, c_void};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
 use std::ptr::{self, NonNull};
@@ -9,9 +10,9 @@ use std::sync::Mutex;
 use jina3_sys as sys;
 
 use crate::enums::{DType, Device, Precision, Task};
-use crate::error::{call, Error, Result};
+use crate::error::{c_string, call, Error, Result};
 use crate::options::{EncodeOptions, EncoderOptions, LateChunkOptions};
-use crate::outputs::{Chunks, Quantized, Ranges, Tokens};
+use crate::outputs::{Chunks, Quantized, Ranges, RowBuffer, Tokens, WriteRows};
 use crate::stats::Stats;
 use crate::{c_dims, tasks_raw};
 
@@ -35,36 +36,68 @@ impl Drop for Encoder {
     }
 }
 
-/// Texts as the C API takes them: pointer + length (no copies, no NUL terminators).
-struct TextArgs {
-    pointers: Vec<*const c_char>,
+/// Texts (`P` = c_char) or token-id texts (`P` = i32) as the C API takes them: one pointer and one
+/// length per text (no copies, no NUL terminators), borrowed from the caller's slices.
+struct Batch<'a, P> {
+    pointers: Vec<*const P>,
     lengths: Vec<usize>,
+    _texts: PhantomData<&'a [P]>,
 }
 
-impl TextArgs {
-    fn new<S: AsRef<str>>(texts: &[S]) -> TextArgs {
-        TextArgs {
-            pointers: texts.iter().map(|t| t.as_ref().as_ptr() as *const c_char).collect(),
-            lengths: texts.iter().map(|t| t.as_ref().len()).collect(),
-        }
+impl<'a, P> Batch<'a, P> {
+    fn from_parts(parts: impl Iterator<Item = (*const P, usize)>) -> Self {
+        let (pointers, lengths) = parts.unzip();
+        Batch { pointers, lengths, _texts: PhantomData }
+    }
+
+    fn len(&self) -> usize {
+        self.lengths.len()
     }
 }
 
-/// Token-id texts: one pointer and length per text.
-struct IdArgs {
-    pointers: Vec<*const i32>,
-    lengths: Vec<usize>,
-}
-
-impl IdArgs {
-    fn new(ids: &[&[i32]]) -> IdArgs {
-        IdArgs { pointers: ids.iter().map(|t| t.as_ptr()).collect(), lengths: ids.iter().map(|t| t.len()).collect() }
+impl<'a> Batch<'a, c_char> {
+    fn texts<S: AsRef<str>>(texts: &'a [S]) -> Self {
+        Batch::from_parts(texts.iter().map(|t| (t.as_ref().as_ptr() as *const c_char, t.as_ref().len())))
     }
 }
 
-fn c_string(what: &str, value: &str) -> Result<CString> {
-    CString::new(value).map_err(|_| Error::InvalidArgument(format!("{} {:?} contains a NUL byte", what, value)))
+impl<'a> Batch<'a, i32> {
+    fn ids(ids: &'a [&[i32]]) -> Self {
+        Batch::from_parts(ids.iter().map(|t| (t.as_ptr(), t.len())))
+    }
 }
+
+/// The shape of jina3_encoder_encode (`T` = one task), _encode_tasks (`T` = a task per text) and
+/// _encode_ids (`P` = i32).
+type EncodeFn<P, T> = unsafe extern "C" fn(
+    *const sys::jina3_encoder,
+    *const *const P,
+    *const usize,
+    usize,
+    T,
+    c_int,
+    *const sys::jina3_encode_options,
+    *mut f32,
+    usize,
+    *mut u8,
+    *mut *mut sys::jina3_error,
+) -> sys::jina3_status;
+
+/// The shape of jina3_encoder_submit and _submit_ids (`P` = i32).
+type SubmitFn<P> = unsafe extern "C" fn(
+    *const sys::jina3_encoder,
+    *const *const P,
+    *const usize,
+    usize,
+    *const sys::jina3_task,
+    usize,
+    c_int,
+    *const sys::jina3_encode_options,
+    sys::jina3_request_callback,
+    *mut c_void,
+    *mut *mut sys::jina3_request,
+    *mut *mut sys::jina3_error,
+) -> sys::jina3_status;
 
 impl Encoder {
     /// Loads a package directory with the default options.
@@ -116,25 +149,7 @@ impl Encoder {
         dims: usize,
         options: &EncodeOptions,
     ) -> Result<Embeddings> {
-        let args = TextArgs::new(texts);
-        let mut out = Embeddings::zeroed(texts.len(), self.width(dims));
-        // SAFETY: texts outlive the call; out holds rows x width floats and truncated rows bytes.
-        call(|error| unsafe {
-            sys::jina3_encoder_encode(
-                self.as_raw(),
-                args.pointers.as_ptr(),
-                args.lengths.as_ptr(),
-                texts.len(),
-                task.raw(),
-                c_dims(dims),
-                options.as_raw(),
-                out.data.as_mut_ptr(),
-                out.data.len(),
-                out.truncated.as_mut_ptr(),
-                error,
-            )
-        })?;
-        Ok(out)
+        self.encode_rows(sys::jina3_encoder_encode, &Batch::texts(texts), task.raw(), dims, options)
     }
 
     /// Embeds texts with one task per text (`tasks.len() == texts.len()`); rows with different
@@ -150,48 +165,42 @@ impl Encoder {
             // The C function reads count tasks: a shorter slice must not reach it.
             return Err(Error::InvalidArgument(format!("{} tasks for {} texts", tasks.len(), texts.len())));
         }
-        let args = TextArgs::new(texts);
         let raw_tasks = tasks_raw(tasks);
-        let mut out = Embeddings::zeroed(texts.len(), self.width(dims));
-        call(|error| unsafe {
-            sys::jina3_encoder_encode_tasks(
-                self.as_raw(),
-                args.pointers.as_ptr(),
-                args.lengths.as_ptr(),
-                texts.len(),
-                raw_tasks.as_ptr(),
-                c_dims(dims),
-                options.as_raw(),
-                out.data.as_mut_ptr(),
-                out.data.len(),
-                out.truncated.as_mut_ptr(),
-                error,
-            )
-        })?;
-        Ok(out)
+        self.encode_rows(sys::jina3_encoder_encode_tasks, &Batch::texts(texts), raw_tasks.as_ptr(), dims, options)
     }
 
     /// Embeds texts given as token ids (each text's own tokens, without `<s>`, `</s>` or the
     /// prompt, which the encoder adds). Every id must be below `vocab_size()`.
     pub fn encode_ids(&self, ids: &[&[i32]], task: Task, dims: usize, options: &EncodeOptions) -> Result<Embeddings> {
-        let args = IdArgs::new(ids);
-        let mut out = Embeddings::zeroed(ids.len(), self.width(dims));
-        call(|error| unsafe {
-            sys::jina3_encoder_encode_ids(
+        self.encode_rows(sys::jina3_encoder_encode_ids, &Batch::ids(ids), task.raw(), dims, options)
+    }
+
+    /// One call of an `EncodeFn` into float32 rows sized here.
+    fn encode_rows<P, T>(
+        &self,
+        encode: EncodeFn<P, T>,
+        batch: &Batch<P>,
+        task: T,
+        dims: usize,
+        options: &EncodeOptions,
+    ) -> Result<Embeddings> {
+        // SAFETY: the texts outlive the call (the batch borrows them); task holds one task or
+        // batch.len() tasks; out holds rows x width floats and rows truncated bytes.
+        Embeddings::filled(batch.len(), self.width(dims), |out, capacity, truncated, error| unsafe {
+            encode(
                 self.as_raw(),
-                args.pointers.as_ptr(),
-                args.lengths.as_ptr(),
-                ids.len(),
-                task.raw(),
+                batch.pointers.as_ptr(),
+                batch.lengths.as_ptr(),
+                batch.len(),
+                task,
                 c_dims(dims),
                 options.as_raw(),
-                out.data.as_mut_ptr(),
-                out.data.len(),
-                out.truncated.as_mut_ptr(),
+                out,
+                capacity,
+                truncated,
                 error,
             )
-        })?;
-        Ok(out)
+        })
     }
 
     /// Embeds texts and returns rows in `precision`. `ranges` (int8/uint8 only): a corpus's
@@ -207,26 +216,24 @@ impl Encoder {
     ) -> Result<Quantized> {
         let width = self.width(dims);
         let ranges_ptr = Ranges::checked_ptr(ranges, precision, width)?;
-        let args = TextArgs::new(texts);
-        let mut out = Quantized::zeroed(texts.len(), width, precision);
-        call(|error| unsafe {
+        let batch = Batch::texts(texts);
+        Quantized::filled(batch.len(), width, precision, |out, capacity, truncated, error| unsafe {
             sys::jina3_encoder_encode_quantized(
                 self.as_raw(),
-                args.pointers.as_ptr(),
-                args.lengths.as_ptr(),
-                texts.len(),
+                batch.pointers.as_ptr(),
+                batch.lengths.as_ptr(),
+                batch.len(),
                 task.raw(),
                 c_dims(dims),
                 precision.raw(),
                 ranges_ptr,
                 options.as_raw(),
-                out.data.as_mut_ptr() as *mut c_void,
-                out.data.len(),
-                out.truncated.as_mut_ptr(),
+                out as *mut c_void,
+                capacity,
+                truncated,
                 error,
             )
-        })?;
-        Ok(out)
+        })
     }
 
     /// One text's token embeddings (final hidden states before pooling) with ids and offsets.
@@ -283,7 +290,7 @@ impl Encoder {
         dims: usize,
         options: &EncodeOptions,
     ) -> Result<Request> {
-        self.submit_texts(texts, tasks, dims, options, None)
+        self.submit_rows(sys::jina3_encoder_submit, &Batch::texts(texts), tasks, dims, options, None)
     }
 
     /// `submit_with`, and `on_ready` runs once when the request completes or fails, on the
@@ -297,47 +304,33 @@ impl Encoder {
         options: &EncodeOptions,
         on_ready: F,
     ) -> Result<Request> {
-        self.submit_texts(texts, tasks, dims, options, Some(Box::new(on_ready)))
+        let on_ready: Box<dyn FnOnce() + Send> = Box::new(on_ready);
+        self.submit_rows(sys::jina3_encoder_submit, &Batch::texts(texts), tasks, dims, options, Some(on_ready))
     }
 
-    fn submit_texts<S: AsRef<str>>(
+    /// `submit_with` for token-id texts (see `encode_ids`).
+    pub fn submit_ids(&self, ids: &[&[i32]], tasks: &[Task], dims: usize, options: &EncodeOptions) -> Result<Request> {
+        self.submit_rows(sys::jina3_encoder_submit_ids, &Batch::ids(ids), tasks, dims, options, None)
+    }
+
+    /// One call of a `SubmitFn`.
+    fn submit_rows<P>(
         &self,
-        texts: &[S],
+        submit: SubmitFn<P>,
+        batch: &Batch<P>,
         tasks: &[Task],
         dims: usize,
         options: &EncodeOptions,
         on_ready: Option<Box<dyn FnOnce() + Send>>,
     ) -> Result<Request> {
-        let args = TextArgs::new(texts);
         let raw_tasks = tasks_raw(tasks);
+        // SAFETY: the texts and tasks are read during the call only (the C API copies them).
         Request::submit(on_ready, |callback, user_data, request, error| unsafe {
-            sys::jina3_encoder_submit(
+            submit(
                 self.as_raw(),
-                args.pointers.as_ptr(),
-                args.lengths.as_ptr(),
-                texts.len(),
-                raw_tasks.as_ptr(),
-                raw_tasks.len(),
-                c_dims(dims),
-                options.as_raw(),
-                callback,
-                user_data,
-                request,
-                error,
-            )
-        })
-    }
-
-    /// `submit_with` for token-id texts (see `encode_ids`).
-    pub fn submit_ids(&self, ids: &[&[i32]], tasks: &[Task], dims: usize, options: &EncodeOptions) -> Result<Request> {
-        let args = IdArgs::new(ids);
-        let raw_tasks = tasks_raw(tasks);
-        Request::submit(None, |callback, user_data, request, error| unsafe {
-            sys::jina3_encoder_submit_ids(
-                self.as_raw(),
-                args.pointers.as_ptr(),
-                args.lengths.as_ptr(),
-                ids.len(),
+                batch.pointers.as_ptr(),
+                batch.lengths.as_ptr(),
+                batch.len(),
                 raw_tasks.as_ptr(),
                 raw_tasks.len(),
                 c_dims(dims),
@@ -419,51 +412,48 @@ impl Encoder {
 /// Float32 embeddings: `rows()` rows of `dims()` values, row-major, in input order.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Embeddings {
-    data: Vec<f32>,
-    truncated: Vec<u8>,
-    rows: usize,
-    dims: usize,
+    buffer: RowBuffer<f32>,
 }
 
 impl Embeddings {
-    fn zeroed(rows: usize, dims: usize) -> Embeddings {
-        Embeddings { data: vec![0.0; rows * dims], truncated: vec![0; rows], rows, dims }
+    /// `rows` rows of `dims` floats as `write` fills them.
+    fn filled(rows: usize, dims: usize, write: impl WriteRows<f32>) -> Result<Embeddings> {
+        Ok(Embeddings { buffer: RowBuffer::filled(rows, dims, write)? })
     }
 
     /// Number of rows (texts).
     pub fn rows(&self) -> usize {
-        self.rows
+        self.buffer.rows()
     }
 
     /// Floats per row.
     pub fn dims(&self) -> usize {
-        self.dims
+        self.buffer.width()
     }
 
     /// Row `i`; panics if `i >= rows()`, as slice indexing does.
     pub fn row(&self, i: usize) -> &[f32] {
-        assert!(i < self.rows, "row {} of {} rows", i, self.rows);
-        &self.data[i * self.dims..(i + 1) * self.dims]
+        self.buffer.row(i)
     }
 
     /// The rows in order.
     pub fn iter(&self) -> impl Iterator<Item = &[f32]> {
-        (0..self.rows).map(move |i| self.row(i))
+        (0..self.rows()).map(move |i| self.row(i))
     }
 
     /// Every value, row-major.
     pub fn as_slice(&self) -> &[f32] {
-        &self.data
+        &self.buffer.data
     }
 
     /// Every value, row-major, without a copy.
     pub fn into_vec(self) -> Vec<f32> {
-        self.data
+        self.buffer.data
     }
 
     /// Whether text `i` was cut to max_length.
     pub fn truncated(&self, i: usize) -> bool {
-        self.truncated[i] != 0
+        self.buffer.truncated(i)
     }
 }
 
@@ -540,17 +530,9 @@ impl Request {
     /// Blocks until the request is done and returns its rows, or its failure
     /// (`Error::Cancelled`, `Error::DeadlineExceeded`, ...), the same each time.
     pub fn wait(&self) -> Result<Embeddings> {
-        let mut out = Embeddings::zeroed(self.rows(), self.dims());
-        call(|error| unsafe {
-            sys::jina3_request_wait(
-                self.as_raw(),
-                out.data.as_mut_ptr(),
-                out.data.len(),
-                out.truncated.as_mut_ptr(),
-                error,
-            )
-        })?;
-        Ok(out)
+        Embeddings::filled(self.rows(), self.dims(), |out, capacity, truncated, error| unsafe {
+            sys::jina3_request_wait(self.as_raw(), out, capacity, truncated, error)
+        })
     }
 
     /// Cancels the request if it has not completed: its queued texts leave the queue, passes not

@@ -1,12 +1,11 @@
 //! The C API's enumerations as Rust enums: `Task`, `Precision`, `Priority`, `Device`, `DType`.
 //! Values are those of jina3.h; names come from the library's own name functions.
-use std::ffi::CString;
 use std::fmt;
 use std::str::FromStr;
 
 use jina3_sys as sys;
 
-use crate::error::{call, static_str, Error, Result};
+use crate::error::{c_string, call, static_str, Error, Result};
 
 macro_rules! c_enum {
     ($(#[$doc:meta])* $name:ident : $raw:ty { $($(#[$vdoc:meta])* $variant:ident = $value:path,)* }) => {
@@ -29,16 +28,22 @@ macro_rules! c_enum {
             pub fn from_raw(raw: $raw) -> Option<$name> {
                 match raw { $($value => Some($name::$variant),)* _ => None }
             }
+
+            /// The variant of a value the library returned (always one the header defines).
+            #[allow(dead_code)] // Precision: the library returns none
+            fn from_library(raw: $raw) -> Result<$name> {
+                $name::from_raw(raw).ok_or_else(|| Error::Internal(format!("the library returned the unknown value {}", raw)))
+            }
         }
     };
 }
 
-/// Names through the library: `name()` and `FromStr` (which gives the library's message, listing
-/// the valid names, for an unknown one).
+/// Names through the library: `name()` and `Display`, and with a `*_from_name` function `FromStr`
+/// (which gives the library's message, listing the valid names, for an unknown one).
 macro_rules! c_names {
-    ($name:ident, $raw:ty, $to_name:path, $from_name:path) => {
+    ($name:ident, $to_name:path) => {
         impl $name {
-            /// The canonical name, e.g. "retrieval.query".
+            /// The canonical name, e.g. "retrieval.query" or "cpu".
             pub fn name(self) -> &'static str {
                 // SAFETY: the name functions take any value and return static strings.
                 static_str(unsafe { $to_name(self.raw()) })
@@ -50,17 +55,18 @@ macro_rules! c_names {
                 f.write_str(self.name())
             }
         }
+    };
+    ($name:ident, $raw:ty, $to_name:path, $from_name:path) => {
+        c_names!($name, $to_name);
 
         impl FromStr for $name {
             type Err = Error;
             fn from_str(name: &str) -> Result<$name> {
-                let c_name = CString::new(name)
-                    .map_err(|_| Error::InvalidArgument(format!("name {:?} contains a NUL byte", name)))?;
+                let c_name = c_string("name", name)?;
                 let mut raw: $raw = 0;
                 // SAFETY: a NUL-terminated name and a valid out-pointer.
                 call(|error| unsafe { $from_name(c_name.as_ptr(), &mut raw, error) })?;
-                $name::from_raw(raw)
-                    .ok_or_else(|| Error::Internal(format!("the library returned the unknown value {}", raw)))
+                $name::from_library(raw)
             }
         }
     };
@@ -106,27 +112,15 @@ c_enum! {
     }
 }
 
-impl Device {
-    /// The canonical name, "cpu" or "cuda".
-    pub fn name(self) -> &'static str {
-        static_str(unsafe { sys::jina3_device_name(self.raw()) })
-    }
+c_names!(Device, sys::jina3_device_name);
 
+impl Device {
     /// Parses "cpu", "cuda" or "cuda:N" into the device and its index.
     pub fn parse(name: &str) -> Result<(Device, i32)> {
-        let c_name =
-            CString::new(name).map_err(|_| Error::InvalidArgument(format!("name {:?} contains a NUL byte", name)))?;
+        let c_name = c_string("name", name)?;
         let (mut raw, mut index) = (0, 0);
         call(|error| unsafe { sys::jina3_device_from_name(c_name.as_ptr(), &mut raw, &mut index, error) })?;
-        let device =
-            Device::from_raw(raw).ok_or_else(|| Error::Internal(format!("the library returned device {}", raw)))?;
-        Ok((device, index))
-    }
-}
-
-impl fmt::Display for Device {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
+        Ok((Device::from_library(raw)?, index))
     }
 }
 

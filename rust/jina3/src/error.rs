@@ -1,5 +1,5 @@
 //! `Error`: one variant per `jina3_status` (but JINA3_OK), each with the library's message.
-use std::ffi::CStr;
+use std::ffi::{CStr, CString};
 use std::fmt;
 use std::ptr;
 
@@ -90,6 +90,11 @@ pub(crate) fn static_str(pointer: *const std::os::raw::c_char) -> &'static str {
     }
     // SAFETY: the library's name functions return static NUL-terminated ASCII strings.
     unsafe { CStr::from_ptr(pointer) }.to_str().unwrap_or("")
+}
+
+/// `value` as a C string; `what` names it in the error for a NUL byte inside.
+pub(crate) fn c_string(what: &str, value: &str) -> Result<CString> {
+    CString::new(value).map_err(|_| Error::InvalidArgument(format!("{} {:?} contains a NUL byte", what, value)))
 }
 
 /// Runs a C call that takes a trailing `jina3_error**` and turns its status into a Result, taking

@@ -21,17 +21,34 @@ pub struct EncoderOptions {
 
 impl Default for EncoderOptions {
     fn default() -> Self {
-        let mut raw = MaybeUninit::<sys::jina3_encoder_options>::zeroed();
-        // SAFETY: the library writes every field of a struct of the size we pass.
-        unsafe {
-            sys::jina3_encoder_default_options(raw.as_mut_ptr(), size_of::<sys::jina3_encoder_options>());
-            EncoderOptions { raw: raw.assume_init() }
-        }
+        EncoderOptions { raw: library_defaults(sys::jina3_encoder_default_options) }
     }
 }
 
-macro_rules! setters {
-    ($($(#[$doc:meta])* $field:ident : $t:ty => $convert:expr;)*) => {
+/// A C options struct as one of the `*_default_options` functions fills it.
+fn library_defaults<T>(fill: unsafe extern "C" fn(*mut T, usize)) -> T {
+    let mut raw = MaybeUninit::<T>::zeroed();
+    // SAFETY: the library writes every field of a struct of the size we pass.
+    unsafe {
+        fill(raw.as_mut_ptr(), size_of::<T>());
+        raw.assume_init()
+    }
+}
+
+/// The builder methods of an options type over the C struct `$raw` (in its field `raw`): `new`,
+/// `as_raw` and one setter per listed field.
+macro_rules! builder {
+    ($raw:ty; $($(#[$doc:meta])* $field:ident : $t:ty => $convert:expr;)*) => {
+        /// The library's defaults.
+        pub fn new() -> Self {
+            Self::default()
+        }
+
+        /// The C struct, for `jina3_sys` calls.
+        pub fn as_raw(&self) -> &$raw {
+            &self.raw
+        }
+
         $(
             $(#[$doc])*
             pub fn $field(mut self, value: $t) -> Self {
@@ -44,12 +61,8 @@ macro_rules! setters {
 }
 
 impl EncoderOptions {
-    /// The library's defaults.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    setters! {
+    builder! {
+        sys::jina3_encoder_options;
         /// CPU (default) or CUDA.
         device: Device => Device::raw;
         /// CUDA device ordinal; default 0.
@@ -77,11 +90,6 @@ impl EncoderOptions {
         /// Share of a step's tokens that `Priority::Bulk` rows keep while both lanes have work; default 0.25.
         bulk_share: f64 => |v| v;
     }
-
-    /// The C struct, for `jina3_sys` calls.
-    pub fn as_raw(&self) -> &sys::jina3_encoder_options {
-        &self.raw
-    }
 }
 
 /// Per-call settings (`jina3_encode_options`), for the `*_with` calls.
@@ -92,22 +100,13 @@ pub struct EncodeOptions {
 
 impl Default for EncodeOptions {
     fn default() -> Self {
-        let mut raw = MaybeUninit::<sys::jina3_encode_options>::zeroed();
-        // SAFETY: as for EncoderOptions.
-        unsafe {
-            sys::jina3_encode_default_options(raw.as_mut_ptr(), size_of::<sys::jina3_encode_options>());
-            EncodeOptions { raw: raw.assume_init() }
-        }
+        EncodeOptions { raw: library_defaults(sys::jina3_encode_default_options) }
     }
 }
 
 impl EncodeOptions {
-    /// The library's defaults.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    setters! {
+    builder! {
+        sys::jina3_encode_options;
         /// Token limit per text, `<s>` and `</s>` included; 0 = the package's.
         max_length: i32 => |v| v;
         /// Rows per forward pass for this call; 0 = the encoder's limits.
@@ -126,11 +125,6 @@ impl EncodeOptions {
         /// true: "<s>", "</s>", "<unk>", "<pad>", "<mask>" in a text are plain text; default false.
         split_special_tokens: bool => |v| v;
     }
-
-    /// The C struct, for `jina3_sys` calls.
-    pub fn as_raw(&self) -> &sys::jina3_encode_options {
-        &self.raw
-    }
 }
 
 /// How `Encoder::late_chunk` cuts a text (`jina3_late_chunk_options` and the spans argument). At
@@ -141,24 +135,16 @@ pub struct LateChunkOptions {
     spans: Option<Vec<usize>>,
 }
 
+/// The library's defaults: one chunk per text.
 impl Default for LateChunkOptions {
     fn default() -> Self {
-        let mut raw = MaybeUninit::<sys::jina3_late_chunk_options>::zeroed();
-        // SAFETY: as for EncoderOptions.
-        unsafe {
-            sys::jina3_late_chunk_default_options(raw.as_mut_ptr(), size_of::<sys::jina3_late_chunk_options>());
-            LateChunkOptions { raw: raw.assume_init(), spans: None }
-        }
+        LateChunkOptions { raw: library_defaults(sys::jina3_late_chunk_default_options), spans: None }
     }
 }
 
 impl LateChunkOptions {
-    /// The library's defaults: one chunk per text.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    setters! {
+    builder! {
+        sys::jina3_late_chunk_options;
         /// Chunks of this many content tokens.
         chunk_tokens: i32 => |v| v;
         /// Chunks of this many sentences.
@@ -177,11 +163,6 @@ impl LateChunkOptions {
     pub fn spans(mut self, spans: &[(usize, usize)]) -> Self {
         self.spans = Some(spans.iter().flat_map(|&(begin, end)| [begin, end]).collect());
         self
-    }
-
-    /// The C struct, for `jina3_sys` calls.
-    pub fn as_raw(&self) -> &sys::jina3_late_chunk_options {
-        &self.raw
     }
 
     pub(crate) fn flat_spans(&self) -> Option<&[usize]> {

@@ -12,25 +12,79 @@ use crate::encoder::Embeddings;
 use crate::enums::Precision;
 use crate::error::{call, Error, Result};
 
+/// Rows of one width as a C call writes them: the values row-major and a truncated flag per row.
+/// The storage of `Embeddings` (f32 values) and `Quantized` (bytes).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct RowBuffer<T> {
+    pub(crate) data: Vec<T>,
+    pub(crate) truncated: Vec<u8>,
+    rows: usize,
+    width: usize,
+}
+
+/// A C call that writes rows: (values, their capacity, the truncated flags, the error out-pointer).
+pub(crate) trait WriteRows<T>:
+    FnOnce(*mut T, usize, *mut u8, *mut *mut sys::jina3_error) -> sys::jina3_status
+{
+}
+
+impl<T, F: FnOnce(*mut T, usize, *mut u8, *mut *mut sys::jina3_error) -> sys::jina3_status> WriteRows<T> for F {}
+
+impl<T: Clone + Default> RowBuffer<T> {
+    /// `rows` rows of `width` values as `write` fills them.
+    pub(crate) fn filled(rows: usize, width: usize, write: impl WriteRows<T>) -> Result<RowBuffer<T>> {
+        let mut out = RowBuffer { data: vec![T::default(); rows * width], truncated: vec![0; rows], rows, width };
+        call(|error| write(out.data.as_mut_ptr(), out.data.len(), out.truncated.as_mut_ptr(), error))?;
+        Ok(out)
+    }
+}
+
+impl<T> RowBuffer<T> {
+    pub(crate) fn rows(&self) -> usize {
+        self.rows
+    }
+
+    pub(crate) fn width(&self) -> usize {
+        self.width
+    }
+
+    /// Row `i`; panics if `i >= rows()`, as slice indexing does.
+    pub(crate) fn row(&self, i: usize) -> &[T] {
+        assert!(i < self.rows, "row {} of {} rows", i, self.rows);
+        row_of(&self.data, self.width, i)
+    }
+
+    pub(crate) fn truncated(&self, i: usize) -> bool {
+        self.truncated[i] != 0
+    }
+}
+
+/// Row `i` of row-major `values` with `width` per row.
+fn row_of<T>(values: &[T], width: usize, i: usize) -> &[T] {
+    &values[i * width..(i + 1) * width]
+}
+
 /// Rows in a `Precision`: `rows()` rows of `row_bytes()` bytes each.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Quantized {
-    pub(crate) data: Vec<u8>,
-    pub(crate) truncated: Vec<u8>,
-    rows: usize,
+    pub(crate) buffer: RowBuffer<u8>,
     dims: usize,
-    row_bytes: usize,
     precision: Precision,
 }
 
 impl Quantized {
-    pub(crate) fn zeroed(rows: usize, dims: usize, precision: Precision) -> Quantized {
-        let row_bytes = precision.row_bytes(dims);
-        Quantized { data: vec![0; rows * row_bytes], truncated: vec![0; rows], rows, dims, row_bytes, precision }
+    /// `rows` rows of `dims` dimensions in `precision` as `write` fills them.
+    pub(crate) fn filled(
+        rows: usize,
+        dims: usize,
+        precision: Precision,
+        write: impl WriteRows<u8>,
+    ) -> Result<Quantized> {
+        Ok(Quantized { buffer: RowBuffer::filled(rows, precision.row_bytes(dims), write)?, dims, precision })
     }
 
     pub fn rows(&self) -> usize {
-        self.rows
+        self.buffer.rows()
     }
 
     /// Dimensions per row (before packing: a binary row holds dims / 8 bytes).
@@ -39,7 +93,7 @@ impl Quantized {
     }
 
     pub fn row_bytes(&self) -> usize {
-        self.row_bytes
+        self.buffer.width()
     }
 
     pub fn precision(&self) -> Precision {
@@ -49,8 +103,7 @@ impl Quantized {
     /// Row `i`'s bytes (read int8 and binary rows as i8, float16 rows as u16 pairs, little-endian
     /// here as on every platform jina3 runs on).
     pub fn row(&self, i: usize) -> &[u8] {
-        assert!(i < self.rows, "row {} of {} rows", i, self.rows);
-        &self.data[i * self.row_bytes..(i + 1) * self.row_bytes]
+        self.buffer.row(i)
     }
 
     /// Row `i` as signed bytes (`Precision::Int8` and `Precision::Binary`).
@@ -60,12 +113,12 @@ impl Quantized {
 
     /// Every byte, row-major.
     pub fn as_bytes(&self) -> &[u8] {
-        &self.data
+        &self.buffer.data
     }
 
     /// Whether text `i` was cut to max_length (rows from `quantize` never are).
     pub fn truncated(&self, i: usize) -> bool {
-        self.truncated[i] != 0
+        self.buffer.truncated(i)
     }
 }
 
@@ -134,20 +187,18 @@ pub fn calibration_ranges(values: &[f32], dims: usize) -> Result<Ranges> {
 pub fn quantize(values: &[f32], dims: usize, precision: Precision, ranges: Option<&Ranges>) -> Result<Quantized> {
     let rows = whole_rows(values, dims)?;
     let ranges_ptr = Ranges::checked_ptr(ranges, precision, dims)?;
-    let mut out = Quantized::zeroed(rows, dims, precision);
-    call(|error| unsafe {
+    Quantized::filled(rows, dims, precision, |out, capacity, _truncated, error| unsafe {
         sys::jina3_quantize(
             values.as_ptr(),
             rows,
             c_dims(dims),
             precision.raw(),
             ranges_ptr,
-            out.data.as_mut_ptr() as *mut c_void,
-            out.data.len(),
+            out as *mut c_void,
+            capacity,
             error,
         )
-    })?;
-    Ok(out)
+    })
 }
 
 /// Rows in values; the library checks dims itself (dims 0 reaches it as 0 rows).
@@ -170,33 +221,56 @@ unsafe fn view<'a, T>(pointer: *const T, len: usize) -> &'a [T] {
     }
 }
 
-/// One text's token embeddings: `<s>`, the task's prompt, the text's tokens, `</s>`.
-/// Immutable, so `Send + Sync`; the arrays are read in place.
-pub struct Tokens {
-    raw: NonNull<sys::jina3_tokens>,
+/// `len` library-owned [begin, end) pairs (two values each).
+unsafe fn pairs<'a, T>(pointer: *const T, len: usize) -> &'a [[T; 2]] {
+    view(pointer as *const [T; 2], len)
 }
 
-unsafe impl Send for Tokens {}
-unsafe impl Sync for Tokens {}
+/// A result the library owns and `$free` frees, with `$count` items. Immutable, so `Send + Sync`;
+/// its arrays are read in place.
+macro_rules! library_result {
+    ($(#[$doc:meta])* $name:ident: $raw:ty, $count:path, $free:path, $items:literal) => {
+        $(#[$doc])*
+        pub struct $name {
+            raw: NonNull<$raw>,
+        }
+
+        unsafe impl Send for $name {}
+        unsafe impl Sync for $name {}
+
+        impl $name {
+            pub(crate) fn from_raw(raw: *mut $raw) -> Result<$name> {
+                NonNull::new(raw).map(|raw| $name { raw }).ok_or_else(|| Error::Internal(concat!("NULL ", $items).into()))
+            }
+
+            fn ptr(&self) -> *const $raw {
+                self.raw.as_ptr()
+            }
+
+            #[doc = concat!("Number of ", $items, ".")]
+            pub fn len(&self) -> usize {
+                unsafe { $count(self.ptr()) }
+            }
+
+            pub fn is_empty(&self) -> bool {
+                self.len() == 0
+            }
+        }
+
+        impl Drop for $name {
+            fn drop(&mut self) {
+                unsafe { $free(self.raw.as_ptr()) }
+            }
+        }
+    };
+}
+
+library_result! {
+    /// One text's token embeddings: `<s>`, the task's prompt, the text's tokens, `</s>`.
+    Tokens: sys::jina3_tokens, sys::jina3_tokens_count, sys::jina3_tokens_free, "tokens"
+}
 
 impl Tokens {
-    pub(crate) fn from_raw(raw: *mut sys::jina3_tokens) -> Result<Tokens> {
-        NonNull::new(raw).map(|raw| Tokens { raw }).ok_or_else(|| Error::Internal("NULL tokens".into()))
-    }
-
-    fn ptr(&self) -> *const sys::jina3_tokens {
-        self.raw.as_ptr()
-    }
-
-    /// Number of tokens.
-    pub fn len(&self) -> usize {
-        unsafe { sys::jina3_tokens_count(self.ptr()) }
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
     /// Floats per token.
     pub fn hidden(&self) -> usize {
         unsafe { sys::jina3_tokens_hidden(self.ptr()) }
@@ -213,14 +287,12 @@ impl Tokens {
 
     /// Token `i`'s vector.
     pub fn embedding(&self, i: usize) -> &[f32] {
-        let hidden = self.hidden();
-        &self.embeddings()[i * hidden..(i + 1) * hidden]
+        row_of(self.embeddings(), self.hidden(), i)
     }
 
     /// [begin, end) byte offsets into the text per token; [-1, -1] for `<s>`, `</s>` and the prompt.
     pub fn offsets(&self) -> &[[i64; 2]] {
-        let pointer = unsafe { sys::jina3_tokens_offsets(self.ptr()) } as *const [i64; 2];
-        unsafe { view(pointer, self.len()) }
+        unsafe { pairs(sys::jina3_tokens_offsets(self.ptr()), self.len()) }
     }
 
     /// Token `i`'s byte range in the text; None for `<s>`, `</s>` and the prompt.
@@ -239,38 +311,12 @@ impl Tokens {
     }
 }
 
-impl Drop for Tokens {
-    fn drop(&mut self) {
-        unsafe { sys::jina3_tokens_free(self.raw.as_ptr()) }
-    }
+library_result! {
+    /// One text's chunk embeddings from late chunking.
+    Chunks: sys::jina3_chunks, sys::jina3_chunks_count, sys::jina3_chunks_free, "chunks"
 }
-
-/// One text's chunk embeddings from late chunking. Immutable, so `Send + Sync`.
-pub struct Chunks {
-    raw: NonNull<sys::jina3_chunks>,
-}
-
-unsafe impl Send for Chunks {}
-unsafe impl Sync for Chunks {}
 
 impl Chunks {
-    pub(crate) fn from_raw(raw: *mut sys::jina3_chunks) -> Result<Chunks> {
-        NonNull::new(raw).map(|raw| Chunks { raw }).ok_or_else(|| Error::Internal("NULL chunks".into()))
-    }
-
-    fn ptr(&self) -> *const sys::jina3_chunks {
-        self.raw.as_ptr()
-    }
-
-    /// Number of chunks.
-    pub fn len(&self) -> usize {
-        unsafe { sys::jina3_chunks_count(self.ptr()) }
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
     /// Floats per chunk.
     pub fn dims(&self) -> usize {
         unsafe { sys::jina3_chunks_dims(self.ptr()) }
@@ -283,25 +329,16 @@ impl Chunks {
 
     /// Chunk `i`'s vector.
     pub fn embedding(&self, i: usize) -> &[f32] {
-        let dims = self.dims();
-        &self.embeddings()[i * dims..(i + 1) * dims]
+        row_of(self.embeddings(), self.dims(), i)
     }
 
     /// [begin, end) byte offsets into the text per chunk.
     pub fn spans(&self) -> &[[usize; 2]] {
-        let pointer = unsafe { sys::jina3_chunks_spans(self.ptr()) } as *const [usize; 2];
-        unsafe { view(pointer, self.len()) }
+        unsafe { pairs(sys::jina3_chunks_spans(self.ptr()), self.len()) }
     }
 
     /// [begin, end) token indices in the full sequence per chunk.
     pub fn token_spans(&self) -> &[[usize; 2]] {
-        let pointer = unsafe { sys::jina3_chunks_token_spans(self.ptr()) } as *const [usize; 2];
-        unsafe { view(pointer, self.len()) }
-    }
-}
-
-impl Drop for Chunks {
-    fn drop(&mut self) {
-        unsafe { sys::jina3_chunks_free(self.raw.as_ptr()) }
+        unsafe { pairs(sys::jina3_chunks_token_spans(self.ptr()), self.len()) }
     }
 }

@@ -170,10 +170,7 @@ fn every_status_converts_to_its_variant() {
 
 #[test]
 fn queue_full() {
-    let options = EncoderOptions::new().max_queued_requests(1).num_threads(1);
-    let encoder = Encoder::open_with(package(), &options).unwrap();
-    let busy = busy_texts();
-    let first = encoder.submit(&busy, Task::RetrievalPassage, 0).unwrap();
+    let (encoder, first) = busy_encoder(EncoderOptions::new().max_queued_requests(1));
     let no_wait = EncodeOptions::new().block_when_full(false);
     let e =
         expect_err(encoder.submit_with(&TEXTS, &[Task::RetrievalQuery], 0, &no_wait), sys::JINA3_ERR_QUEUE_FULL, "");
@@ -185,9 +182,7 @@ fn queue_full() {
 
 #[test]
 fn deadline_exceeded() {
-    let encoder = Encoder::open_with(package(), &EncoderOptions::new().num_threads(1)).unwrap();
-    let busy = busy_texts();
-    let first = encoder.submit(&busy, Task::RetrievalPassage, 0).unwrap();
+    let (encoder, first) = busy_encoder(EncoderOptions::new());
     let hurry = EncodeOptions::new().deadline_us(1);
     let result = encoder.submit_with(&TEXTS, &[Task::RetrievalQuery], 0, &hurry).and_then(|r| r.wait());
     let e = expect_err(result, sys::JINA3_ERR_DEADLINE_EXCEEDED, "");
@@ -198,9 +193,7 @@ fn deadline_exceeded() {
 
 #[test]
 fn cancelled_when_the_encoder_goes_first() {
-    let encoder = Encoder::open_with(package(), &EncoderOptions::new().num_threads(1)).unwrap();
-    let busy = busy_texts();
-    let request = encoder.submit(&busy, Task::RetrievalPassage, 0).unwrap();
+    let (encoder, request) = busy_encoder(EncoderOptions::new());
     drop(encoder);
     let e = expect_err(request.wait(), sys::JINA3_ERR_CANCELLED, "");
     assert!(matches!(e, Error::Cancelled(_)));

@@ -4,12 +4,12 @@
 use std::env;
 use std::ffi::CStr;
 use std::fs;
-use std::os::raw::{c_char, c_void};
+use std::os::raw::{c_char, c_int, c_void};
 use std::path::PathBuf;
 use std::ptr;
 
 use jina3::sys;
-use jina3::{Encoder, Task};
+use jina3::{Encoder, EncoderOptions, Request, Task};
 
 /// The tiny float32 test package the build generates: $JINA3_TEST_PACKAGE, else
 /// $JINA3_TEST_DATA/package-float32, else the main build's testdata.
@@ -74,6 +74,61 @@ fn text_args(texts: &[&str]) -> (Vec<*const c_char>, Vec<usize>) {
     (texts.iter().map(|t| t.as_ptr() as *const c_char).collect(), texts.iter().map(|t| t.len()).collect())
 }
 
+fn width(encoder: &Encoder, dims: usize) -> usize {
+    if dims == 0 {
+        encoder.hidden_size()
+    } else {
+        dims
+    }
+}
+
+/// The C shape of jina3_encoder_encode, _encode_tasks (`T` = a task per text) and _encode_ids
+/// (`P` = i32).
+type EncodeFn<P, T> = unsafe extern "C" fn(
+    *const sys::jina3_encoder,
+    *const *const P,
+    *const usize,
+    usize,
+    T,
+    c_int,
+    *const sys::jina3_encode_options,
+    *mut f32,
+    usize,
+    *mut u8,
+    *mut *mut sys::jina3_error,
+) -> sys::jina3_status;
+
+/// One `EncodeFn` called directly: rows of `dims` floats (0: full size) for `pointers.len()` texts.
+fn c_rows<P, T>(
+    (encode, what): (EncodeFn<P, T>, &str),
+    encoder: &Encoder,
+    (pointers, lengths): (Vec<*const P>, Vec<usize>),
+    task: T,
+    dims: usize,
+    options: Option<&sys::jina3_encode_options>,
+) -> Vec<f32> {
+    let mut out = vec![0f32; pointers.len() * width(encoder, dims)];
+    let mut error = ptr::null_mut();
+    let options = options.map_or(ptr::null(), |o| o as *const _);
+    let status = unsafe {
+        encode(
+            encoder.as_raw(),
+            pointers.as_ptr(),
+            lengths.as_ptr(),
+            pointers.len(),
+            task,
+            dims as c_int,
+            options,
+            out.as_mut_ptr(),
+            out.len(),
+            ptr::null_mut(),
+            &mut error,
+        )
+    };
+    check(status, error, what);
+    out
+}
+
 /// jina3_encoder_encode called directly with default options (or `options`).
 pub fn c_encode(
     encoder: &Encoder,
@@ -82,77 +137,20 @@ pub fn c_encode(
     dims: usize,
     options: Option<&sys::jina3_encode_options>,
 ) -> Vec<f32> {
-    let width = if dims == 0 { encoder.hidden_size() } else { dims };
-    let (pointers, lengths) = text_args(texts);
-    let mut out = vec![0f32; texts.len() * width];
-    let mut error = ptr::null_mut();
-    let status = unsafe {
-        sys::jina3_encoder_encode(
-            encoder.as_raw(),
-            pointers.as_ptr(),
-            lengths.as_ptr(),
-            texts.len(),
-            task.raw(),
-            dims as i32,
-            options.map_or(ptr::null(), |o| o as *const _),
-            out.as_mut_ptr(),
-            out.len(),
-            ptr::null_mut(),
-            &mut error,
-        )
-    };
-    check(status, error, "jina3_encoder_encode");
-    out
+    let function = (sys::jina3_encoder_encode as EncodeFn<_, _>, "jina3_encoder_encode");
+    c_rows(function, encoder, text_args(texts), task.raw(), dims, options)
 }
 
 pub fn c_encode_tasks(encoder: &Encoder, texts: &[&str], tasks: &[Task], dims: usize) -> Vec<f32> {
-    let width = if dims == 0 { encoder.hidden_size() } else { dims };
-    let (pointers, lengths) = text_args(texts);
     let raw: Vec<sys::jina3_task> = tasks.iter().map(|t| t.raw()).collect();
-    let mut out = vec![0f32; texts.len() * width];
-    let mut error = ptr::null_mut();
-    let status = unsafe {
-        sys::jina3_encoder_encode_tasks(
-            encoder.as_raw(),
-            pointers.as_ptr(),
-            lengths.as_ptr(),
-            texts.len(),
-            raw.as_ptr(),
-            dims as i32,
-            ptr::null(),
-            out.as_mut_ptr(),
-            out.len(),
-            ptr::null_mut(),
-            &mut error,
-        )
-    };
-    check(status, error, "jina3_encoder_encode_tasks");
-    out
+    let function = (sys::jina3_encoder_encode_tasks as EncodeFn<_, _>, "jina3_encoder_encode_tasks");
+    c_rows(function, encoder, text_args(texts), raw.as_ptr(), dims, None)
 }
 
 pub fn c_encode_ids(encoder: &Encoder, ids: &[&[i32]], task: Task, dims: usize) -> Vec<f32> {
-    let width = if dims == 0 { encoder.hidden_size() } else { dims };
-    let pointers: Vec<*const i32> = ids.iter().map(|t| t.as_ptr()).collect();
-    let lengths: Vec<usize> = ids.iter().map(|t| t.len()).collect();
-    let mut out = vec![0f32; ids.len() * width];
-    let mut error = ptr::null_mut();
-    let status = unsafe {
-        sys::jina3_encoder_encode_ids(
-            encoder.as_raw(),
-            pointers.as_ptr(),
-            lengths.as_ptr(),
-            ids.len(),
-            task.raw(),
-            dims as i32,
-            ptr::null(),
-            out.as_mut_ptr(),
-            out.len(),
-            ptr::null_mut(),
-            &mut error,
-        )
-    };
-    check(status, error, "jina3_encoder_encode_ids");
-    out
+    let args = (ids.iter().map(|t| t.as_ptr()).collect(), ids.iter().map(|t| t.len()).collect());
+    let function = (sys::jina3_encoder_encode_ids as EncodeFn<_, _>, "jina3_encoder_encode_ids");
+    c_rows(function, encoder, args, task.raw(), dims, None)
 }
 
 pub fn c_encode_quantized(
@@ -163,9 +161,8 @@ pub fn c_encode_quantized(
     precision: jina3::Precision,
     ranges: Option<&[f32]>,
 ) -> Vec<u8> {
-    let width = if dims == 0 { encoder.hidden_size() } else { dims };
     let (pointers, lengths) = text_args(texts);
-    let row = unsafe { sys::jina3_precision_row_bytes(precision.raw(), width as i32) };
+    let row = unsafe { sys::jina3_precision_row_bytes(precision.raw(), width(encoder, dims) as i32) };
     let mut out = vec![0u8; texts.len() * row];
     let mut error = ptr::null_mut();
     let status = unsafe {
@@ -257,4 +254,12 @@ pub fn c_late_chunk(encoder: &Encoder, text: &str, task: Task, dims: usize, sent
 /// Many long texts: enough passes to keep the encoder's worker busy for a while.
 pub fn busy_texts() -> Vec<String> {
     (0..1500).map(|i| format!("document {} ", i) + &"several words of filler text ".repeat(20)).collect()
+}
+
+/// An encoder with one thread (and `options`) whose worker is kept busy for a while by the
+/// request returned with it.
+pub fn busy_encoder(options: EncoderOptions) -> (Encoder, Request) {
+    let encoder = Encoder::open_with(package(), &options.num_threads(1)).unwrap();
+    let request = encoder.submit(&busy_texts(), Task::RetrievalPassage, 0).unwrap();
+    (encoder, request)
 }
