@@ -20,7 +20,7 @@ packages=(
   libssl-dev python3-protobuf
   clang-14 libclang-rt-14-dev
   libcpp-httplib-dev libboost-dev libdnnl-dev
-  python3-build python3-venv python3-requests python3-aiohttp python3-setuptools python3-wheel
+  python3-build python3-venv python3-pip python3-requests python3-aiohttp python3-setuptools python3-wheel
   python3-prometheus-client nodejs
 )
 missing=()

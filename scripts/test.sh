@@ -35,6 +35,49 @@ begin_job "ctest"
 end_job
 cd "$build"
 
+# pip install (README "Installing the Python package"): a fresh venv (--system-site-packages, for
+# Debian's torch and numpy) pip-installs jina3 from this checkout, offline, REUSING the build above
+# (JINA3_CMAKE_BUILD_DIR: re-configured as it is; the Python targets are already up to date, so only
+# the component "python" is installed). Then the Python tests that matter for an installed package
+# run against it from a directory outside the checkout, with no PYTHONPATH: the encoder and its
+# errors, async, outputs, the sentence-transformers surface, the typing files, the onboarding
+# errors (7 of the 20 pytest files: about 3 minutes on 2 cores), and the README's Python example.
+# Prints its own split; JINA3_TEST_PIP=0 skips it.
+if [[ "${JINA3_TEST_PIP:-1}" != 0 ]]; then
+  begin_job "pip install + tests"
+  pip_work="$build/pip-ci"
+  rm -rf "$pip_work"
+  mkdir -p "$pip_work/outside"
+  /usr/bin/python3 -m venv --system-site-packages "$pip_work/venv"
+  pip_venv=$SECONDS
+  (cd "$root" && JINA3_CMAKE_BUILD_DIR="$build" JINA3_PIP_BUILD_BASE="$pip_work/setuptools" \
+    "$pip_work/venv/bin/python" -m pip install --no-build-isolation --no-input -q .)
+  pip_install=$SECONDS
+  (
+    cd "$pip_work/outside"
+    unset PYTHONPATH
+    export JINA3_TEST_DATA="$build/testdata" JINA3_SHARED_DATA="$(cd "$root/../shared/data" && pwd)"
+    export PYTHONDONTWRITEBYTECODE=1
+    "$pip_work/venv/bin/python" -c 'import sys, jina3, jina3._jina3 as m
+assert jina3.__file__.startswith(sys.prefix), f"jina3 imported from {jina3.__file__}, not from the venv {sys.prefix}"
+print(f"pip job: jina3 {jina3.__version__} from {m.__file__}")'
+    pip_tests=()
+    for t in test_encoder test_encoder_errors test_encoder_async test_outputs test_st_surface test_stubs \
+             test_onboarding_errors; do
+      pip_tests+=("$root/tests/python/$t.py")
+    done
+    # test_imports_the_build_tree_module asserts the build tree's module; here the check above
+    # asserts the venv's instead.
+    "$pip_work/venv/bin/python" -m pytest -q -p no:cacheprovider "${pip_tests[@]}" \
+      --deselect "$root/tests/python/test_encoder.py::test_imports_the_build_tree_module"
+    "$pip_work/venv/bin/python" "$root/tests/capi/readme_snippets.py" --lang python --readme "$root/README.md" \
+      --package "$build/testdata/package-float32" --work "$pip_work/outside/readme" --lib-dir "$pip_work"
+  )
+  echo "pip job: venv $((pip_venv - job_start)) s, pip install $((pip_install - pip_venv)) s," \
+       "tests from outside the checkout $((SECONDS - pip_install)) s"
+  end_job
+fi
+
 # The scheduler's unit tests under ThreadSanitizer: built alone from tests/scheduler (a fake
 # backend, no LibTorch, so TSan sees every access); any report fails. JINA3_TEST_TSAN=0 skips it.
 if [[ "${JINA3_TEST_TSAN:-1}" != 0 ]]; then
