@@ -86,79 +86,56 @@ type Embeddings struct {
 // Row returns row i (a view into Data).
 func (e *Embeddings) Row(i int) []float32 { return e.Data[i*e.Dims : (i+1)*e.Dims : (i+1)*e.Dims] }
 
-// cTexts copies texts into C memory (cgo may not pass Go memory holding Go pointers): one block
-// of bytes, a pointer per text and a length per text. free releases all three.
-type cTexts struct {
-	pointers **C.char
+// cBatch holds texts (E = C.char) or token-id texts (E = C.int32_t) copied into C memory (cgo may
+// not pass Go memory holding Go pointers): one block of values, a pointer per text and a length per
+// text. free releases all three.
+type cBatch[E any] struct {
+	pointers **E
 	lengths  *C.size_t
+	count    C.size_t
 	block    unsafe.Pointer
 }
 
-func newCTexts(texts []string) cTexts {
+// newCBatch copies n texts: text i has size(i) values, which put(i, dst) copies to dst.
+func newCBatch[E any](n int, size func(i int) int, put func(i int, dst unsafe.Pointer)) cBatch[E] {
 	total := 0
-	for _, t := range texts {
-		total += len(t)
+	for i := 0; i < n; i++ {
+		total += size(i)
 	}
-	n := len(texts)
-	c := cTexts{
-		block:    C.malloc(C.size_t(total + 1)),
-		pointers: (**C.char)(C.malloc(C.size_t((n + 1) * int(unsafe.Sizeof((*C.char)(nil)))))),
+	var value E
+	width := int(unsafe.Sizeof(value))
+	c := cBatch[E]{
+		block:    C.malloc(C.size_t((total + 1) * width)),
+		pointers: (**E)(C.malloc(C.size_t((n + 1) * int(unsafe.Sizeof((*E)(nil)))))),
 		lengths:  (*C.size_t)(C.malloc(C.size_t((n + 1) * int(unsafe.Sizeof(C.size_t(0)))))),
+		count:    C.size_t(n),
 	}
-	bytes := unsafe.Slice((*byte)(c.block), total+1)
 	pointers := unsafe.Slice(c.pointers, n+1)
 	lengths := unsafe.Slice(c.lengths, n+1)
 	at := 0
-	for i, t := range texts {
-		copy(bytes[at:], t)
-		pointers[i] = (*C.char)(unsafe.Add(c.block, at))
-		lengths[i] = C.size_t(len(t))
-		at += len(t)
+	for i := 0; i < n; i++ {
+		pointers[i] = (*E)(unsafe.Add(c.block, at*width))
+		put(i, unsafe.Pointer(pointers[i]))
+		lengths[i] = C.size_t(size(i))
+		at += size(i)
 	}
 	return c
 }
 
-func (c cTexts) free() {
+func (c cBatch[E]) free() {
 	C.free(c.block)
 	C.free(unsafe.Pointer(c.pointers))
 	C.free(unsafe.Pointer(c.lengths))
 }
 
-// cIDs copies token-id texts into C memory, as cTexts.
-type cIDs struct {
-	pointers **C.int32_t
-	lengths  *C.size_t
-	block    unsafe.Pointer
+func newCTexts(texts []string) cBatch[C.char] {
+	return newCBatch[C.char](len(texts), func(i int) int { return len(texts[i]) },
+		func(i int, dst unsafe.Pointer) { copy(unsafe.Slice((*byte)(dst), len(texts[i])), texts[i]) })
 }
 
-func newCIDs(ids [][]int32) cIDs {
-	total := 0
-	for _, t := range ids {
-		total += len(t)
-	}
-	n := len(ids)
-	c := cIDs{
-		block:    C.malloc(C.size_t((total + 1) * 4)),
-		pointers: (**C.int32_t)(C.malloc(C.size_t((n + 1) * int(unsafe.Sizeof((*C.int32_t)(nil)))))),
-		lengths:  (*C.size_t)(C.malloc(C.size_t((n + 1) * int(unsafe.Sizeof(C.size_t(0)))))),
-	}
-	values := unsafe.Slice((*int32)(c.block), total+1)
-	pointers := unsafe.Slice(c.pointers, n+1)
-	lengths := unsafe.Slice(c.lengths, n+1)
-	at := 0
-	for i, t := range ids {
-		copy(values[at:], t)
-		pointers[i] = (*C.int32_t)(unsafe.Add(c.block, at*4))
-		lengths[i] = C.size_t(len(t))
-		at += len(t)
-	}
-	return c
-}
-
-func (c cIDs) free() {
-	C.free(c.block)
-	C.free(unsafe.Pointer(c.pointers))
-	C.free(unsafe.Pointer(c.lengths))
+func newCIDs(ids [][]int32) cBatch[C.int32_t] {
+	return newCBatch[C.int32_t](len(ids), func(i int) int { return len(ids[i]) },
+		func(i int, dst unsafe.Pointer) { copy(unsafe.Slice((*int32)(dst), len(ids[i])), ids[i]) })
 }
 
 func cTasks(tasks []Task) (*C.jina3_task, func()) {
@@ -207,24 +184,21 @@ func (e *Encoder) EncodeWith(ctx context.Context, texts []string, task Task, dim
 // EncodeTasks embeds texts with one task for all ([]Task{task}) or one per text; rows with
 // different tasks share forward passes.
 func (e *Encoder) EncodeTasks(ctx context.Context, texts []string, tasks []Task, dims int, opts *EncodeOptions) (*Embeddings, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	request, err := e.Submit(texts, tasks, dims, opts)
-	if err != nil {
-		return nil, err
-	}
-	defer request.Close()
-	return request.Wait(ctx)
+	return submitAndWait(ctx, func() (*Request, error) { return e.Submit(texts, tasks, dims, opts) })
 }
 
 // EncodeIDs embeds texts given as token ids (each text's own tokens, without <s>, </s> or the
 // prompt, which the encoder adds); every id must be below VocabSize().
 func (e *Encoder) EncodeIDs(ctx context.Context, ids [][]int32, task Task, dims int, opts *EncodeOptions) (*Embeddings, error) {
+	return submitAndWait(ctx, func() (*Request, error) { return e.SubmitIDs(ids, []Task{task}, dims, opts) })
+}
+
+// submitAndWait runs one request made by submit to its rows; a ctx already done submits nothing.
+func submitAndWait(ctx context.Context, submit func() (*Request, error)) (*Embeddings, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	request, err := e.SubmitIDs(ids, []Task{task}, dims, opts)
+	request, err := submit()
 	if err != nil {
 		return nil, err
 	}
@@ -248,40 +222,46 @@ func newRequest(raw *C.jina3_request) *Request {
 // Submit queues texts (one task for all, or one per text) and returns at once; Wait gives the
 // rows.
 func (e *Encoder) Submit(texts []string, tasks []Task, dims int, opts *EncodeOptions) (*Request, error) {
-	var request *Request
-	err := e.use(func(raw *C.jina3_encoder) error {
-		ctexts := newCTexts(texts)
-		defer ctexts.free()
-		ctasks, free := cTasks(tasks)
-		defer free()
-		options := opts.raw()
-		var req *C.jina3_request
-		var cerr *C.jina3_error
-		status := C.jina3_encoder_submit(raw, ctexts.pointers, ctexts.lengths, C.size_t(len(texts)), ctasks,
-			C.size_t(len(tasks)), cInt(dims), &options, nil, nil, &req, &cerr)
-		if err := check(status, cerr); err != nil {
-			return err
-		}
-		request = newRequest(req)
-		return nil
+	ctexts := newCTexts(texts)
+	defer ctexts.free()
+	return e.submit(tasks, dims, opts, func(raw *C.jina3_encoder, a *submitArgs) C.jina3_status {
+		return C.jina3_encoder_submit(raw, ctexts.pointers, ctexts.lengths, ctexts.count, a.tasks, a.taskCount, a.dims,
+			a.options, nil, nil, a.request, a.cerr)
 	})
-	return request, err
 }
 
 // SubmitIDs is Submit for token-id texts (see EncodeIDs).
 func (e *Encoder) SubmitIDs(ids [][]int32, tasks []Task, dims int, opts *EncodeOptions) (*Request, error) {
+	cids := newCIDs(ids)
+	defer cids.free()
+	return e.submit(tasks, dims, opts, func(raw *C.jina3_encoder, a *submitArgs) C.jina3_status {
+		return C.jina3_encoder_submit_ids(raw, cids.pointers, cids.lengths, cids.count, a.tasks, a.taskCount, a.dims,
+			a.options, nil, nil, a.request, a.cerr)
+	})
+}
+
+// submitArgs are the arguments that jina3_encoder_submit and _submit_ids share after the texts.
+type submitArgs struct {
+	tasks     *C.jina3_task
+	taskCount C.size_t
+	dims      C.int
+	options   *C.jina3_encode_options
+	request   **C.jina3_request
+	cerr      **C.jina3_error
+}
+
+// submit calls one of the submit functions with the live encoder and makes its Request.
+func (e *Encoder) submit(tasks []Task, dims int, opts *EncodeOptions, call func(*C.jina3_encoder, *submitArgs) C.jina3_status) (*Request, error) {
 	var request *Request
 	err := e.use(func(raw *C.jina3_encoder) error {
-		cids := newCIDs(ids)
-		defer cids.free()
 		ctasks, free := cTasks(tasks)
 		defer free()
 		options := opts.raw()
 		var req *C.jina3_request
 		var cerr *C.jina3_error
-		status := C.jina3_encoder_submit_ids(raw, cids.pointers, cids.lengths, C.size_t(len(ids)), ctasks,
-			C.size_t(len(tasks)), cInt(dims), &options, nil, nil, &req, &cerr)
-		if err := check(status, cerr); err != nil {
+		args := submitArgs{tasks: ctasks, taskCount: C.size_t(len(tasks)), dims: cInt(dims), options: &options,
+			request: &req, cerr: &cerr}
+		if err := check(call(raw, &args), cerr); err != nil {
 			return err
 		}
 		request = newRequest(req)

@@ -86,6 +86,22 @@ func busyTexts() []string {
 	return out
 }
 
+// busy opens an encoder with one thread (and opts) whose worker is kept busy for a while by the
+// request returned with it; the request is cancelled and closed when the test ends.
+func busy(t *testing.T, opts ...jina3.Option) (*jina3.Encoder, *jina3.Request) {
+	t.Helper()
+	e := open(t, append(opts, jina3.WithThreads(1))...)
+	r, err := e.Submit(busyTexts(), []jina3.Task{jina3.RetrievalPassage}, 0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		r.Cancel()
+		r.Close()
+	})
+	return e, r
+}
+
 func TestEncodeEqualsTheCAPI(t *testing.T) {
 	t.Parallel()
 	e, ref := open(t), reference(t)
@@ -567,39 +583,22 @@ func TestEveryErrorKind(t *testing.T) {
 		expect(t, err, jina3.ErrDevice, "")
 	})
 	t.Run("QueueFull", func(t *testing.T) {
-		small := open(t, jina3.WithMaxQueuedRequests(1), jina3.WithThreads(1))
-		first, err := small.Submit(busyTexts(), []jina3.Task{jina3.RetrievalPassage}, 0, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer first.Close()
-		defer first.Cancel()
-		_, err = small.EncodeWith(ctx, texts, jina3.RetrievalQuery, 0, &jina3.EncodeOptions{FailWhenFull: true})
+		small, _ := busy(t, jina3.WithMaxQueuedRequests(1))
+		_, err := small.EncodeWith(ctx, texts, jina3.RetrievalQuery, 0, &jina3.EncodeOptions{FailWhenFull: true})
 		expect(t, err, jina3.ErrQueueFull, "")
 		if s, _ := small.Stats(); s.Rejected != 1 {
 			t.Fatalf("rejected %d", s.Rejected)
 		}
 	})
 	t.Run("DeadlineExceeded", func(t *testing.T) {
-		slow := open(t, jina3.WithThreads(1))
-		first, err := slow.Submit(busyTexts(), []jina3.Task{jina3.RetrievalPassage}, 0, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer first.Close()
-		defer first.Cancel()
-		_, err = slow.EncodeWith(ctx, texts, jina3.RetrievalQuery, 0, &jina3.EncodeOptions{Deadline: time.Microsecond})
+		slow, _ := busy(t)
+		_, err := slow.EncodeWith(ctx, texts, jina3.RetrievalQuery, 0, &jina3.EncodeOptions{Deadline: time.Microsecond})
 		expect(t, err, jina3.ErrDeadlineExceeded, "")
 	})
 	t.Run("Cancelled", func(t *testing.T) {
-		other := open(t, jina3.WithThreads(1))
-		r, err := other.Submit(busyTexts(), []jina3.Task{jina3.RetrievalPassage}, 0, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer r.Close()
+		_, r := busy(t)
 		r.Cancel()
-		_, err = r.Wait(ctx)
+		_, err := r.Wait(ctx)
 		expect(t, err, jina3.ErrCancelled, "")
 	})
 	t.Run("StatusNames", func(t *testing.T) {

@@ -27,14 +27,22 @@ func (t Task) String() string { return C.GoString(C.jina3_task_name(C.jina3_task
 
 // ParseTask looks a task up by canonical name ("" and "none" give TaskNone).
 func ParseTask(name string) (Task, error) {
+	return parseName[Task](name, func(cname *C.char, task *C.jina3_task, cerr **C.jina3_error) C.jina3_status {
+		return C.jina3_task_from_name(cname, task, cerr)
+	})
+}
+
+// parseName looks name up through one of jina3.h's *_from_name functions, which fromName calls
+// with the name as a C string, the out-pointer for the value and the one for the error.
+func parseName[T ~int, V ~int32 | ~uint32](name string, fromName func(*C.char, *V, **C.jina3_error) C.jina3_status) (T, error) {
 	cname := C.CString(name)
 	defer C.free(unsafe.Pointer(cname))
-	var task C.jina3_task
+	var value V
 	var cerr *C.jina3_error
-	if err := check(C.jina3_task_from_name(cname, &task, &cerr), cerr); err != nil {
+	if err := check(fromName(cname, &value, &cerr), cerr); err != nil {
 		return 0, err
 	}
-	return Task(task), nil
+	return T(value), nil
 }
 
 // Priority is a call's lane in the encoder's scheduler (jina3_priority).
@@ -56,14 +64,9 @@ func (p Priority) String() string {
 
 // ParsePriority parses "interactive" or "bulk".
 func ParsePriority(name string) (Priority, error) {
-	cname := C.CString(name)
-	defer C.free(unsafe.Pointer(cname))
-	var priority C.jina3_priority
-	var cerr *C.jina3_error
-	if err := check(C.jina3_priority_from_name(cname, &priority, &cerr), cerr); err != nil {
-		return 0, err
-	}
-	return Priority(priority), nil
+	return parseName[Priority](name, func(cname *C.char, priority *C.jina3_priority, cerr **C.jina3_error) C.jina3_status {
+		return C.jina3_priority_from_name(cname, priority, cerr)
+	})
 }
 
 // Device is where an encoder runs (jina3_device).
@@ -78,15 +81,14 @@ func (d Device) String() string { return C.GoString(C.jina3_device_name(C.jina3_
 
 // ParseDevice parses "cpu", "cuda" or "cuda:N" into the device and its index.
 func ParseDevice(name string) (Device, int, error) {
-	cname := C.CString(name)
-	defer C.free(unsafe.Pointer(cname))
-	var device C.jina3_device
 	var index C.int
-	var cerr *C.jina3_error
-	if err := check(C.jina3_device_from_name(cname, &device, &index, &cerr), cerr); err != nil {
+	device, err := parseName[Device](name, func(cname *C.char, device *C.jina3_device, cerr **C.jina3_error) C.jina3_status {
+		return C.jina3_device_from_name(cname, device, &index, cerr)
+	})
+	if err != nil {
 		return 0, 0, err
 	}
-	return Device(device), int(index), nil
+	return device, int(index), nil
 }
 
 // DType is the numeric type of the backbone (jina3_dtype); embeddings are always float32.
@@ -104,14 +106,9 @@ func (d DType) String() string { return C.GoString(C.jina3_dtype_name(C.jina3_dt
 
 // ParseDType parses a dtype name.
 func ParseDType(name string) (DType, error) {
-	cname := C.CString(name)
-	defer C.free(unsafe.Pointer(cname))
-	var dtype C.jina3_dtype
-	var cerr *C.jina3_error
-	if err := check(C.jina3_dtype_from_name(cname, &dtype, &cerr), cerr); err != nil {
-		return 0, err
-	}
-	return DType(dtype), nil
+	return parseName[DType](name, func(cname *C.char, dtype *C.jina3_dtype, cerr **C.jina3_error) C.jina3_status {
+		return C.jina3_dtype_from_name(cname, dtype, cerr)
+	})
 }
 
 // Precision is the element type of output rows (jina3_precision). Int8/Uint8 quantise each

@@ -69,7 +69,7 @@ func (e *Encoder) EncodeQuantized(texts []string, task Task, dims int, precision
 		out := newQuantized(len(texts), width, precision)
 		truncated := make([]byte, len(texts))
 		var cerr *C.jina3_error
-		status := C.jina3_encoder_encode_quantized(raw, ctexts.pointers, ctexts.lengths, C.size_t(len(texts)),
+		status := C.jina3_encoder_encode_quantized(raw, ctexts.pointers, ctexts.lengths, ctexts.count,
 			C.jina3_task(task), cInt(dims), C.jina3_precision(precision), floatPtr(flat), &options,
 			unsafe.Pointer(bytePtr(out.Data)), C.size_t(len(out.Data)), bytePtr(truncated), &cerr)
 		if err := check(status, cerr); err != nil {

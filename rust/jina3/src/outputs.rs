@@ -226,10 +226,14 @@ unsafe fn pairs<'a, T>(pointer: *const T, len: usize) -> &'a [[T; 2]] {
     view(pointer as *const [T; 2], len)
 }
 
-/// A result the library owns and `$free` frees, with `$count` items. Immutable, so `Send + Sync`;
-/// its arrays are read in place.
+/// A result the library owns and `$free` frees: `$count` items ($items, one $item each) with one
+/// vector of `$width` floats each (`$vectors`). Immutable, so `Send + Sync`; its arrays are read in
+/// place.
 macro_rules! library_result {
-    ($(#[$doc:meta])* $name:ident: $raw:ty, $count:path, $free:path, $items:literal) => {
+    (
+        $(#[$doc:meta])* $name:ident ($items:literal, $item:literal): $raw:ty,
+        count $count:path, free $free:path, vectors $vectors:path, width $width:ident = $width_fn:path
+    ) => {
         $(#[$doc])*
         pub struct $name {
             raw: NonNull<$raw>,
@@ -255,6 +259,21 @@ macro_rules! library_result {
             pub fn is_empty(&self) -> bool {
                 self.len() == 0
             }
+
+            #[doc = concat!("Floats per ", $item, ".")]
+            pub fn $width(&self) -> usize {
+                unsafe { $width_fn(self.ptr()) }
+            }
+
+            #[doc = concat!("len() x ", stringify!($width), "() floats, row-major.")]
+            pub fn embeddings(&self) -> &[f32] {
+                unsafe { view($vectors(self.ptr()), self.len() * self.$width()) }
+            }
+
+            #[doc = concat!("The vector of ", $item, " `i`.")]
+            pub fn embedding(&self, i: usize) -> &[f32] {
+                row_of(self.embeddings(), self.$width(), i)
+            }
         }
 
         impl Drop for $name {
@@ -267,27 +286,14 @@ macro_rules! library_result {
 
 library_result! {
     /// One text's token embeddings: `<s>`, the task's prompt, the text's tokens, `</s>`.
-    Tokens: sys::jina3_tokens, sys::jina3_tokens_count, sys::jina3_tokens_free, "tokens"
+    Tokens ("tokens", "token"): sys::jina3_tokens,
+    count sys::jina3_tokens_count, free sys::jina3_tokens_free,
+    vectors sys::jina3_tokens_embeddings, width hidden = sys::jina3_tokens_hidden
 }
 
 impl Tokens {
-    /// Floats per token.
-    pub fn hidden(&self) -> usize {
-        unsafe { sys::jina3_tokens_hidden(self.ptr()) }
-    }
-
     pub fn ids(&self) -> &[i32] {
         unsafe { view(sys::jina3_tokens_ids(self.ptr()), self.len()) }
-    }
-
-    /// len() x hidden() floats, row-major.
-    pub fn embeddings(&self) -> &[f32] {
-        unsafe { view(sys::jina3_tokens_embeddings(self.ptr()), self.len() * self.hidden()) }
-    }
-
-    /// Token `i`'s vector.
-    pub fn embedding(&self, i: usize) -> &[f32] {
-        row_of(self.embeddings(), self.hidden(), i)
     }
 
     /// [begin, end) byte offsets into the text per token; [-1, -1] for `<s>`, `</s>` and the prompt.
@@ -313,25 +319,12 @@ impl Tokens {
 
 library_result! {
     /// One text's chunk embeddings from late chunking.
-    Chunks: sys::jina3_chunks, sys::jina3_chunks_count, sys::jina3_chunks_free, "chunks"
+    Chunks ("chunks", "chunk"): sys::jina3_chunks,
+    count sys::jina3_chunks_count, free sys::jina3_chunks_free,
+    vectors sys::jina3_chunks_embeddings, width dims = sys::jina3_chunks_dims
 }
 
 impl Chunks {
-    /// Floats per chunk.
-    pub fn dims(&self) -> usize {
-        unsafe { sys::jina3_chunks_dims(self.ptr()) }
-    }
-
-    /// len() x dims() floats, row-major.
-    pub fn embeddings(&self) -> &[f32] {
-        unsafe { view(sys::jina3_chunks_embeddings(self.ptr()), self.len() * self.dims()) }
-    }
-
-    /// Chunk `i`'s vector.
-    pub fn embedding(&self, i: usize) -> &[f32] {
-        row_of(self.embeddings(), self.dims(), i)
-    }
-
     /// [begin, end) byte offsets into the text per chunk.
     pub fn spans(&self) -> &[[usize; 2]] {
         unsafe { pairs(sys::jina3_chunks_spans(self.ptr()), self.len()) }
