@@ -411,8 +411,9 @@ class Encoder:
 
         Example::
 
-            encoder = jina3.Encoder.shared("jina-v3-package", num_threads=2)
-            assert jina3.Encoder.shared("jina-v3-package", num_threads=2)._native is encoder._native
+            encoder = jina3.Encoder.shared("jina-v3-package", num_threads=2)  # loads the package
+            again = jina3.Encoder.shared("jina-v3-package", num_threads=2)    # the same model
+            jina3.shared_load_count()  # 1
         """
         _check_keywords("Encoder.shared", options, _INIT_KEYWORDS - {"device"})
         spec = _spec(path, device, options)
@@ -557,7 +558,8 @@ class Encoder:
                 arrays = [torch.from_numpy(array) for array in arrays]
             return arrays[0] if single else arrays
         if output_value != "sentence_embedding":
-            raise _invalid(f"output_value={output_value!r}: use 'sentence_embedding' (the default) or 'token_embeddings'")
+            raise _invalid(f"output_value={output_value!r}: use one of {', '.join(map(repr, _OUTPUT_VALUES))} "
+                           "('sentence_embedding' is the default)")
 
         vectors = _call(qualname, Encoder._encode_signature, native.encode, (texts, task, dims), options)
         if single:
@@ -733,7 +735,7 @@ def similarity(a, b):
     rows = []
     for name, x in (("a", a), ("b", b)):
         if tensor and hasattr(x, "detach"):
-            x = x.detach().cpu().numpy()
+            x = x.detach().cpu().float().numpy()  # (bfloat16 has no NumPy type; float32 is used anyway)
         x = _np.asarray(x)
         if x.dtype == object or not (_np.issubdtype(x.dtype, _np.number) or x.dtype == _np.bool_):
             raise TypeError(f"similarity(): {name} must hold numbers, not {x.dtype}")

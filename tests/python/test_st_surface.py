@@ -204,6 +204,8 @@ def test_similarity_against_numpy(encoder, texts):
     as_tensor = jina3.similarity(torch.from_numpy(a), b)
     assert isinstance(as_tensor, torch.Tensor) and tuple(as_tensor.shape) == (5, 7)
     np.testing.assert_allclose(as_tensor.numpy(), numpy_cosine(a, b), atol=1e-6)
+    bf16 = jina3.similarity(torch.from_numpy(a).to(torch.bfloat16), torch.from_numpy(b))
+    np.testing.assert_allclose(bf16.numpy(), numpy_cosine(a, b), atol=2e-2)  # bfloat16 rows: 8 bits of mantissa
 
     # The encoder's method, on its own vectors: normalised rows, so it is their dot product.
     q, d = encoder.encode_query(texts[:2]), encoder.encode_document(texts)
