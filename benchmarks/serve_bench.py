@@ -358,6 +358,29 @@ def start_server(args):
     raise SystemExit("jina3 serve did not become ready")
 
 
+STAT_KEYS = ["requests", "rows", "passes", "tokens", "padded_tokens", "pass_us", "queue_wait_us"]
+
+
+def server_counters(port):
+    import http.client
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    c.request("GET", "/metrics")
+    text = c.getresponse().read().decode()
+    values = {}
+    for line in text.splitlines():
+        for key in STAT_KEYS:
+            if line.startswith(f"jina3_{key}_total "):
+                values[key] = int(float(line.split()[1]))
+    return values
+
+
+def delta(before, after):
+    d = {k: after[k] - before[k] for k in STAT_KEYS}
+    d["rows_per_pass"] = d["rows"] / d["passes"] if d["passes"] else None
+    d["ms_per_pass"] = d["pass_us"] / d["passes"] / 1000 if d["passes"] else None
+    return d
+
+
 def pooled(runs, clients_key):
     """One figure from several windows: completions over the summed windows, percentiles of all."""
     completed = sum(r["completed"] for r in runs)
@@ -397,10 +420,16 @@ def main(argv=None):
                 for kind in order:
                     log(f"closed loop, round {r + 1}/{args.rounds}: {kind}, {args.clients} callers, {args.seconds} s")
                     if kind == "in_process":
+                        before = {k: encoder.stats()[k] for k in STAT_KEYS}
                         result = in_process_closed(encoder, texts, args.clients, args.seconds, args.warmup_seconds)
+                        result["stats"] = delta(before, {k: encoder.stats()[k] for k in STAT_KEYS})
                     else:
+                        before = server_counters(port)
                         result = asyncio.run(http_closed(port, texts, args.clients, args.seconds, args.warmup_seconds))
-                    log(f"  {result['requests_per_s']:.2f} req/s, p99 {result['latency_ms']['p99']:.0f} ms")
+                        result["stats"] = delta(before, server_counters(port))
+                    log(f"  {result['requests_per_s']:.2f} req/s, p99 {result['latency_ms']['p99']:.0f} ms, "
+                        f"{result['stats']['rows_per_pass'] or 0:.1f} rows/pass, "
+                        f"{result['stats']['ms_per_pass'] or 0:.0f} ms/pass (warm-up and drain included)")
                     runs[kind].append(result)
             doc["in_process_closed"] = pooled(runs["in_process"], "callers")
             doc["http_closed"] = pooled(runs["http"], "clients")
