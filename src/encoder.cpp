@@ -6,6 +6,7 @@
 #include <sched.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <thread>
 
@@ -80,7 +81,7 @@ struct __attribute__((visibility("hidden"))) Encoder::Impl {
   // while the model its passes use is alive.
   ~Impl() { scheduler->shutdown(); }
 
-  pipeline::Services services() { return pipeline::Services{model, *scheduler, cache.get(), answered_directly}; }
+  pipeline::Services services() { return pipeline::Services{model, *scheduler, cache.get(), direct.data()}; }
 
   // Checks and queues a pooled-rows request.
   pipeline::Submitted submit(const pipeline::Request& request, std::function<void()> on_ready) {
@@ -100,7 +101,7 @@ struct __attribute__((visibility("hidden"))) Encoder::Impl {
   Model model;
   Device device;
   std::unique_ptr<detail::EmbeddingCache> cache;
-  std::atomic<std::uint64_t> answered_directly{0};
+  std::array<pipeline::Services::Direct, kPriorityCount> direct;
   // Last, so destroyed first: the worker has stopped and every request is settled before the
   // cache and the model that requests use go away.
   std::shared_ptr<detail::Scheduler> scheduler;
@@ -345,7 +346,13 @@ std::size_t Encoder::output_dims(int dims) const {
 EncoderStats Encoder::stats() const {
   if (!impl_) throw_moved_from();
   EncoderStats stats = impl_->scheduler->stats();
-  stats.requests += impl_->answered_directly.load(std::memory_order_relaxed);
+  // Calls and rows the cache answered never reach the scheduler: counted here, per lane too.
+  for (int lane = 0; lane < kPriorityCount; ++lane) {
+    const auto requests = impl_->direct[lane].requests.load(std::memory_order_relaxed);
+    stats.requests += requests;
+    stats.lanes[lane].requests += requests;
+    stats.lanes[lane].rows += impl_->direct[lane].cached_rows.load(std::memory_order_relaxed);
+  }
   if (impl_->cache) {
     const auto c = impl_->cache->counters();
     stats.cache_hits = c.hits;

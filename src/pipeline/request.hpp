@@ -80,7 +80,12 @@ struct Services {
   const Model& model;
   detail::Scheduler& scheduler;
   detail::EmbeddingCache* cache;
-  std::atomic<std::uint64_t>& answered_directly;  // calls that needed no pass (cache, no texts)
+  // Per lane (Priority): what never reaches the scheduler, so that stats() can count it.
+  struct Direct {
+    std::atomic<std::uint64_t> requests{0};  // calls that needed no pass (cache, no texts)
+    std::atomic<std::uint64_t> cached_rows{0};  // rows answered from the cache
+  };
+  Direct* direct;  // kPriorityCount entries
 };
 
 }  // namespace pipeline

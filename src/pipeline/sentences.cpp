@@ -51,8 +51,10 @@ Submitted submit_sentences(const Services& services, const Request& request, con
   }
 
   std::future<Embeddings> future = call->promise.get_future();
+  Services::Direct& direct = services.direct[static_cast<int>(request.options.priority)];
+  if (count > call->computed.size()) direct.cached_rows.fetch_add(count - call->computed.size(), std::memory_order_relaxed);
   if (call->computed.empty()) {  // no texts, or every row from the cache
-    services.answered_directly.fetch_add(1, std::memory_order_relaxed);
+    direct.requests.fetch_add(1, std::memory_order_relaxed);
     call->promise.set_value(std::move(call->result));
     if (call->on_ready) call->on_ready();
     return Submitted{std::move(future), 0};

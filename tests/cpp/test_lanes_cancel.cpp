@@ -419,6 +419,26 @@ TEST_CASE("lanes: without the scheduler, submit runs on the calling thread and c
   CHECK(stats.cancelled == 0);
 }
 
+TEST_CASE("lanes: calls and rows the cache answers count in their lane, and the lanes sum to the totals",
+          "[lanes_cancel]") {
+  EncoderOptions cached;
+  cached.cache_bytes = 4 << 20;
+  Encoder encoder = open_encoder(cached);
+  const std::vector<std::string> texts = {"cached once", "then answered"};
+  const int bulk = static_cast<int>(Priority::Bulk);
+  encoder.encode(texts, Task::RetrievalQuery, 0, with_priority(Priority::Bulk));  // runs, fills the cache
+  encoder.encode(texts, Task::RetrievalQuery, 0, with_priority(Priority::Bulk));  // all from the cache
+  encoder.encode({texts[0], "one new text"}, Task::RetrievalQuery, 0, with_priority(Priority::Bulk));  // half
+  const EncoderStats stats = encoder.stats();
+  CHECK(stats.requests == 3);
+  CHECK(stats.rows == 6);
+  CHECK(stats.cache_hits == 3);
+  CHECK(stats.lanes[bulk].requests == 3);
+  CHECK(stats.lanes[bulk].rows == 6);
+  CHECK(stats.lanes[static_cast<int>(Priority::Interactive)].requests == 0);
+  CHECK(stats.lanes[static_cast<int>(Priority::Interactive)].rows == 0);
+}
+
 TEST_CASE("lanes: a bad priority value and a bad bulk_share are InvalidArgument", "[lanes_cancel]") {
   const Encoder& encoder = shared_encoder("float32");
   for (int value : {7, -1, kPriorityCount}) {
