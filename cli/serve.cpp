@@ -121,6 +121,7 @@ int run_serve(const ServeArgs& args) {
   config.log_json = args.log_format == "json";
   config.quiet = args.quiet;
 
+  jina3_http::catch_early_stop_signals();  // SIGTERM while loading: exit 0, not killed
   const jina3::Encoder encoder(args.package, args.encoder_options);
   encoder.check(config.default_task, 0);  // the package has the default task's adapter
   try {

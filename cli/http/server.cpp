@@ -9,6 +9,7 @@
 
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <cerrno>
@@ -305,6 +306,8 @@ class Server {
 };
 
 // ---- helpers -----------------------------------------------------------------------------------
+
+extern "C" void on_early_stop_signal(int) { _exit(0); }  // async-signal-safe
 
 std::chrono::milliseconds millis(double seconds) {
   return std::chrono::milliseconds(static_cast<long long>(seconds * 1000.0));
@@ -1015,6 +1018,11 @@ void Session::close(bool drain) {
 }
 
 }  // namespace
+
+void catch_early_stop_signals() {
+  std::signal(SIGTERM, on_early_stop_signal);
+  std::signal(SIGINT, on_early_stop_signal);
+}
 
 int serve(const jina3::Encoder& encoder, const ServerConfig& config) {
   Server server(encoder, config);

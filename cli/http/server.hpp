@@ -28,6 +28,10 @@ struct ServerConfig {
   int work_threads = 4;                   // body parsing, tokenising, response formatting
 };
 
+// Until serve() installs its own handling, SIGTERM and SIGINT end the process at once with exit
+// code 0 (nothing is in flight while the package loads), instead of killing it.
+void catch_early_stop_signals();
+
 // Listens, serves until SIGTERM or SIGINT, then stops accepting, finishes the requests in flight
 // (bounded by shutdown_timeout_s) and returns 0. Throws std::runtime_error if it cannot listen.
 int serve(const jina3::Encoder& encoder, const ServerConfig& config);
