@@ -1,4 +1,4 @@
-// Output files of `jina3 embed`; see embedding_output.hpp.
+// Output files of `jina3 embed` and `jina3 chunk`; see embedding_output.hpp.
 #include "embedding_output.hpp"
 
 #include <fcntl.h>
@@ -16,7 +16,7 @@
 #include "json_types.hpp"
 
 #if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
-#error "the .npy writer stores the host's floats as '<f4' (little-endian)"
+#error "the .npy writer stores the host's floats as '<f4'/'<f2' (little-endian)"
 #endif
 
 namespace jina3_cli {
@@ -142,12 +142,46 @@ namespace {
 // dict literal padded with spaces to a multiple of 64 bytes and ended by '\n'. The header is
 // written first with 0 rows and rewritten with the final count, in the same fixed size: 128
 // bytes hold any 64-bit row count.
+constexpr std::size_t kNpyHeaderBytes = 128;
+
+std::string npy_header(const char* descr, std::uint64_t rows, std::size_t columns) {
+  std::string dict =
+      fmt::format("{{'descr': '{}', 'fortran_order': False, 'shape': ({}, {}), }}", descr, rows, columns);
+  const std::size_t dict_bytes = kNpyHeaderBytes - 10;
+  dict.resize(dict_bytes - 1, ' ');
+  dict += '\n';
+  std::string header("\x93NUMPY\x01\x00", 8);
+  header += static_cast<char>(dict_bytes & 0xFF);
+  header += static_cast<char>(dict_bytes >> 8);
+  header += dict;
+  return header;
+}
+
+// NumPy's dtype of each precision's bytes: the float types little-endian, the packed bits one
+// byte per 8 dims (numpy.packbits), signed for binary as sentence-transformers gives it.
+const char* npy_descr(jina3::Precision precision) {
+  switch (precision) {
+    case jina3::Precision::Float32: return "<f4";
+    case jina3::Precision::Float16: return "<f2";
+    case jina3::Precision::Int8:
+    case jina3::Precision::Binary: return "|i1";
+    case jina3::Precision::UInt8:
+    case jina3::Precision::UBinary: return "|u1";
+  }
+  return "|u1";
+}
+
+std::size_t npy_columns(const RowLayout& layout) {
+  const auto p = layout.precision;
+  return p == jina3::Precision::Binary || p == jina3::Precision::UBinary ? layout.dims / 8 : layout.dims;
+}
+
 class NpyWriter final : public EmbeddingWriter {
  public:
-  NpyWriter(OutputFile& file, int dims) : file_(file), dims_(dims) { write_header(0); }
+  NpyWriter(OutputFile& file, const RowLayout& layout) : file_(file), layout_(layout) { write_header(0); }
 
-  void write(const InputBlock&, const jina3::Embeddings& embeddings, std::uint64_t) override {
-    file_.write(embeddings.data.data(), embeddings.data.size() * sizeof(float));
+  void write(const std::uint8_t* rows, std::size_t count, std::uint64_t, const std::optional<RowJson>*) override {
+    file_.write(rows, count * layout_.bytes());
   }
 
   void finish(std::uint64_t rows) override {
@@ -156,40 +190,28 @@ class NpyWriter final : public EmbeddingWriter {
   }
 
  private:
-  static constexpr std::size_t kHeaderBytes = 128;
-
   void write_header(std::uint64_t rows) {
-    std::string dict = fmt::format("{{'descr': '<f4', 'fortran_order': False, 'shape': ({}, {}), }}", rows, dims_);
-    const std::size_t dict_bytes = kHeaderBytes - 10;
-    dict.resize(dict_bytes - 1, ' ');
-    dict += '\n';
-    std::string header("\x93NUMPY\x01\x00", 8);
-    header += static_cast<char>(dict_bytes & 0xFF);
-    header += static_cast<char>(dict_bytes >> 8);
-    header += dict;
+    const std::string header = npy_header(npy_descr(layout_.precision), rows, npy_columns(layout_));
     file_.write(header.data(), header.size());
   }
 
   OutputFile& file_;
-  int dims_;
+  RowLayout layout_;
 };
 
-// One object per text: {"index": N, "id": ... (when the input line had one), "embedding": [...]}.
+// One object per text: {"index": N, "id": ... (when the input line had one), "embedding": ...}.
 class JsonlWriter final : public EmbeddingWriter {
  public:
-  explicit JsonlWriter(OutputFile& file) : file_(file) {}
+  JsonlWriter(OutputFile& file, const RowLayout& layout) : file_(file), layout_(layout) {}
 
-  void write(const InputBlock& block, const jina3::Embeddings& embeddings, std::uint64_t first_index) override {
+  void write(const std::uint8_t* rows, std::size_t count, std::uint64_t first_index,
+             const std::optional<RowJson>* ids) override {
     std::string out;
-    for (std::size_t i = 0; i < embeddings.rows; ++i) {
+    for (std::size_t i = 0; i < count; ++i) {
       RowJson row = RowJson::object();
       row["index"] = first_index + i;
-      if (i < block.ids.size() && block.ids[i]) row["id"] = *block.ids[i];
-      RowJson::array_t values;
-      values.reserve(embeddings.dims);
-      const float* data = embeddings.row(i);
-      for (std::size_t d = 0; d < embeddings.dims; ++d) values.emplace_back(data[d]);
-      row["embedding"] = std::move(values);
+      if (ids && ids[i]) row["id"] = *ids[i];
+      row["embedding"] = row_json(rows + i * layout_.bytes(), layout_);
       out += row.dump();
       out += '\n';
     }
@@ -200,13 +222,153 @@ class JsonlWriter final : public EmbeddingWriter {
 
  private:
   OutputFile& file_;
+  RowLayout layout_;
 };
+
+// IEEE 754 half (binary16) bits to float; exact.
+float half_to_float(std::uint16_t bits) {
+  const std::uint32_t sign = static_cast<std::uint32_t>(bits & 0x8000u) << 16;
+  const std::uint32_t exponent = (bits >> 10) & 0x1Fu;
+  std::uint32_t mantissa = bits & 0x3FFu;
+  std::uint32_t out = 0;
+  if (exponent == 0x1F) {
+    out = sign | 0x7F800000u | (mantissa << 13);  // inf, NaN
+  } else if (exponent != 0) {
+    out = sign | ((exponent + 112) << 23) | (mantissa << 13);
+  } else if (mantissa != 0) {  // subnormal: normalise
+    std::uint32_t e = 113;
+    while ((mantissa & 0x400u) == 0) {
+      mantissa <<= 1;
+      --e;
+    }
+    out = sign | (e << 23) | ((mantissa & 0x3FFu) << 13);
+  } else {
+    out = sign;
+  }
+  float value;
+  std::memcpy(&value, &out, sizeof value);
+  return value;
+}
+
+std::string base64(const std::uint8_t* data, std::size_t size) {
+  static constexpr char kDigits[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  out.reserve((size + 2) / 3 * 4);
+  std::size_t i = 0;
+  for (; i + 3 <= size; i += 3) {
+    const std::uint32_t v = (std::uint32_t{data[i]} << 16) | (std::uint32_t{data[i + 1]} << 8) | data[i + 2];
+    for (int shift : {18, 12, 6, 0}) out += kDigits[(v >> shift) & 0x3F];
+  }
+  if (i < size) {
+    const bool two = i + 1 < size;
+    const std::uint32_t v = (std::uint32_t{data[i]} << 16) | (two ? std::uint32_t{data[i + 1]} << 8 : 0u);
+    out += kDigits[(v >> 18) & 0x3F];
+    out += kDigits[(v >> 12) & 0x3F];
+    out += two ? kDigits[(v >> 6) & 0x3F] : '=';
+    out += '=';
+  }
+  return out;
+}
 
 }  // namespace
 
-std::unique_ptr<EmbeddingWriter> make_writer(OutputFormat format, OutputFile& file, int dims) {
-  if (format == OutputFormat::Npy) return std::make_unique<NpyWriter>(file, dims);
-  return std::make_unique<JsonlWriter>(file);
+JsonEncoding json_encoding(const std::string& name) {
+  if (name == "numbers") return JsonEncoding::Numbers;
+  if (name == "base64") return JsonEncoding::Base64;
+  throw UsageError(fmt::format("--encoding {}: use numbers or base64", name));
+}
+
+RowJson row_json(const std::uint8_t* row, const RowLayout& layout) {
+  if (layout.encoding == JsonEncoding::Base64) return base64(row, layout.bytes());
+  RowJson::array_t values;
+  const std::size_t n = layout.bytes();
+  switch (layout.precision) {
+    case jina3::Precision::Float32:
+      values.reserve(layout.dims);
+      for (std::size_t d = 0; d < layout.dims; ++d) {
+        float value;
+        std::memcpy(&value, row + 4 * d, sizeof value);
+        values.emplace_back(value);
+      }
+      break;
+    case jina3::Precision::Float16:
+      values.reserve(layout.dims);
+      for (std::size_t d = 0; d < layout.dims; ++d) {
+        std::uint16_t bits;
+        std::memcpy(&bits, row + 2 * d, sizeof bits);
+        values.emplace_back(half_to_float(bits));
+      }
+      break;
+    case jina3::Precision::Int8:
+    case jina3::Precision::Binary:
+      values.reserve(n);
+      for (std::size_t i = 0; i < n; ++i) values.emplace_back(static_cast<std::int64_t>(static_cast<std::int8_t>(row[i])));
+      break;
+    case jina3::Precision::UInt8:
+    case jina3::Precision::UBinary:
+      values.reserve(n);
+      for (std::size_t i = 0; i < n; ++i) values.emplace_back(static_cast<std::uint64_t>(row[i]));
+      break;
+  }
+  return values;
+}
+
+std::unique_ptr<EmbeddingWriter> make_writer(OutputFormat format, OutputFile& file, const RowLayout& layout) {
+  if (format == OutputFormat::Npy) return std::make_unique<NpyWriter>(file, layout);
+  return std::make_unique<JsonlWriter>(file, layout);
+}
+
+void write_npy_f32(const std::string& path, const float* values, std::size_t rows, std::size_t columns) {
+  OutputFile file(path);
+  const std::string header = npy_header("<f4", rows, columns);
+  file.write(header.data(), header.size());
+  file.write(values, rows * columns * sizeof(float));
+  file.commit();
+}
+
+jina3::Ranges read_ranges_npy(const std::string& path) {
+  const auto bad = [&](const std::string& why) {
+    return IoError(fmt::format("--ranges {}: {} (expected a .npy file of shape (2, dims), float32, as "
+                               "jina3.calibration_ranges or --save-ranges writes it)", path, why));
+  };
+  std::FILE* file = std::fopen(path.c_str(), "rb");
+  if (!file) throw IoError(fmt::format("cannot open --ranges {}: {}", path, std::strerror(errno)));
+  std::unique_ptr<std::FILE, int (*)(std::FILE*)> closer(file, std::fclose);
+  unsigned char prefix[10];
+  if (std::fread(prefix, 1, 10, file) != 10 || std::memcmp(prefix, "\x93NUMPY", 6) != 0) throw bad("not a .npy file");
+  std::size_t header_bytes = prefix[8] | (std::size_t{prefix[9]} << 8);
+  if (prefix[6] >= 2) {  // versions 2 and 3: a 4-byte header length
+    unsigned char more[2];
+    if (std::fread(more, 1, 2, file) != 2) throw bad("truncated header");
+    header_bytes |= (std::size_t{more[0]} << 16) | (std::size_t{more[1]} << 24);
+  }
+  if (header_bytes > (1u << 20)) throw bad("header too large");
+  std::string header(header_bytes, '\0');
+  if (std::fread(header.data(), 1, header_bytes, file) != header_bytes) throw bad("truncated header");
+  const bool f4 = header.find("'descr': '<f4'") != std::string::npos;
+  const bool f8 = header.find("'descr': '<f8'") != std::string::npos;
+  if (!f4 && !f8) throw bad("dtype is not float32 or float64");
+  if (header.find("'fortran_order': False") == std::string::npos) throw bad("Fortran order");
+  const auto shape_at = header.find("'shape': (");
+  unsigned long long first = 0, second = 0;
+  if (shape_at == std::string::npos ||
+      std::sscanf(header.c_str() + shape_at + 10, "%llu, %llu)", &first, &second) != 2) {
+    throw bad("shape is not two-dimensional");
+  }
+  if (first != 2 || second == 0 || second > (1u << 20)) throw bad(fmt::format("shape is ({}, {})", first, second));
+  const std::size_t count = 2 * static_cast<std::size_t>(second);
+  std::vector<float> values(count);
+  if (f4) {
+    if (std::fread(values.data(), sizeof(float), count, file) != count) throw bad("fewer values than its shape");
+  } else {
+    std::vector<double> wide(count);
+    if (std::fread(wide.data(), sizeof(double), count, file) != count) throw bad("fewer values than its shape");
+    for (std::size_t i = 0; i < count; ++i) values[i] = static_cast<float>(wide[i]);
+  }
+  jina3::Ranges ranges;
+  ranges.min.assign(values.begin(), values.begin() + second);
+  ranges.max.assign(values.begin() + second, values.end());
+  return ranges;
 }
 
 }  // namespace jina3_cli

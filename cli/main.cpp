@@ -1,5 +1,5 @@
-// jina3: jina-embeddings-v3 from the command line (embed, info, tokenize). See README.md,
-// "Command line". C++ only, on libjina3's public API.
+// jina3: jina-embeddings-v3 from the command line (embed, chunk, tokenize, info, serve, help). See
+// README.md, "Command line". C++ only, on libjina3's public API.
 #include <cstdio>
 #include <iostream>
 #include <new>
@@ -21,12 +21,39 @@ constexpr const char* kExitCodes = R"(Exit codes:
   1  any other failure (out of memory, an internal error)
   2  usage: a bad option or value, or a task or dims the package does not have
   3  input or output: a file that cannot be read or written, or a bad input line (the message
-     names the file and line)
+     names the file and line), such as a text over the token limit with --no-truncate
   4  model: the package is missing or invalid, of a format this build cannot read, or cannot
      be loaded on the device)";
 
-void add_int(CLI::App* app, const std::string& name, int& value, int min_value, const std::string& help) {
-  app->add_option(name, value, help)->transform(jina3_args::decimal_at_least(min_value))->capture_default_str();
+// A parse error as every other message of the tool: "jina3: ...", then where to read more.
+int report_parse_error(const CLI::App& app, const CLI::ParseError& e) {
+  std::string command;
+  for (const CLI::App* sub : app.get_subcommands()) command = sub->get_name();
+  std::cerr << "jina3: " << (command.empty() ? "" : command + ": ") << e.what() << "\n"
+            << "Run 'jina3 help" << (command.empty() ? "" : " " + command) << "' for more information.\n";
+  return kExitUsage;
+}
+
+std::string command_names(const CLI::App& app) {
+  std::string names;
+  for (const CLI::App* sub : app.get_subcommands({})) names += (names.empty() ? "" : ", ") + sub->get_name();
+  return names;
+}
+
+// `jina3 help [COMMAND]`: the help of the tool or of one command, on standard output.
+int run_help(const CLI::App& app, const std::string& command) {
+  // The formatter itself: App::help() would hand over to the parsed subcommand, `help`.
+  if (command.empty()) {
+    std::cout << app.get_formatter()->make_help(&app, app.get_name(), CLI::AppFormatMode::Normal);
+    return kExitOk;
+  }
+  for (const CLI::App* sub : app.get_subcommands({})) {
+    if (sub->get_name() == command && command != "help") {
+      std::cout << sub->help(app.get_name());  // "Usage: jina3 COMMAND ...", as COMMAND --help prints it
+      return kExitOk;
+    }
+  }
+  throw UsageError(fmt::format("help: no command '{}'; the commands are {}", command, command_names(app)));
 }
 
 int run(int argc, char** argv) {
@@ -37,63 +64,44 @@ int run(int argc, char** argv) {
   app.require_subcommand(1);
 
   EmbedArgs embed;
-  CLI::App* embed_cmd = app.add_subcommand(
-      "embed", "Embed every text of INPUT into OUTPUT, block by block (memory does not grow with the input)");
-  embed_cmd->add_option("PACKAGE", embed.package, "jina3 model package (a directory)")->required();
-  embed_cmd->add_option("INPUT", embed.input,
-                        "a .txt file (one text per line), a .jsonl file (one object per line, the text in --field), "
-                        "or - for lines on standard input")
-      ->required();
-  embed_cmd->add_option("-o,--output", embed.output,
-                        "a .npy file (float32, texts x dims), a .jsonl file (one {\"index\", \"id\", \"embedding\"} "
-                        "object per text; id where the input line has one), or - for JSONL on standard output")
-      ->required();
-  embed_cmd->add_option("--task", embed.task,
-                        "retrieval.query, retrieval.passage, separation, classification, text-matching, or none "
-                        "(no adapter, no prompt; the default)");
-  add_int(embed_cmd, "--dims", embed.dims, 0, "Matryoshka dims of the output; 0 = the full size");
-  embed_cmd->add_option("--precision", embed.precision,
-                        "output numbers: this tool writes float32 only (the library also offers float16, int8, "
-                        "uint8, binary and ubinary; see README.md)")
-      ->capture_default_str();
-  embed_cmd->add_option("--field", embed.field, "JSONL key that holds the text")->capture_default_str();
-  add_int(embed_cmd, "--block-size", embed.block_size, 1,
-          "texts read, embedded and written together (memory grows with it; the library sorts each block by "
-          "length)");
-  embed_cmd->add_flag("-q,--quiet", embed.quiet,
-                      "no progress line (shown on stderr only when stderr is a terminal)");
-  jina3_args::add_encoder_option_flags(embed_cmd, embed.encoder_options);
-  jina3_args::add_encode_option_flags(embed_cmd, embed.encode_options);
-
-  InfoArgs info;
-  CLI::App* info_cmd = app.add_subcommand("info", "Print what a package holds as JSON: tasks, dims, dtype, "
-                                                  "max_length, prompts, format version");
-  info_cmd->add_option("PACKAGE", info.package, "jina3 model package (a directory)")->required();
-  jina3_args::add_encoder_option_flags(info_cmd, info.encoder_options, {"--no-verify"});
-
+  CLI::App* embed_cmd = add_embed_command(app, embed);
+  ChunkArgs chunk;
+  CLI::App* chunk_cmd = add_chunk_command(app, chunk);
   TokenizeArgs tokenize;
-  CLI::App* tokenize_cmd = app.add_subcommand(
-      "tokenize", "Print the token ids the model runs for each TEXT (prompt, <s> and </s> included), one JSON "
-                  "array per line");
-  tokenize_cmd->add_option("PACKAGE", tokenize.package, "jina3 model package (a directory)")->required();
-  tokenize_cmd->add_option("TEXT", tokenize.texts, "texts to tokenise")->required();
-  tokenize_cmd->add_option("--task", tokenize.task, "the task whose prompt is prepended; default none");
-  jina3_args::add_encoder_option_flags(tokenize_cmd, tokenize.encoder_options, {"--no-verify"});
-  jina3_args::add_encode_option_flags(tokenize_cmd, tokenize.encode_options, {"--max-length", "--no-truncate"});
+  CLI::App* tokenize_cmd = add_tokenize_command(app, tokenize);
+  InfoArgs info;
+  CLI::App* info_cmd = add_info_command(app, info);
 
   ServeArgs serve;
   CLI::App* serve_cmd = add_serve_command(app, serve);
 
+  std::string help_topic;
+  CLI::App* help_cmd = app.add_subcommand("help", "Print the help of the tool, or of COMMAND");
+  help_cmd->add_option("COMMAND", help_topic, "a command: embed, chunk, tokenize, info, serve");
+
+  // An unknown first word would otherwise be reported as a missing subcommand.
+  const auto is_command = [&app](const std::string& word) {
+    for (const CLI::App* sub : app.get_subcommands({})) {
+      if (sub->check_name(word)) return true;
+    }
+    return false;
+  };
+  if (argc > 1 && argv[1][0] != '-' && !is_command(argv[1])) {
+    throw UsageError(fmt::format("no command '{}'; the commands are {}", argv[1], command_names(app)));
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    const int code = app.exit(e);  // prints help or version (0), or the error
-    return code == 0 ? kExitOk : kExitUsage;
+    if (e.get_exit_code() != 0) return report_parse_error(app, e);
+    app.exit(e);  // --help or --version, on standard output
+    return kExitOk;
   }
   if (embed_cmd->parsed()) return run_embed(embed);
+  if (chunk_cmd->parsed()) return run_chunk(chunk);
+  if (tokenize_cmd->parsed()) return run_tokenize(tokenize);
   if (info_cmd->parsed()) return run_info(info);
   if (serve_cmd->parsed()) return run_serve(serve);
-  return run_tokenize(tokenize);
+  return run_help(app, help_topic);
 }
 
 bool is_model_error(jina3::ErrorCode code) {
@@ -110,7 +118,7 @@ int main(int argc, char** argv) {
   try {
     return run(argc, argv);
   } catch (const UsageError& e) {
-    std::cerr << "jina3: " << e.what() << "\nRun with --help for more information.\n";
+    std::cerr << "jina3: " << e.what() << "\nRun 'jina3 help' for more information.\n";
     return kExitUsage;
   } catch (const IoError& e) {
     std::cerr << "jina3: " << e.what() << "\n";

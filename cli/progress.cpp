@@ -48,31 +48,45 @@ void Progress::stop() {
   if (thread_.joinable()) thread_.join();
 }
 
-void Progress::finish(std::uint64_t truncated) {
+void Progress::finish() {
   stop();
   // A short input can be done before it is counted; the final line should still have its total.
   if (total_.valid()) total_.wait_for(std::chrono::milliseconds(200));
-  const std::string text = line(true, truncated) + "\n";
+  const std::string text = line(true) + "\n";
   ::write(STDERR_FILENO, text.data(), text.size());
   last_width_ = 0;
 }
 
 void Progress::add_done(std::uint64_t texts) {
-  tokens_at_done_.store(tokens_() - tokens_at_start_, std::memory_order_relaxed);
-  done_.fetch_add(texts, std::memory_order_relaxed);
+  const std::uint64_t tokens = tokens_() - tokens_at_start_;
+  std::lock_guard<std::mutex> lock(done_mutex_);
+  done_ += texts;
+  tokens_at_done_ = tokens;
 }
 
-std::string Progress::line(bool final, std::uint64_t truncated) {
+std::string Progress::line(bool final) {
   const double elapsed = std::chrono::duration<double>(Clock::now() - start_).count();
-  const std::uint64_t written = done_.load(std::memory_order_relaxed);
+  std::uint64_t written = 0;
+  std::uint64_t tokens_at_done = 0;
+  {
+    std::lock_guard<std::mutex> lock(done_mutex_);
+    written = done_;
+    tokens_at_done = tokens_at_done_;
+  }
   const std::uint64_t tokens = tokens_() - tokens_at_start_;
   std::uint64_t done = written;
-  const std::uint64_t tokens_at_done = tokens_at_done_.load(std::memory_order_relaxed);
   if (!final && written > 0 && tokens_at_done > 0 && tokens > tokens_at_done) {
     const double tokens_per_text = static_cast<double>(tokens_at_done) / static_cast<double>(written);
     const auto more = static_cast<std::uint64_t>(static_cast<double>(tokens - tokens_at_done) / tokens_per_text);
     done = std::min(written + more, std::max(written, submitted_.load(std::memory_order_relaxed)));
   }
+  // When the oldest block in flight is written, the estimate restarts from the written count and
+  // drops the tokens already run for the blocks behind it: it may fall below what was shown.
+  // Hold the count until the estimate passes it again (the final line is the written count, which
+  // is never below an estimate: each is capped by the texts submitted).
+  done = std::max(done, shown_);
+  if (final) done = std::max(written, done);
+  shown_ = done;
   std::optional<std::uint64_t> total;
   if (total_.valid() && total_.wait_for(std::chrono::seconds(0)) == std::future_status::ready) total = total_.get();
   const double texts_per_s = elapsed > 0 ? static_cast<double>(done) / elapsed : 0.0;
@@ -87,7 +101,6 @@ std::string Progress::line(bool final, std::uint64_t truncated) {
                       compact(elapsed > 0 ? static_cast<double>(tokens) / elapsed : 0.0));
   if (final) {
     text += fmt::format("  {} elapsed", duration(elapsed));
-    if (truncated > 0) text += fmt::format("  ({} truncated to the token limit)", truncated);
   } else if (total && done > 0 && *total >= done) {
     text += fmt::format("  ETA {}", duration(static_cast<double>(*total - done) / texts_per_s));
   }
@@ -101,7 +114,7 @@ std::string Progress::line(bool final, std::uint64_t truncated) {
 void Progress::run() {
   std::unique_lock<std::mutex> lock(mutex_);
   while (!wake_.wait_for(lock, kRedraw, [this] { return stopping_; })) {
-    const std::string text = line(false, 0);
+    const std::string text = line(false);
     // write(2), not stdio: stderr is unbuffered anyway, and this keeps the line in one piece.
     ::write(STDERR_FILENO, text.data(), text.size());
   }

@@ -28,15 +28,16 @@ class Progress {
   // Texts handed to the encoder, and texts embedded and written. Between writes (a block of a
   // full-size model can take a minute) the line counts the texts of the blocks in flight as done
   // in proportion to the tokens the encoder has run since, at the average tokens per text so far.
+  // That estimate can run ahead of the next write (the encoder's passes mix the rows of every
+  // block in flight, so tokens of later blocks count too); the count shown never goes back.
   void add_submitted(std::uint64_t texts) { submitted_.fetch_add(texts, std::memory_order_relaxed); }
   void add_done(std::uint64_t texts);
-  // Stops the thread and prints the final line (with the number of truncated texts, if any) and
-  // a newline.
-  void finish(std::uint64_t truncated);
+  // Stops the thread and prints the final line and a newline.
+  void finish();
 
  private:
   void run();
-  std::string line(bool final, std::uint64_t truncated);
+  std::string line(bool final);
   void stop();
 
   using Clock = std::chrono::steady_clock;
@@ -45,8 +46,12 @@ class Progress {
   std::uint64_t tokens_at_start_ = 0;
   Clock::time_point start_ = Clock::now();
   std::atomic<std::uint64_t> submitted_{0};
-  std::atomic<std::uint64_t> done_{0};
-  std::atomic<std::uint64_t> tokens_at_done_{0};  // the token counter when done_ last grew
+  // Texts written, and the token counter when that count last grew: updated together, under
+  // done_mutex_, so that a redraw never pairs a new count with an old token mark.
+  std::mutex done_mutex_;
+  std::uint64_t done_ = 0;
+  std::uint64_t tokens_at_done_ = 0;
+  std::uint64_t shown_ = 0;  // the largest count drawn so far (redraws run on one thread)
   std::size_t last_width_ = 0;
   std::mutex mutex_;
   std::condition_variable wake_;

@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <iostream>
 
@@ -84,23 +85,118 @@ RowJson to_row_json(const InputJson& value, const std::string& where) {
   }
 }
 
+// A text's spans: [[start, end], ...], non-negative integer character offsets. Whether they fit the
+// text is the library's to judge (Encoder::late_chunk).
+CharSpans read_spans(const InputJson& row, const std::string& field, const std::string& where) {
+  const auto spans = row.find(field);
+  if (spans == row.end()) throw IoError(fmt::format("{}: missing field `{}` (the text's spans)", where, field));
+  if (!spans->is_array()) {
+    throw IoError(fmt::format("{}: field `{}` is {}, not a list of [start, end] pairs", where, field,
+                              type_name(*spans)));
+  }
+  CharSpans out;
+  for (std::size_t k = 0; k < spans->size(); ++k) {
+    const InputJson& pair = (*spans)[k];
+    const auto offset_ok = [](const InputJson& v) { return v.is_number_unsigned(); };
+    if (!pair.is_array() || pair.size() != 2 || !offset_ok(pair[0]) || !offset_ok(pair[1])) {
+      throw IoError(fmt::format("{}: `{}`[{}] is {}, not a [start, end] pair of character offsets (integers >= 0)",
+                                where, field, k, pair.dump()));
+    }
+    out.emplace_back(pair[0].get<std::uint64_t>(), pair[1].get<std::uint64_t>());
+  }
+  return out;
+}
+
 }  // namespace
 
-InputFormat input_format(const std::string& path) {
+void TextReader::warn_if_jsonl(const std::string& line) const {
+  if (line.empty() || line.front() != '{') return;
+  try {
+    const InputJson value = InputJson::parse(line);
+    if (!value.is_object() || !value.contains(field_)) return;
+  } catch (const nlohmann::json::exception&) {
+    return;
+  }
+  std::cerr << fmt::format("jina3: warning: {} line 1 is a JSON object with a `{}` field, but the input is read as "
+                           "plain text lines (each line whole is a text); pass --format jsonl to embed the field, "
+                           "or --format text to keep lines and silence this\n", name_, field_);
+}
+
+std::string block_lines(const std::string& input, const InputBlock& block) {
+  if (block.lines.empty()) return input;
+  if (block.lines.front() == block.lines.back()) return fmt::format("{}, line {}", input, block.lines.front());
+  return fmt::format("{}, lines {}-{}", input, block.lines.front(), block.lines.back());
+}
+
+std::optional<std::pair<std::size_t, std::string>> split_text_error(const std::string& message) {
+  if (message.rfind("text ", 0) != 0) return std::nullopt;
+  std::size_t end = 5;
+  while (end < message.size() && message[end] >= '0' && message[end] <= '9') ++end;
+  if (end == 5 || end - 5 > 18 || end >= message.size() || message[end] != ' ') return std::nullopt;
+  return std::make_pair(static_cast<std::size_t>(std::strtoull(message.c_str() + 5, nullptr, 10)),
+                        "the text" + message.substr(end));
+}
+
+std::string text_error_where(const std::string& input, const InputBlock& block, const std::string& message) {
+  if (const auto split = split_text_error(message); split && split->first < block.lines.size()) {
+    return fmt::format("{}, line {}: {}", input, block.lines[split->first], split->second);
+  }
+  return fmt::format("{}: {}", block_lines(input, block), message);
+}
+
+std::vector<std::int64_t> char_offsets(std::string_view text, const std::vector<std::int64_t>& byte_offsets) {
+  // chars[b]: the code points that start before byte b.
+  std::vector<std::int64_t> chars(text.size() + 1, 0);
+  std::int64_t count = 0;
+  for (std::size_t b = 0; b < text.size(); ++b) {
+    chars[b] = count;
+    if ((static_cast<unsigned char>(text[b]) & 0xC0) != 0x80) ++count;
+  }
+  chars[text.size()] = count;
+  std::vector<std::int64_t> out(byte_offsets.size());
+  for (std::size_t i = 0; i < byte_offsets.size(); ++i) {
+    const std::int64_t b = byte_offsets[i];
+    out[i] = b < 0 ? b : b >= static_cast<std::int64_t>(text.size()) ? count + (b - static_cast<std::int64_t>(text.size())) : chars[b];
+  }
+  return out;
+}
+
+std::uint64_t char_to_byte(std::string_view text, std::uint64_t chars) {
+  std::uint64_t seen = 0;
+  for (std::size_t b = 0; b < text.size(); ++b) {
+    if ((static_cast<unsigned char>(text[b]) & 0xC0) != 0x80) {
+      if (seen == chars) return b;
+      ++seen;
+    }
+  }
+  return text.size() + (chars - seen);  // at or past the end: the library judges a span there
+}
+
+InputFormat input_format(const std::string& path, const std::string& format) {
+  if (format == "text") return InputFormat::Text;
+  if (format == "jsonl") return InputFormat::Jsonl;
+  if (!format.empty()) throw UsageError(fmt::format("--format {}: use text or jsonl", format));
   if (path == "-" || ends_with(path, ".txt")) return InputFormat::Text;
   if (ends_with(path, ".jsonl")) return InputFormat::Jsonl;
   throw UsageError(fmt::format("cannot tell the format of input '{}': use a .txt file (one text per line), a "
-                               ".jsonl file, or - for lines on standard input", path));
+                               ".jsonl file, - for lines on standard input, or --format text|jsonl", path));
 }
 
 void InputBlock::clear() {
   texts.clear();
   lines.clear();
   ids.clear();
+  spans.clear();
 }
 
-TextReader::TextReader(const std::string& path, InputFormat format, std::string field, bool keep_ids)
-    : name_(path == "-" ? "<stdin>" : path), format_(format), field_(std::move(field)), keep_ids_(keep_ids) {
+TextReader::TextReader(const std::string& path, InputFormat format, std::string field, bool keep_ids,
+                       std::string spans_field, bool warn_json)
+    : name_(path == "-" ? "<stdin>" : path),
+      format_(format),
+      field_(std::move(field)),
+      keep_ids_(keep_ids),
+      spans_field_(std::move(spans_field)),
+      warn_json_(warn_json && format == InputFormat::Text) {
   if (path == "-") {
     in_ = &std::cin;
     return;
@@ -147,6 +243,7 @@ void TextReader::add_jsonl(const std::string& line, InputBlock& block) {
   if (!text->is_string()) {
     throw IoError(fmt::format("{}: field `{}` is {}, not a string", where(), field_, type_name(*text)));
   }
+  if (!spans_field_.empty()) block.spans.push_back(read_spans(value, spans_field_, where()));
   if (keep_ids_) {  // before the text is moved out: --field may be `id` itself
     const auto id = value.find("id");
     block.ids.push_back(id == value.end() ? std::nullopt : std::optional<RowJson>(to_row_json(*id, where())));
@@ -162,6 +259,7 @@ bool TextReader::read_block(std::size_t max_texts, InputBlock& block) {
       if (is_blank(line_)) continue;
       add_jsonl(line_, block);
     } else {
+      if (warn_json_ && line_number_ == 1) warn_if_jsonl(line_);
       block.texts.push_back(line_);
       block.lines.push_back(line_number_);
       if (keep_ids_) block.ids.emplace_back();

@@ -31,6 +31,7 @@ install(FILES
     "${PROJECT_SOURCE_DIR}/include/jina3/encoder.hpp"
     "${PROJECT_SOURCE_DIR}/include/jina3/options.hpp"
     "${PROJECT_SOURCE_DIR}/include/jina3/outputs.hpp"
+    "${PROJECT_SOURCE_DIR}/include/jina3/package_info.hpp"
     "${PROJECT_SOURCE_DIR}/include/jina3/stats.hpp"
     "${PROJECT_SOURCE_DIR}/include/jina3/task.hpp"
     "${PROJECT_SOURCE_DIR}/include/jina3/errors.hpp"

@@ -119,10 +119,10 @@ def test_input_and_output_files(tmp_path):
 
 @pytest.mark.parametrize("args, message", [
     ([], "A subcommand is required"),
-    (["embed", "PKG", "in.txt"], "--output is required"),
+    (["embed", "PKG"], "INPUT is required"),
     (["embed", "PKG", "in.csv", "-o", "out.npy"], "cannot tell the format of input 'in.csv'"),
     (["embed", "PKG", "in.txt", "-o", "out.parquet"], "cannot tell the format of output 'out.parquet'"),
-    (["embed", "PKG", "in.txt", "-o", "out.npy", "--precision", "int8"], "--precision int8: this tool writes float32"),
+    (["embed", "PKG", "in.txt", "-o", "out.npy", "--precision", "int4"], '--precision: unknown precision "int4"; use float32'),
     (["embed", "PKG", "in.txt", "-o", "out.npy", "--task", "retrieval"], "--task"),
     (["embed", "PKG", "in.txt", "-o", "out.npy", "--dims", "-3"], "--dims: needs an integer >= 0, got '-3'"),
     (["embed", "PKG", "in.txt", "-o", "out.npy", "--batch-size", "0x10"], "needs an integer >= 0, got '0x10'"),
@@ -139,7 +139,7 @@ def test_input_and_output_files(tmp_path):
     (["embed", "PKG", "in.txt", "-o", "out.npy", "--threads", "010x"], "needs an integer >= 0, got '010x'"),
     (["info", "PKG", "--threads", "1"], "--threads"),  # info and tokenize take only what they use
     (["tokenize", "PKG", "a", "--device", "cpu"], "--device"),
-    (["late-chunk", "PKG", "in.txt", "-o", "out.npy"], "A subcommand is required"),  # not there yet
+    (["late-chunk", "PKG", "in.txt", "-o", "out.npy"], "no command 'late-chunk'"),
     (["tokenize", "PKG"], "TEXT is required"),
 ])
 def test_usage_errors(tmp_path, args, message):
@@ -167,10 +167,10 @@ def test_over_long_texts_without_truncation_name_their_lines(tmp_path):
     result = run("embed", package(), tmp_path / "in.txt", "-o", tmp_path / "out.npy", "--block-size", 10,
                  "--max-length", 16, "--no-truncate")
     assert result.returncode == IO, stderr_of(result)
-    assert "in.txt, lines 21-30: text 5 is" in stderr_of(result) and "tokens long" in stderr_of(result)
+    assert "in.txt, line 26: the text is" in stderr_of(result) and "tokens long" in stderr_of(result)
     assert leftovers(tmp_path, {"in.txt"}) == []
     result = run("tokenize", package(), "--max-length", 16, "--no-truncate", "short", lines[25])
-    assert result.returncode == IO and "text 1 is" in stderr_of(result), stderr_of(result)
+    assert result.returncode == IO and "TEXT 2: the text is" in stderr_of(result), stderr_of(result)
     assert result.stdout == b""
 
 

@@ -69,3 +69,19 @@ def test_nothing_when_stderr_is_a_pipe(text_file, tmp_path):
     result = run("embed", package(), text_file, "-o", tmp_path / "out.npy", "--dims", 16)
     check_ok(result)
     assert result.stderr == b"" and result.stdout == b""
+
+
+def test_count_never_goes_backwards(tmp_path):
+    # Texts of very different lengths in small blocks: the encoder's passes mix the rows of the
+    # blocks in flight, so the estimate between writes runs ahead of the next block written (the
+    # old line went back then, e.g. 17102/20000 then 16384/20000).
+    rng = random.Random(11)
+    words = "alpha beta gamma delta river mountain Straße 東京 مرحبا café".split()
+    path = tmp_path / "mixed.txt"
+    path.write_text("".join(" ".join(rng.choice(words) for _ in range(rng.choice([1, 2, 3, 40, 120]))) + "\n"
+                            for _ in range(LINES)), encoding="utf-8")
+    transcript = under_terminal(embed_command(path, "-o", tmp_path / "out.npy", "--dims", 16, "--block-size", 512))
+    counts = [int(n) for n in re.findall(rf"(\d+)/{LINES} texts", transcript)]
+    assert len(counts) >= 3 and counts[-1] == LINES, transcript
+    backwards = [(a, b) for a, b in zip(counts, counts[1:]) if b < a]
+    assert backwards == [], f"the count went back: {backwards} in {counts}"
