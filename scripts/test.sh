@@ -41,7 +41,8 @@ cd "$build"
 # the component "python" is installed). Then the Python tests that matter for an installed package
 # run against it from a directory outside the checkout, with no PYTHONPATH: the encoder and its
 # errors, async, outputs, the sentence-transformers surface, the typing files, the onboarding
-# errors (7 of the 20 pytest files: about 3 minutes on 2 cores), and the README's Python example.
+# errors (7 of the pytest files), and the README's Python example: 97 to 161 s in all on the
+# 2-core VM (venv 6-12 s, pip install 16-20 s, tests 71-133 s, depending on the load).
 # Prints its own split; JINA3_TEST_PIP=0 skips it.
 if [[ "${JINA3_TEST_PIP:-1}" != 0 ]]; then
   begin_job "pip install + tests"
