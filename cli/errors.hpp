@@ -1,9 +1,14 @@
 // The jina3 tool's exit codes and the two error types it raises itself. Errors from libjina3
-// (jina3::Error) are mapped to exit codes in main.cpp.
+// (jina3::Error) are mapped to exit codes by report_current_exception (errors.cpp).
 #pragma once
 
 #include <stdexcept>
 #include <string>
+
+namespace CLI {  // CLI11; forward declarations keep this header free of it (fuzz_cli_jsonl includes it)
+class App;
+class ParseError;
+}  // namespace CLI
 
 namespace jina3_cli {
 
@@ -26,5 +31,17 @@ struct UsageError : std::runtime_error {
 struct IoError : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
+
+// The help's footer: what each exit code means.
+extern const char* const kExitCodesHelp;
+
+// A command-line parse error as every other message of the tool: "jina3: [COMMAND: ]...", then
+// where to read more. Returns kExitUsage.
+int report_parse_error(const CLI::App& app, const CLI::ParseError& e);
+
+// The message ("jina3: ...") and exit code of the exception being handled: UsageError,
+// IoError, jina3::Error (model errors 4, InvalidArgument 2, others 1), bad_alloc, the rest. Call
+// from a catch block.
+int report_current_exception();
 
 }  // namespace jina3_cli

@@ -1,8 +1,7 @@
-// jina3: jina-embeddings-v3 from the command line (embed, chunk, tokenize, info, serve, help). See
-// README.md, "Command line". C++ only, on libjina3's public API.
-#include <cstdio>
+// jina3-engine: the jina3 tool's commands (embed, chunk, tokenize, info, serve, help), on
+// libjina3's public API. `jina3` (launcher.cpp) runs `info` itself, without loading LibTorch, and
+// executes this program for everything else. See README.md, "Command line".
 #include <iostream>
-#include <new>
 
 #include <fmt/format.h>
 
@@ -15,24 +14,6 @@
 
 namespace jina3_cli {
 namespace {
-
-constexpr const char* kExitCodes = R"(Exit codes:
-  0  success
-  1  any other failure (out of memory, an internal error)
-  2  usage: a bad option or value, or a task or dims the package does not have
-  3  input or output: a file that cannot be read or written, or a bad input line (the message
-     names the file and line), such as a text over the token limit with --no-truncate
-  4  model: the package is missing or invalid, of a format this build cannot read, or cannot
-     be loaded on the device)";
-
-// A parse error as every other message of the tool: "jina3: ...", then where to read more.
-int report_parse_error(const CLI::App& app, const CLI::ParseError& e) {
-  std::string command;
-  for (const CLI::App* sub : app.get_subcommands()) command = sub->get_name();
-  std::cerr << "jina3: " << (command.empty() ? "" : command + ": ") << e.what() << "\n"
-            << "Run 'jina3 help" << (command.empty() ? "" : " " + command) << "' for more information.\n";
-  return kExitUsage;
-}
 
 std::string command_names(const CLI::App& app) {
   std::string names;
@@ -59,7 +40,7 @@ int run_help(const CLI::App& app, const std::string& command) {
 int run(int argc, char** argv) {
   CLI::App app("jina3 " + std::string(jina3::version()) + ": jina-embeddings-v3 embeddings from the command line",
                "jina3");
-  app.footer(kExitCodes);  // before the subcommands, which copy it
+  app.footer(kExitCodesHelp);  // before the subcommands, which copy it
   app.set_version_flag("--version", std::string(jina3::version()));
   app.require_subcommand(1);
 
@@ -104,37 +85,14 @@ int run(int argc, char** argv) {
   return run_help(app, help_topic);
 }
 
-bool is_model_error(jina3::ErrorCode code) {
-  return code == jina3::ErrorCode::ModelNotFound || code == jina3::ErrorCode::ModelInvalid ||
-         code == jina3::ErrorCode::VersionMismatch || code == jina3::ErrorCode::Device;
-}
-
 }  // namespace
 }  // namespace jina3_cli
 
 int main(int argc, char** argv) {
-  using namespace jina3_cli;
   std::ios::sync_with_stdio(false);  // stdin is read with std::getline: the C stdio sync makes it slow
   try {
-    return run(argc, argv);
-  } catch (const UsageError& e) {
-    std::cerr << "jina3: " << e.what() << "\nRun 'jina3 help' for more information.\n";
-    return kExitUsage;
-  } catch (const IoError& e) {
-    std::cerr << "jina3: " << e.what() << "\n";
-    return kExitIo;
-  } catch (const jina3::Error& e) {
-    if (is_model_error(e.code())) {
-      std::cerr << "jina3: cannot load the package (" << jina3::to_string(e.code()) << "): " << e.what() << "\n";
-      return kExitModel;
-    }
-    std::cerr << "jina3: " << jina3::to_string(e.code()) << ": " << e.what() << "\n";
-    return e.code() == jina3::ErrorCode::InvalidArgument ? kExitUsage : kExitOther;
-  } catch (const std::bad_alloc&) {
-    std::cerr << "jina3: out of memory\n";
-    return kExitOther;
-  } catch (const std::exception& e) {
-    std::cerr << "jina3: " << e.what() << "\n";
-    return kExitOther;
+    return jina3_cli::run(argc, argv);
+  } catch (...) {
+    return jina3_cli::report_current_exception();
   }
 }
