@@ -88,6 +88,12 @@ func WithBulkShare(share float64) Option {
 	return func(o *encoderOptions) { o.raw.bulk_share = C.double(share) }
 }
 
+// WithBulkPassTokens caps the padded tokens of a pass of Bulk rows, so that an Interactive call
+// never waits behind a long bulk pass (0: automatic, 256 on the CPU).
+func WithBulkPassTokens(tokens int) Option {
+	return func(o *encoderOptions) { o.raw.bulk_pass_tokens = C.int(tokens) }
+}
+
 // EncodeOptions are per-call settings (jina3_encode_options). The zero value, like a nil
 // pointer, means the library's defaults.
 type EncodeOptions struct {

@@ -51,6 +51,10 @@ detail::SchedulerOptions scheduling(const EncoderOptions& options) {
   scheduling.max_wait = std::chrono::microseconds(options.max_wait_us);
   scheduling.use_worker = options.use_scheduler;
   scheduling.bulk_share = options.bulk_share;
+  // A CPU pass costs about its tokens: 256 full-size tokens take a few hundred ms on a 2-core VM,
+  // which is what an interactive call may wait behind a bulk pass; a GPU pass is short anyway.
+  if (options.bulk_pass_tokens > 0) scheduling.bulk_pass_tokens = static_cast<std::size_t>(options.bulk_pass_tokens);
+  else if (options.device == Device::CPU) scheduling.bulk_pass_tokens = 256;
   return scheduling;
 }
 

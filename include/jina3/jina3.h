@@ -243,6 +243,9 @@ typedef struct jina3_encoder_options {
   /* Priority lanes (appended). */
   double bulk_share;       /* the share of a step's tokens that JINA3_PRIORITY_BULK rows keep while both lanes
                               have work, 0..1; default 0.25 */
+  int bulk_pass_tokens;    /* padded tokens per pass of bulk rows at most, so that an interactive call never
+                              waits behind a long bulk pass; 0 = automatic (CPU: 256; CUDA: bulk_share x
+                              max_batch_tokens) */
 } jina3_encoder_options;
 
 /* Per-call settings. */

@@ -38,6 +38,9 @@
   X(double, bulk_share, 0.25, "--bulk-share",                                                                         \
     "the share of a step's tokens that bulk-priority rows keep while both lanes have work (0..1); bulk is "        \
     "never starved")                                                                                                  \
+  X(int, bulk_pass_tokens, 0, "--bulk-pass-tokens",                                                                  \
+    "padded tokens per pass of bulk-priority rows at most, so that an interactive call never waits behind a long "   \
+    "bulk pass; 0 = automatic (CPU: 256; CUDA: bulk_share x max_batch_tokens)")                                       \
   X(bool, use_scheduler, true, "",                                                                                    \
     "false: each call runs its own passes on the calling thread (no merging across callers, no queue bound); for "  \
     "comparisons")

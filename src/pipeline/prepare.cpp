@@ -118,6 +118,7 @@ void check_encoder_options(const EncoderOptions& options) {
   non_negative(options.max_batch_size, "max_batch_size");
   non_negative(options.max_wait_us, "max_wait_us");
   non_negative(options.max_queued_requests, "max_queued_requests");
+  non_negative(options.bulk_pass_tokens, "bulk_pass_tokens");
   if (!(options.bulk_share >= 0.0 && options.bulk_share <= 1.0)) {
     throw InvalidArgument(fmt::format("bulk_share {} is out of range: use a value in [0, 1]", options.bulk_share));
   }

@@ -123,7 +123,9 @@ Scheduler::Scheduler(PassFunction run_pass, SchedulerOptions options, std::funct
   options_.max_queued_requests = std::max<std::size_t>(options_.max_queued_requests, 1);
   options_.bulk_share = clamped_share(options_.bulk_share);
   bulk_limits_.max_rows = options_.limits.max_rows;
-  bulk_limits_.max_tokens = share_of(std::max(options_.bulk_share, 1.0 / 16), options_.limits.max_tokens);
+  bulk_limits_.max_tokens = options_.bulk_pass_tokens > 0
+                                ? std::min(options_.bulk_pass_tokens, options_.limits.max_tokens)
+                                : share_of(std::max(options_.bulk_share, 1.0 / 16), options_.limits.max_tokens);
   if (options_.use_worker) {
     worker_ = std::thread([this, init = std::move(worker_init)]() mutable { worker_loop(std::move(init)); });
     watcher_ = std::thread([this] { watcher_loop(); });

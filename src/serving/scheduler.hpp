@@ -21,8 +21,9 @@
 //   starved. When only one lane has rows queued, it gets the whole step.
 // - A pass holds rows of one lane only. Each lane's rows are planned into passes with
 //   plan_batches; interactive passes (within max_tokens / max_rows) run first, then the bulk
-//   passes. Bulk passes are always short: at most max(bulk_share, 1/16) x max_tokens padded tokens
-//   (at least one row), so an interactive request never waits behind a long bulk pass. Bulk-only
+//   passes. Bulk passes are always short: at most bulk_pass_tokens padded tokens (0: max(bulk_share,
+//   1/16) x max_tokens; at least one row), so an interactive request never waits behind a long
+//   bulk pass. Bulk-only
 //   steps use them too: a query may arrive at any time. The cost is per-pass overhead only
 //   (measured with the fake backend, jina3_scheduler_tests "[.bench]": 3,000 rows of 10..200
 //   tokens, 2.7x the passes; same time when a pass costs only its padded tokens, +27% with a
@@ -123,6 +124,8 @@ struct SchedulerOptions {
   // The share of a shared step's tokens that bulk rows keep, and the size of bulk passes (see
   // Policy). Clamped to 0..1.
   double bulk_share = 0.25;
+  // Padded tokens per bulk pass at most; 0 = max(bulk_share, 1/16) x limits.max_tokens.
+  std::size_t bulk_pass_tokens = 0;
 };
 
 // The scheduler's counters, in the encoder's stats struct (the cache's fields stay 0 here).

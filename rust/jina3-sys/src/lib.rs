@@ -119,6 +119,7 @@ pub struct jina3_encoder_options {
     pub cache_bytes: usize,
     pub use_scheduler: bool,
     pub bulk_share: f64,
+    pub bulk_pass_tokens: c_int,
 }
 
 #[repr(C)]

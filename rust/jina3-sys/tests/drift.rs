@@ -506,7 +506,7 @@ fn rust_layouts() -> Vec<Layout> {
     layout! {
         jina3_encoder_options { struct_size, device, device_index, dtype, num_threads, max_batch_tokens,
             max_batch_size, verify_checksums, retain_host_memory, max_wait_us, max_queued_requests, cache_bytes,
-            use_scheduler, bulk_share }
+            use_scheduler, bulk_share, bulk_pass_tokens }
         jina3_encode_options { struct_size, max_length, batch_size, normalize, truncate, deadline_us, block_when_full,
             priority, split_special_tokens }
         jina3_histogram { buckets, count, sum }

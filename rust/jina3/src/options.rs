@@ -89,6 +89,8 @@ impl EncoderOptions {
         use_scheduler: bool => |v| v;
         /// Share of a step's tokens that `Priority::Bulk` rows keep while both lanes have work; default 0.25.
         bulk_share: f64 => |v| v;
+        /// Padded tokens per bulk pass at most; 0 = automatic (CPU 256).
+        bulk_pass_tokens: i32 => |v| v;
     }
 }
 
