@@ -93,7 +93,9 @@ LEVELS = ("queue_depth", "max_queue_depth", "cache_bytes", "cache_entries")
 def stats_delta(before, after):
     """What the encoder did between two stats() snapshots: every counter, then the figures that explain
     a result (the same as jina3_load_bench's)."""
-    d = {k: after[k] if k in LEVELS else max(after[k] - before[k], 0) for k in after}
+    # The flat counters only: "lanes" (per-lane counters and histograms) is reported as it stands.
+    d = {k: after[k] if k in LEVELS or not isinstance(after[k], int) else max(after[k] - before[k], 0)
+         for k in after}
 
     def per(x, n, scale=1):
         return d[x] / (d[n] * scale) if d[n] else None
