@@ -5,5 +5,7 @@
 #include <jina3/errors.hpp>
 #include <jina3/options.hpp>
 #include <jina3/outputs.hpp>
+#include <jina3/package_info.hpp>
+#include <jina3/stats.hpp>
 #include <jina3/task.hpp>
 #include <jina3/version.hpp>
