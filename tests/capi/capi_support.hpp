@@ -4,6 +4,7 @@
 #include <cstddef>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <jina3/jina3.h>
@@ -22,6 +23,22 @@ struct ErrorDeleter {
   void operator()(jina3_error* error) const noexcept { jina3_error_free(error); }
 };
 using ErrorHandle = std::unique_ptr<jina3_error, ErrorDeleter>;
+
+struct RequestDeleter {
+  void operator()(jina3_request* request) const noexcept { jina3_request_free(request); }
+};
+using RequestHandle = std::unique_ptr<jina3_request, RequestDeleter>;
+
+// Texts as the C API takes them (NUL-terminated pointers into strings that outlive the call).
+struct CTexts {
+  std::vector<std::string> strings;
+  std::vector<const char*> pointers;
+  explicit CTexts(std::vector<std::string> texts) : strings(std::move(texts)) {
+    for (const auto& text : strings) pointers.push_back(text.c_str());
+  }
+  const char* const* data() const { return pointers.empty() ? nullptr : pointers.data(); }
+  std::size_t size() const { return strings.size(); }
+};
 
 // Loads package-<dtype> through the C API; fails the test on error.
 EncoderHandle open_encoder(const std::string& dtype = "float32", const jina3_encoder_options* options = nullptr);

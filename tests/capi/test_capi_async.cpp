@@ -33,22 +33,6 @@ jina3_encoder* sentinel_pointer_encoder() {
   return reinterpret_cast<jina3_encoder*>(static_cast<std::uintptr_t>(0x5e17e1));
 }
 
-struct RequestDeleter {
-  void operator()(jina3_request* request) const noexcept { jina3_request_free(request); }
-};
-using RequestHandle = std::unique_ptr<jina3_request, RequestDeleter>;
-
-// Texts as the C API takes them (NUL-terminated pointers into strings that outlive the call).
-struct CTexts {
-  std::vector<std::string> strings;
-  std::vector<const char*> pointers;
-  explicit CTexts(std::vector<std::string> texts) : strings(std::move(texts)) {
-    for (const auto& text : strings) pointers.push_back(text.c_str());
-  }
-  const char* const* data() const { return pointers.empty() ? nullptr : pointers.data(); }
-  std::size_t size() const { return strings.size(); }
-};
-
 int row_size(const jina3_encoder* encoder, int dims) { return dims == 0 ? jina3_encoder_hidden_size(encoder) : dims; }
 
 // Submits on the calling (test) thread; the test fails unless the call succeeds.
