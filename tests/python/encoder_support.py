@@ -97,3 +97,22 @@ def encoder() -> "jina3.Encoder":
 def long_text(reference) -> str:
     """The longest reference text (over 300 tokens by the fixture's contract)."""
     return max(reference["texts"], key=len)
+
+
+@pytest.fixture(scope="module")
+def client():
+    """A Dask cluster of two worker processes, one per test module (starting one takes seconds on a
+    small machine). Not the default client, so local-scheduler tests run without it; tests that
+    want the default-client path enter client.as_current(). distributed is imported here, only by
+    the modules that use the fixture."""
+    import distributed
+
+    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+                                       silence_logs=40)
+    dask_client = distributed.Client(cluster, set_as_default=False)
+    try:
+        dask_client.wait_for_workers(2, timeout=120)
+        yield dask_client
+    finally:
+        dask_client.close()
+        cluster.close()

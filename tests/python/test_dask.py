@@ -8,7 +8,6 @@ import cloudpickle
 import dask
 import dask.bag as db
 import dask.dataframe as dd
-import distributed
 import numpy as np
 import pandas as pd
 import pytest
@@ -19,7 +18,7 @@ import jina3.dask
 pytest.register_assert_rewrite("encoder_support")  # before the import, so its asserts explain failures
 from encoder_support import BATCH_TOLERANCE, max_abs_diff, package_dir  # noqa: E402
 
-pytest_plugins = ("encoder_support",)  # fixtures: encoder, reference
+pytest_plugins = ("encoder_support",)  # fixtures: encoder, reference, client (Dask)
 
 TOLERANCE = BATCH_TOLERANCE  # vs the same Encoder in this process: only the batch composition differs
 PARTITIONS = 7
@@ -36,22 +35,6 @@ def texts(reference):
     words = ["alpha", "βῆτα", "gamma", "дельта", "epsilon", "ζήτα", "😀", "eta"]
     synthetic = [" ".join(words[(i + j) % len(words)] for j in range(1 + i % 23)) for i in range(200)]
     return (list(reference["texts"]) + synthetic)[:200]
-
-
-@pytest.fixture(scope="module")
-def client():
-    """One cluster for the module: starting one takes seconds on a small machine. Not the default
-    client, so the local-scheduler tests run without a cluster; tests that want the default-client
-    path enter client.as_current()."""
-    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
-                                       silence_logs=40)
-    dask_client = distributed.Client(cluster, set_as_default=False)
-    try:
-        dask_client.wait_for_workers(2, timeout=120)
-        yield dask_client
-    finally:
-        dask_client.close()
-        cluster.close()
 
 
 def partition_lengths(collection):

@@ -10,7 +10,6 @@ import pickle
 
 import cloudpickle
 import dask.bag as db
-import distributed
 import numpy as np
 import pytest
 
@@ -22,7 +21,7 @@ from encoder_support import BATCH_TOLERANCE, max_abs_diff, package_dir  # noqa: 
 
 import pickling_workers  # noqa: E402
 
-pytest_plugins = ("encoder_support",)  # fixtures: encoder, reference, long_text
+pytest_plugins = ("encoder_support",)  # fixtures: encoder, reference, long_text, client (Dask)
 
 SAME = BATCH_TOLERANCE
 
@@ -112,19 +111,6 @@ def test_multiprocessing_spawn_with_the_langchain_adapter(encoder, texts):
         assert pid != os.getpid() and loads == 1
         assert max_abs_diff(documents, encoder.encode(chunk, "retrieval.passage", 16)) <= SAME
         assert max_abs_diff(query, encoder.encode(chunk[0], "retrieval.query", 16)) <= SAME
-
-
-@pytest.fixture(scope="module")
-def client():
-    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
-                                       silence_logs=40)
-    dask_client = distributed.Client(cluster, set_as_default=False)
-    try:
-        dask_client.wait_for_workers(2, timeout=120)
-        yield dask_client
-    finally:
-        dask_client.close()
-        cluster.close()
 
 
 def test_dask_cluster_loads_once_per_worker(client, encoder, texts):
