@@ -40,6 +40,9 @@ struct CTexts {
   std::size_t size() const { return strings.size(); }
 };
 
+// The width of a row for dims (0: the encoder's hidden size).
+int row_size(const jina3_encoder* encoder, int dims);
+
 // Loads package-<dtype> through the C API; fails the test on error.
 EncoderHandle open_encoder(const std::string& dtype = "float32", const jina3_encoder_options* options = nullptr);
 
@@ -65,6 +68,15 @@ struct CResult {
 };
 CResult c_encode(const jina3_encoder* encoder, const std::vector<std::string>& texts, jina3_task task, int dims,
                  const jina3_encode_options* options = nullptr);
+
+// jina3_encoder_submit on the calling (test) thread; the test fails unless the call succeeds.
+RequestHandle submit(const jina3_encoder* encoder, const CTexts& texts, const std::vector<jina3_task>& tasks, int dims,
+                     const jina3_encode_options* options = nullptr, jina3_request_callback callback = nullptr,
+                     void* user_data = nullptr);
+
+// jina3_request_wait into buffers of the request's size, prefilled with 7.0f / 0xAB (which a failed
+// wait must leave as they are).
+CResult wait_result(jina3_request* request);
 
 // The C++ API's result for the same call, from the shared C++ encoder of package-float32.
 Embeddings cpp_encode(const std::vector<std::string>& texts, Task task, int dims, const EncodeOptions& options = {});

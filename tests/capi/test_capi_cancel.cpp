@@ -59,28 +59,10 @@ CTexts busy_texts(std::size_t count) {
   return CTexts(std::move(texts));
 }
 
-int row_size(const jina3_encoder* encoder, int dims) { return dims == 0 ? jina3_encoder_hidden_size(encoder) : dims; }
-
 RequestHandle submit(const jina3_encoder* encoder, const CTexts& texts, jina3_task task, int dims = 0,
                      const jina3_encode_options* options = nullptr, jina3_request_callback callback = nullptr,
                      void* user_data = nullptr) {
-  jina3_request* raw = nullptr;
-  const jina3_status status = jina3_encoder_submit(encoder, texts.data(), nullptr, texts.size(), &task, 1, dims,
-                                                   options, callback, user_data, &raw, nullptr);
-  INFO("submit: " << jina3_status_name(status) << ": " << jina3_last_error());
-  REQUIRE(status == JINA3_OK);
-  REQUIRE(raw != nullptr);
-  return RequestHandle(raw);
-}
-
-// jina3_request_wait into buffers of the request's size, prefilled with 7.0f / 0xAB.
-CResult wait_result(jina3_request* request) {
-  CResult result;
-  result.data.assign(jina3_request_rows(request) * static_cast<std::size_t>(jina3_request_dims(request)), 7.0f);
-  result.truncated.assign(jina3_request_rows(request), 0xAB);
-  result.status = jina3_request_wait(request, result.data.empty() ? nullptr : result.data.data(), result.data.size(),
-                                     result.truncated.data(), nullptr);
-  return result;
+  return jina3::capi_test::submit(encoder, texts, std::vector<jina3_task>{task}, dims, options, callback, user_data);
 }
 
 bool untouched(const CResult& result) {
