@@ -8,6 +8,9 @@
 
 #include <jina3/errors.hpp>
 
+#include "model/cpu_kernels.hpp"
+#include "model/int8_linear.hpp"
+
 namespace jina3 {
 namespace {
 
@@ -15,8 +18,45 @@ torch::ScalarType scalar_type(DType dtype) {
   switch (dtype) {
     case DType::BFloat16: return torch::kBFloat16;
     case DType::Float16: return torch::kFloat16;
-    default: return torch::kFloat32;  // Float32, and int8 packages compute in float32
+    default: return torch::kFloat32;
   }
+}
+
+// int8 packages store their floating-point tensors in bfloat16 (python/jina3/export/backbone.py
+// quantize_int8); they compute in it where the CPU has native bfloat16 dot products, and in
+// float32 elsewhere, where emulated bfloat16 would cost more than the int8 products save.
+DType compute_dtype_of(DType dtype) {
+  if (dtype != DType::Int8) return dtype;
+  return cpu::has_avx512_bf16() ? DType::BFloat16 : DType::Float32;
+}
+
+// Every floating-point tensor of `from` in the module (parameters and buffers, recursively) becomes
+// `to`; others (the int8 weights, their float32 scales) stay as they are.
+void cast_floating(torch::jit::Module& module, torch::ScalarType from, torch::ScalarType to) {
+  for (const auto& parameter : module.parameters(/*recurse=*/true)) {
+    if (parameter.scalar_type() == from) parameter.set_data(parameter.to(to));
+  }
+  for (const auto& buffer : module.buffers(/*recurse=*/true)) {
+    if (buffer.scalar_type() == from) buffer.set_data(buffer.to(to));
+  }
+}
+
+bool is_qweight(const std::string& name) {
+  return name == "qweight" || (name.size() > 8 && name.compare(name.size() - 8, 8, ".qweight") == 0);
+}
+
+// The int8 weights (buffers named qweight, [N, K]) repacked once into oneDNN's layout for this CPU.
+// Returns how many there were: none in an int8 package of jina3 0.1's exporter (LibTorch's
+// dynamically quantised layers, which compute in float32).
+int pack_int8_weights(torch::jit::Module& module) {
+  int count = 0;
+  for (const auto& buffer : module.named_buffers(/*recurse=*/true)) {
+    if (is_qweight(buffer.name) && buffer.value.scalar_type() == torch::kChar && buffer.value.dim() == 2) {
+      buffer.value.set_data(int8::pack_weight(buffer.value.contiguous()));
+      ++count;
+    }
+  }
+  return count;
 }
 
 // c10 messages can carry a C++ backtrace; the first lines say what happened.
@@ -35,7 +75,7 @@ DType resolve_dtype(const BackboneSpec& spec, Device device, DType requested) {
                                     spec.path, to_string(effective), to_string(effective)));
     }
     if (device != Device::CPU) {
-      throw DeviceError(fmt::format("{}: int8 packages (dynamically quantised linear layers) run on the CPU only; "
+      throw DeviceError(fmt::format("{}: int8 packages (int8 linear layers on oneDNN) run on the CPU only; "
                                     "use a float32, bfloat16 or float16 package on CUDA", spec.path));
     }
   } else if (effective == DType::Int8) {
@@ -63,7 +103,10 @@ void require_cuda(int device_index) {
 }
 
 Backbone::Backbone(const BackboneSpec& spec, Device device, int device_index, DType requested_dtype)
-    : device_(torch::kCPU), dtype_(resolve_dtype(spec, device, requested_dtype)), hidden_size_(spec.hidden_size) {
+    : device_(torch::kCPU),
+      dtype_(resolve_dtype(spec, device, requested_dtype)),
+      compute_dtype_(compute_dtype_of(dtype_)),
+      hidden_size_(spec.hidden_size) {
   if (device == Device::CUDA) {
     require_cuda(device_index);
     device_ = torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(device_index));
@@ -78,7 +121,12 @@ Backbone::Backbone(const BackboneSpec& spec, Device device, int device_index, DT
   }
   try {
     module_.eval();
-    if (dtype_ != spec.package_dtype && dtype_ != DType::Int8) module_.to(scalar_type(dtype_));
+    if (dtype_ == DType::Int8) {
+      if (compute_dtype_ != DType::BFloat16) cast_floating(module_, torch::kBFloat16, scalar_type(compute_dtype_));
+      if (pack_int8_weights(module_) == 0) compute_dtype_ = DType::Float32;
+    } else if (dtype_ != spec.package_dtype) {
+      module_.to(scalar_type(dtype_));
+    }
   } catch (const c10::Error& e) {
     throw ModelInvalid(fmt::format("{}: cannot be prepared as {} on {}: {}", spec.path, to_string(dtype_),
                                    device_.str(), short_message(e)));
@@ -103,7 +151,7 @@ Backbone::Backbone(const BackboneSpec& spec, Device device, int device_index, DT
     if (e.code() == ErrorCode::OutOfMemory) throw;
     throw ModelInvalid(fmt::format("{}: test forward pass failed: {}", spec.path, e.what()));
   }
-  const auto expected_dtype = scalar_type(dtype_);
+  const auto expected_dtype = scalar_type(compute_dtype_);
   if (hidden.dim() != 3 || hidden.size(0) != 1 || hidden.size(1) != 2 || hidden.size(2) != hidden_size_ ||
       hidden.scalar_type() != expected_dtype) {
     throw ModelInvalid(fmt::format("{}: forward returned {} {}, expected [1, 2, {}] {}", spec.path,

@@ -31,6 +31,9 @@ class Backbone {
 
   const torch::Device& device() const noexcept { return device_; }
   DType dtype() const noexcept { return dtype_; }  // effective: never Auto
+  // The activations' dtype: dtype(), except for int8 packages, whose layers other than the int8
+  // products compute in bfloat16 where the CPU has native bfloat16, float32 elsewhere.
+  DType compute_dtype() const noexcept { return compute_dtype_; }
 
  private:
   // jit::Module is a shared handle whose forward() is not const-qualified; calling it does not
@@ -38,6 +41,7 @@ class Backbone {
   mutable torch::jit::Module module_;
   torch::Device device_;
   DType dtype_;
+  DType compute_dtype_;
   int hidden_size_;
 };
 

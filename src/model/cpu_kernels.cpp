@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <vector>
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
@@ -313,5 +314,273 @@ void gelu_bf16(std::uint16_t*, std::int64_t) {}
 void linear_bf16(const LinearBf16&, std::int64_t, std::int64_t) {}
 
 #endif
+
+// ---- int8 quantisation and the LoRA tail: scalar code (any CPU), AVX-512 beside it ----
+
+namespace {
+
+float bf16_to_float(std::uint16_t value) {
+  const std::uint32_t bits = static_cast<std::uint32_t>(value) << 16;
+  float out;
+  std::memcpy(&out, &bits, sizeof out);
+  return out;
+}
+
+// Round to nearest even, NaN kept a quiet NaN: the same rule as store_bf16 and LibTorch.
+std::uint16_t float_to_bf16(float value) {
+  if (std::isnan(value)) return 0x7FC0;
+  std::uint32_t bits;
+  std::memcpy(&bits, &value, sizeof bits);
+  bits += 0x7FFFu + ((bits >> 16) & 1u);
+  return static_cast<std::uint16_t>(bits >> 16);
+}
+
+float load_value(const void* data, bool bf16, std::int64_t i) {
+  return bf16 ? bf16_to_float(static_cast<const std::uint16_t*>(data)[i]) : static_cast<const float*>(data)[i];
+}
+
+void store_value(void* data, bool bf16, std::int64_t i, float value) {
+  if (bf16) {
+    static_cast<std::uint16_t*>(data)[i] = float_to_bf16(value);
+  } else {
+    static_cast<float*>(data)[i] = value;
+  }
+}
+
+// 127 / max|row| and max|row| / 127 as quantize_rows defines them (0 and 0 for a zero row).
+struct RowScale {
+  float inverse;
+  float scale;
+};
+
+RowScale row_scale_of(float max_abs) {
+  if (!(max_abs > 0.0f)) return {0.0f, 0.0f};
+  return {127.0f / max_abs, max_abs / 127.0f};
+}
+
+std::int8_t quantize_value(float value, float inverse) {
+  const float scaled = std::nearbyint(value * inverse);  // the default rounding mode: half to even
+  return static_cast<std::int8_t>(std::max(-127.0f, std::min(127.0f, scaled)));
+}
+
+void quantize_rows_scalar(const void* x, bool x_bf16, std::int64_t x_stride, std::int64_t rows, std::int64_t depth,
+                          std::int8_t* q, std::int64_t q_stride, float* scales) {
+  for (std::int64_t r = 0; r < rows; ++r) {
+    float max_abs = 0.0f;
+    for (std::int64_t k = 0; k < depth; ++k) max_abs = std::max(max_abs, std::fabs(load_value(x, x_bf16, r * x_stride + k)));
+    const RowScale s = row_scale_of(max_abs);
+    for (std::int64_t k = 0; k < depth; ++k) q[r * q_stride + k] = quantize_value(load_value(x, x_bf16, r * x_stride + k), s.inverse);
+    scales[r] = s.scale;
+  }
+}
+
+// The adapter columns a row keeps and their low values, the bias column (coefficient 1) last.
+struct Active {
+  std::int64_t column;
+  float value;
+};
+
+std::size_t active_columns_scalar(const LoraTail& a, std::int64_t r, Active* out) {
+  std::size_t count = 0;
+  const float* mask = a.mask + ((a.first_row + r) / a.rows_per_group) * a.adapters;
+  for (std::int64_t j = 0; j < a.adapters; ++j) {
+    if (mask[j] == 0.0f) continue;
+    float dot = 0.0f;
+    for (std::int64_t k = 0; k < a.depth; ++k) {
+      dot += load_value(a.x, a.bf16, r * a.x_stride + k) * load_value(a.down, a.bf16, j * a.depth + k);
+    }
+    out[count++] = {j, mask[j] * dot};
+  }
+  out[count++] = {a.adapters, 1.0f};
+  return count;
+}
+
+void lora_tail_scalar(const LoraTail& a, std::int64_t row_begin, std::int64_t row_end) {
+  std::vector<Active> active(static_cast<std::size_t>(a.adapters + 1));
+  for (std::int64_t r = row_begin; r < row_end; ++r) {
+    const std::size_t count = active_columns_scalar(a, r, active.data());
+    for (std::int64_t n = 0; n < a.outputs; ++n) {
+      float value = a.acc != nullptr
+                        ? static_cast<float>(a.acc[r * a.acc_stride + n]) * (a.row_scale[r] * a.col_scale[n])
+                        : load_value(a.y, a.bf16, r * a.y_stride + n);
+      for (std::size_t i = 0; i < count; ++i) {
+        value += active[i].value * load_value(a.up, a.bf16, active[i].column * a.outputs + n);
+      }
+      store_value(a.y, a.bf16, r * a.y_stride + n, value);
+    }
+  }
+}
+
+#if JINA3_X86_KERNELS
+
+JINA3_AVX512 __m512 load_any(const void* data, bool bf16, std::int64_t i, __mmask16 mask) {
+  return bf16 ? load_bf16(static_cast<const std::uint16_t*>(data) + i, mask)
+              : _mm512_maskz_loadu_ps(mask, static_cast<const float*>(data) + i);
+}
+
+JINA3_AVX512 void quantize_rows_avx512(const void* x, bool x_bf16, std::int64_t x_stride, std::int64_t rows,
+                                       std::int64_t depth, std::int8_t* q, std::int64_t q_stride, float* scales) {
+  const __m512 low = _mm512_set1_ps(-127.0f), high = _mm512_set1_ps(127.0f);
+  for (std::int64_t r = 0; r < rows; ++r) {
+    __m512 vmax = _mm512_setzero_ps();
+    for (std::int64_t k = 0; k < depth; k += 16) {
+      vmax = _mm512_max_ps(vmax, _mm512_abs_ps(load_any(x, x_bf16, r * x_stride + k, tail_mask(depth - k))));
+    }
+    const RowScale s = row_scale_of(_mm512_reduce_max_ps(vmax));
+    const __m512 inverse = _mm512_set1_ps(s.inverse);
+    for (std::int64_t k = 0; k < depth; k += 16) {
+      const __mmask16 mask = tail_mask(depth - k);
+      __m512 v = _mm512_mul_ps(load_any(x, x_bf16, r * x_stride + k, mask), inverse);
+      v = _mm512_min_ps(_mm512_max_ps(_mm512_roundscale_ps(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC), low), high);
+      _mm_mask_storeu_epi8(q + r * q_stride + k, mask, _mm512_cvtsepi32_epi8(_mm512_cvtps_epi32(v)));
+    }
+    scales[r] = s.scale;
+  }
+}
+
+template <bool BF16>
+JINA3_AVX512 __m512 load_as(const void* data, std::int64_t i, __mmask16 mask) {
+  if constexpr (BF16) {
+    return load_bf16(static_cast<const std::uint16_t*>(data) + i, mask);
+  } else {
+    return _mm512_maskz_loadu_ps(mask, static_cast<const float*>(data) + i);
+  }
+}
+
+template <bool BF16>
+JINA3_AVX512 void store_as(void* data, std::int64_t i, __m512 value, __mmask16 mask) {
+  if constexpr (BF16) {
+    store_bf16(static_cast<std::uint16_t*>(data) + i, value, mask);
+  } else {
+    _mm512_mask_storeu_ps(static_cast<float*>(data) + i, mask, value);
+  }
+}
+
+template <bool BF16>
+JINA3_AVX512 float dot_as(const void* a, std::int64_t a_offset, const void* b, std::int64_t b_offset,
+                          std::int64_t depth) {
+  __m512 even = _mm512_setzero_ps(), odd = _mm512_setzero_ps();
+  std::int64_t k = 0;
+  for (; k + 32 <= depth; k += 32) {
+    even = _mm512_fmadd_ps(load_as<BF16>(a, a_offset + k, 0xFFFF), load_as<BF16>(b, b_offset + k, 0xFFFF), even);
+    odd = _mm512_fmadd_ps(load_as<BF16>(a, a_offset + k + 16, 0xFFFF), load_as<BF16>(b, b_offset + k + 16, 0xFFFF),
+                          odd);
+  }
+  for (; k < depth; k += 16) {
+    const __mmask16 m = tail_mask(depth - k);
+    even = _mm512_fmadd_ps(load_as<BF16>(a, a_offset + k, m), load_as<BF16>(b, b_offset + k, m), even);
+  }
+  return _mm512_reduce_add_ps(_mm512_add_ps(even, odd));
+}
+
+// Up to kTailRows rows at a time share each load of `up` (and of the column scales).
+constexpr int kTailRows = 4;
+
+template <bool BF16, bool INT8>
+JINA3_AVX512 void lora_tail_rows(const LoraTail& a, std::int64_t r0, int count, const std::int64_t* columns,
+                                 int column_count, const float (*coef)[kTailRows]) {
+  const std::int64_t outputs = a.outputs;
+  const void* up = a.up;
+  void* y = a.y;
+  const std::int64_t y_stride = a.y_stride;
+  const std::int32_t* acc = a.acc;
+  const std::int64_t acc_stride = a.acc_stride;
+  const float* col_scale = a.col_scale;
+  __m512 row_scale[kTailRows];
+  for (int i = 0; i < kTailRows; ++i) row_scale[i] = _mm512_set1_ps(INT8 && i < count ? a.row_scale[r0 + i] : 0.0f);
+  for (std::int64_t n = 0; n < outputs; n += 16) {
+    const __mmask16 mask = tail_mask(outputs - n);
+    __m512 v[kTailRows];
+    if constexpr (INT8) {
+      const __m512 cs = _mm512_maskz_loadu_ps(mask, col_scale + n);
+      for (int i = 0; i < kTailRows; ++i) {
+        if (i < count) {
+          const __m512 sums = _mm512_cvtepi32_ps(_mm512_maskz_loadu_epi32(mask, acc + (r0 + i) * acc_stride + n));
+          v[i] = _mm512_mul_ps(sums, _mm512_mul_ps(cs, row_scale[i]));
+        }
+      }
+    } else {
+      for (int i = 0; i < kTailRows; ++i) {
+        if (i < count) v[i] = load_as<BF16>(y, (r0 + i) * y_stride + n, mask);
+      }
+    }
+    for (int c = 0; c < column_count; ++c) {
+      const __m512 u = load_as<BF16>(up, columns[c] * outputs + n, mask);
+      for (int i = 0; i < kTailRows; ++i) {
+        if (i < count) v[i] = _mm512_fmadd_ps(_mm512_set1_ps(coef[c][i]), u, v[i]);
+      }
+    }
+    for (int i = 0; i < kTailRows; ++i) {
+      if (i < count) store_as<BF16>(y, (r0 + i) * y_stride + n, v[i], mask);
+    }
+  }
+}
+
+template <bool BF16, bool INT8>
+JINA3_AVX512 void lora_tail_avx512_typed(const LoraTail& a, std::int64_t row_begin, std::int64_t row_end) {
+  const std::int64_t adapters = a.adapters;
+  std::vector<std::int64_t> columns(static_cast<std::size_t>(adapters + 1));
+  std::vector<float> coef_storage(static_cast<std::size_t>((adapters + 1) * kTailRows));
+  auto* coef = reinterpret_cast<float (*)[kTailRows]>(coef_storage.data());
+  std::vector<char> used(static_cast<std::size_t>(adapters), 0);
+  for (std::int64_t r0 = row_begin; r0 < row_end; r0 += kTailRows) {
+    const int count = static_cast<int>(std::min<std::int64_t>(kTailRows, row_end - r0));
+    // The union of the rows' kept adapter columns (one task's r columns when the rows share a
+    // task), each row's low value there (0 where the row does not keep it), and the bias column.
+    std::fill(used.begin(), used.end(), 0);
+    for (int i = 0; i < count; ++i) {
+      const float* mask = a.mask + ((a.first_row + r0 + i) / a.rows_per_group) * adapters;
+      for (std::int64_t j = 0; j < adapters; ++j) used[static_cast<std::size_t>(j)] |= mask[j] != 0.0f;
+    }
+    int column_count = 0;
+    for (std::int64_t j = 0; j < adapters; ++j) {
+      if (!used[static_cast<std::size_t>(j)]) continue;
+      columns[static_cast<std::size_t>(column_count)] = j;
+      for (int i = 0; i < kTailRows; ++i) {
+        float value = 0.0f;
+        if (i < count) {
+          const float keep = a.mask[((a.first_row + r0 + i) / a.rows_per_group) * adapters + j];
+          if (keep != 0.0f) value = keep * dot_as<BF16>(a.x, (r0 + i) * a.x_stride, a.down, j * a.depth, a.depth);
+        }
+        coef[column_count][i] = value;
+      }
+      ++column_count;
+    }
+    columns[static_cast<std::size_t>(column_count)] = adapters;
+    for (int i = 0; i < kTailRows; ++i) coef[column_count][i] = 1.0f;
+    ++column_count;
+    lora_tail_rows<BF16, INT8>(a, r0, count, columns.data(), column_count, coef);
+  }
+}
+
+JINA3_AVX512 void lora_tail_avx512(const LoraTail& a, std::int64_t row_begin, std::int64_t row_end) {
+  const bool int8 = a.acc != nullptr;
+  if (a.bf16) {
+    int8 ? lora_tail_avx512_typed<true, true>(a, row_begin, row_end)
+         : lora_tail_avx512_typed<true, false>(a, row_begin, row_end);
+  } else {
+    int8 ? lora_tail_avx512_typed<false, true>(a, row_begin, row_end)
+         : lora_tail_avx512_typed<false, false>(a, row_begin, row_end);
+  }
+}
+
+#endif
+
+}  // namespace
+
+void quantize_rows(const void* x, bool x_bf16, std::int64_t x_stride, std::int64_t rows, std::int64_t depth,
+                   std::int8_t* q, std::int64_t q_stride, float* scales) {
+#if JINA3_X86_KERNELS
+  if (has_avx512()) return quantize_rows_avx512(x, x_bf16, x_stride, rows, depth, q, q_stride, scales);
+#endif
+  quantize_rows_scalar(x, x_bf16, x_stride, rows, depth, q, q_stride, scales);
+}
+
+void lora_tail(const LoraTail& args, std::int64_t row_begin, std::int64_t row_end) {
+#if JINA3_X86_KERNELS
+  if (has_avx512()) return lora_tail_avx512(args, row_begin, row_end);
+#endif
+  lora_tail_scalar(args, row_begin, row_end);
+}
 
 }  // namespace jina3::cpu

@@ -50,4 +50,43 @@ struct LinearBf16 {
 // Computes the columns [n_begin, n_end) of args.y. Needs has_avx512_bf16().
 void linear_bf16(const LinearBf16& args, std::int64_t n_begin, std::int64_t n_end);
 
+
+// ---- int8 linear layers and the LoRA tail (python/jina3/export/backbone.py Int8LoRALinear) ----
+
+// Per-row symmetric int8 quantisation: scales[r] = max|x[r, :]| / 127 and q[r, k] =
+// round_half_even(x[r, k] * (127 / max|x[r, :]|)), in float32 arithmetic; an all-zero row gets
+// scale 0 and zeros. x is bfloat16 (x_bf16) or float32. Runs everywhere (AVX-512 where
+// has_avx512(), scalar code otherwise, with identical results).
+void quantize_rows(const void* x, bool x_bf16, std::int64_t x_stride, std::int64_t rows, std::int64_t depth,
+                   std::int8_t* q, std::int64_t q_stride, float* scales);
+
+// The part of a LoRA linear layer after its base product, per row r:
+//   y[r, n] = base[r, n] + sum_j low[r, j] * up[j, n] + up[adapters, n]
+//   low[r, j] = mask[r / rows_per_group, j] * (x[r, :] . down[j, :])   (only where the mask is not 0)
+// base is acc[r, n] * row_scale[r] * col_scale[n] (int8 accumulators) or, when acc is null, what
+// y holds already. x, down, up and y are all bfloat16 (bf16) or all float32; float32 arithmetic,
+// y rounded once. up is [adapters + 1, outputs]: every task's scale * B transposed, then the bias.
+struct LoraTail {
+  const void* x;
+  std::int64_t x_stride;
+  std::int64_t depth;
+  const void* down;  // [adapters, depth]
+  const float* mask;  // [groups, adapters]
+  std::int64_t rows_per_group;
+  std::int64_t first_row = 0;  // row 0's index in the mask's numbering (row r uses mask row (first_row + r) / rows_per_group)
+  std::int64_t adapters;
+  const void* up;  // [adapters + 1, outputs]
+  const std::int32_t* acc = nullptr;
+  std::int64_t acc_stride = 0;
+  const float* row_scale = nullptr;
+  const float* col_scale = nullptr;
+  void* y;
+  std::int64_t y_stride;
+  std::int64_t outputs;
+  bool bf16;
+};
+
+// Rows [row_begin, row_end) of args. Runs everywhere (AVX-512 where has_avx512()).
+void lora_tail(const LoraTail& args, std::int64_t row_begin, std::int64_t row_end);
+
 }  // namespace jina3::cpu

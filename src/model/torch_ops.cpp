@@ -11,6 +11,7 @@
 #include <torch/torch.h>
 
 #include "model/cpu_kernels.hpp"
+#include "model/int8_linear.hpp"
 
 namespace jina3 {
 namespace {
@@ -119,12 +120,83 @@ at::Tensor linear(const at::Tensor& input, const at::Tensor& weight, const c10::
 // instead of being copied into the output before the base product. For few rows all three
 // products take the bfloat16 kernel (LibTorch's cost more for the thin adapter products than for
 // the base one there).
+// Output bytes per row block on the many-rows path of lora_linear: the block's base product is
+// still in the last-level cache when the LoRA tail reads and rewrites it.
+constexpr std::int64_t kBlockOutputBytes = 4 << 20;
+
+bool use_tail_kernel(const at::Tensor& input, const at::Tensor& weight, const at::Tensor& down,
+                     const at::Tensor& up_bias) {
+  const at::ScalarType dtype = input.scalar_type();
+  return cpu::has_avx512() && input.is_cpu() && (dtype == at::kBFloat16 || dtype == at::kFloat) &&
+         input.dim() >= 2 && weight.scalar_type() == dtype && weight.dim() == 2 && weight.is_cpu() &&
+         down.scalar_type() == dtype && down.is_cpu() && up_bias.scalar_type() == dtype && up_bias.is_cpu();
+}
+
+// The many-rows path: per block of rows, LibTorch's (oneDNN's) product into the output, then the
+// LoRA tail kernel (cpu::lora_tail: the row's own adapter columns and the bias) on the block
+// while it is cache-resident. LibTorch's adapter products cost a pass over the whole output and
+// thin products of 20 and 21 columns.
+at::Tensor lora_linear_blocked(const at::Tensor& input, const at::Tensor& weight, const at::Tensor& down,
+                               const at::Tensor& up_bias, const at::Tensor& task_mask) {
+  const at::Tensor x = input.contiguous();
+  const std::int64_t depth = x.size(-1), outputs = weight.size(0), rows = rows_of(x);
+  const std::int64_t adapters = down.size(0);
+  at::Tensor y = empty_output(x, outputs);
+  if (rows == 0) return y;
+  const at::Tensor mask = task_mask.to(at::kFloat).contiguous();
+  TORCH_CHECK(adapters > 0 && mask.numel() % adapters == 0 && rows % (mask.numel() / adapters) == 0,
+              "jina3::lora_linear: task_mask must be [G, 1, T*r] with G dividing the rows");
+  const at::Tensor up_t = up_bias.t().contiguous();
+  const at::Tensor down_c = down.contiguous();
+  const at::Tensor weight_t = weight.t();
+  const at::Tensor x2 = x.view({rows, depth});
+  at::Tensor y2 = y.view({rows, outputs});
+  const std::int64_t element = x.element_size();
+  const std::int64_t block = std::max<std::int64_t>(1, std::min(rows, kBlockOutputBytes / (element * outputs)));
+  const std::int64_t grain = std::max<std::int64_t>(1, 8192 / outputs);
+  cpu::LoraTail tail;
+  tail.x_stride = depth;
+  tail.depth = depth;
+  tail.down = down_c.data_ptr();
+  tail.mask = mask.data_ptr<float>();
+  tail.rows_per_group = rows / (mask.numel() / adapters);
+  tail.adapters = adapters;
+  tail.up = up_t.data_ptr();
+  tail.y_stride = outputs;
+  tail.outputs = outputs;
+  tail.bf16 = x.scalar_type() == at::kBFloat16;
+  for (std::int64_t first = 0; first < rows; first += block) {
+    const std::int64_t n = std::min(block, rows - first);
+    at::Tensor y_block = y2.narrow(0, first, n);
+    at::mm_out(y_block, x2.narrow(0, first, n), weight_t);
+    tail.x = static_cast<const char*>(x.data_ptr()) + first * depth * element;
+    tail.y = static_cast<char*>(y.data_ptr()) + first * outputs * element;
+    tail.first_row = first;
+    at::parallel_for(0, n, grain, [&](std::int64_t begin, std::int64_t end) {
+      cpu::LoraTail part = tail;
+      cpu::lora_tail(part, begin, end);
+    });
+  }
+  return y;
+}
+
+// LoRALinear's forward (python/jina3/export/backbone.py KernelLoRALinear) in one operator:
+//   input [..., K] @ weightᵀ + [(input @ downᵀ) ⊙ task_mask, 1] @ up_biasᵀ
+// with weight [N, K], down [T·r, K] (every task's A), task_mask [G, 1, T·r] (one row per G-th of
+// the rows: per batch row) and up_bias [N, T·r + 1] = [scale · every task's B | bias]: the bias
+// rides in the adapter product instead of being copied into the output before the base product.
+// For few rows (a query) on CPUs with AVX-512 BF16 all three products take the bfloat16 kernel
+// (LibTorch's cost more for the thin adapter products than for the base one there); for more rows
+// the base product is LibTorch's and the adapters and bias are added by the LoRA tail kernel.
 at::Tensor lora_linear(const at::Tensor& input, const at::Tensor& weight, const at::Tensor& down,
                        const at::Tensor& up_bias, const at::Tensor& task_mask) {
   TORCH_CHECK(up_bias.dim() == 2 && up_bias.size(0) == weight.size(0) && up_bias.size(1) == down.size(0) + 1,
               "jina3::lora_linear: up_bias must be [N, T*r + 1]");
   const bool kernel = use_linear_kernel(input, weight, c10::nullopt) &&
                       use_linear_kernel(input, down, c10::nullopt) && is_bf16_cpu(up_bias) && up_bias.is_contiguous();
+  if (!kernel && use_tail_kernel(input, weight, down, up_bias)) {
+    return lora_linear_blocked(input, weight, down, up_bias, task_mask);
+  }
   at::Tensor low;
   at::Tensor y;
   if (kernel) {
@@ -195,6 +267,8 @@ at::Tensor gelu_(at::Tensor x) {
 std::string cpu_kernels() {
   std::string out = cpu::has_avx512() ? "softmax:avx512" : "softmax:torch";
   out += cpu::has_avx512_bf16() ? " linear:avx512_bf16" : " linear:torch";
+  out += cpu::has_avx512() ? " lora_tail:avx512" : " lora_tail:scalar";
+  out += " int8:" + int8::engine_description();
   return out;
 }
 
@@ -210,4 +284,8 @@ TORCH_LIBRARY(jina3, m) {
         &jina3::add_layer_norm);
   m.def("gelu_(Tensor(a!) x) -> Tensor(a!)", &jina3::gelu_);
   m.def("cpu_kernels() -> str", &jina3::cpu_kernels);
+  m.def("lora_linear_int8(Tensor input, Tensor qweight, Tensor wscale, Tensor down, Tensor up_t, Tensor task_mask) "
+        "-> Tensor", &jina3::int8::lora_linear_int8);
+  m.def("pack_int8_weight(Tensor qweight) -> Tensor", &jina3::int8::pack_weight);
+  m.def("quantize_rows_int8(Tensor input) -> (Tensor, Tensor)", &jina3::int8::quantize_rows);
 }

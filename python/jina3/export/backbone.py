@@ -7,8 +7,9 @@ tasks cost two thin matrix products per layer; a per-row mask keeps each row's o
 columns. In the embeddings, task -1 (adapters off) maps to an extra all-zero adapter slot, and in
 the linear layers to an all-zero mask, so no row needs a branch.
 
-The base projections are plain nn.Linear submodules, so torch.quantization.quantize_dynamic can
-turn them into int8 ones while the LoRA tensors stay in floating point beside them.
+The base projections are plain nn.Linear submodules; for int8 packages quantize_int8() turns each
+LoRALinear into an Int8LoRALinear (int8 weights with per-channel scales, run by jina3's operator)
+while the LoRA tensors stay in floating point beside them.
 
 Scriptable with torch.jit.script on torch 1.13 and 2.x: the attention kernel is chosen when the
 module is built (F.scaled_dot_product_attention where torch has it, a manual masked softmax
@@ -21,7 +22,9 @@ As built, the model uses LibTorch operators only (the eager reference runs it so
 calls use_kernels() before scripting where the compiled jina3 module is present: LoRALinear then
 goes through torch.ops.jina3.lora_linear, FloatLayerNorm through torch.ops.jina3.add_layer_norm,
 the MLP's GELU through torch.ops.jina3.gelu_ and the CPU attention softmax through
-torch.ops.jina3.softmax_with_bias_ (src/model/torch_ops.cpp): the same functions with faster kernels.
+torch.ops.jina3.softmax_with_bias_ (src/model/torch_ops.cpp), and in bfloat16 on the CPU the
+split of qkv into rotated heads through torch.ops.jina3.split_qkv_rotary (src/model/attention_ops.cpp,
+KernelBlock): the same functions with faster kernels.
 """
 
 import importlib
@@ -231,24 +234,50 @@ class FusedSoftmaxAttention(nn.Module):
                 workspace: List[Tensor]) -> Tensor:
         if q.is_cuda or q.dtype == torch.float32:
             return self.manual(q, k, v, key_bias, key_keep, workspace)
+        # [B, heads, L, d] as a view of attend_prescaled's [B, L, heads, d]: the caller's
+        # transpose back to [B, L, hidden] is then free.
+        return self.attend_prescaled(q * self.manual.scale, k, v, key_bias).transpose(1, 2)
+
+    def attend_prescaled(self, q: Tensor, k: Tensor, v: Tensor, key_bias: Tensor) -> Tensor:
+        """The CPU path for reduced precision: q (already times the scale), k, v [B, heads, L, d]
+        contiguous; key_bias float32 [B*heads, 1, L]. Returns [B, L, heads, d] contiguous, so that
+        viewing it as [B, L, hidden] costs nothing: each chunk's product lands in a small buffer
+        that is copied into place while it is still in the cache, instead of a transposed copy of
+        the whole output afterwards."""
         batch, heads, length, dim = q.size(0), q.size(1), q.size(2), q.size(3)
         bh = batch * heads
-        q = (q * self.manual.scale).view(bh, length, dim)
+        q = q.view(bh, length, dim)
         k_t = k.view(bh, length, dim).transpose(1, 2)
         v = v.view(bh, length, dim)
-        rows = max(1, min(length, self.max_chunk_elements // length))
-        group = max(1, min(bh, self.max_chunk_elements // (rows * length)))
+        rows = max(1, min(length, self.max_chunk_elements // max(1, length)))
+        group = max(1, min(bh, self.max_chunk_elements // max(1, rows * length)))
+        # A group is whole texts (all their heads) or a divisor of the heads of one text, so that
+        # its output is one block of [B, L, heads, d].
+        if group >= heads:
+            group = group // heads * heads
+        else:
+            while heads % group != 0:
+                group -= 1
         scores_buffer = torch.empty(group * rows * length, dtype=q.dtype, device=q.device)
-        out = torch.empty((bh, length, dim), dtype=q.dtype, device=q.device)
+        chunk_buffer = torch.empty(group * rows * dim, dtype=q.dtype, device=q.device)
+        out = torch.empty((batch, length, heads, dim), dtype=q.dtype, device=q.device)
         for first in range(0, bh, group):
             g = min(group, bh - first)
+            text = first // heads
             for start in range(0, length, rows):
                 n = min(rows, length - start)
                 scores = scores_buffer[:g * n * length].view(g, n, length)
                 torch.bmm(q[first:first + g, start:start + n], k_t[first:first + g], out=scores)
                 torch.ops.jina3.softmax_with_bias_(scores, key_bias[first:first + g])
-                torch.bmm(scores, v[first:first + g], out=out[first:first + g, start:start + n])
-        return out.view(batch, heads, length, dim)
+                chunk = chunk_buffer[:g * n * dim].view(g, n, dim)
+                torch.bmm(scores, v[first:first + g], out=chunk)
+                if g >= heads:
+                    texts = g // heads
+                    out[text:text + texts, start:start + n].copy_(chunk.view(texts, heads, n, dim).transpose(1, 2))
+                else:
+                    head = first % heads
+                    out[text, start:start + n, head:head + g].copy_(chunk.transpose(0, 1))
+        return out
 
 
 class KernelLayerNorm(FloatLayerNorm):
@@ -284,6 +313,52 @@ class KernelLoRALinear(nn.Module):
         return torch.ops.jina3.lora_linear(x, self.weight, self.lora_down, self.lora_up_bias, task_mask)
 
 
+class Int8LoRALinear(nn.Module):
+    """LoRALinear of an int8 package, one operator, torch.ops.jina3.lora_linear_int8: the base
+    weight quantised to int8 here, symmetric with one scale per output channel (max |w| / 127);
+    at run time each input row is quantised to int8 by its own max |x| / 127, the product is
+    accumulated in int32 (oneDNN: VNNI or AMX where the CPU has them) and scaled back in float32,
+    and the row's own LoRA adapter and the bias are added in floating point (lora_up_bias_t is
+    [T·r + 1, out]: every task's scale · B transposed, then the bias)."""
+
+    def __init__(self, lora: LoRALinear):
+        super().__init__()
+        weight = lora.base.weight.detach().float()
+        scale = weight.abs().amax(dim=1) / 127.0
+        safe = torch.where(scale > 0, scale, torch.ones_like(scale))
+        self.register_buffer("qweight", torch.round(weight / safe.unsqueeze(1)).clamp_(-127, 127).to(torch.int8))
+        self.register_buffer("wscale", scale.float().contiguous())
+        self.register_buffer("lora_down", lora.lora_down.detach().clone())
+        up_bias = torch.cat((lora.lora_up.detach().float() * lora.scale,
+                             lora.base.bias.detach().float().unsqueeze(1)), dim=1)
+        self.register_buffer("lora_up_bias_t", up_bias.t().contiguous())
+
+    def forward(self, x: Tensor, task_mask: Tensor) -> Tensor:
+        return torch.ops.jina3.lora_linear_int8(x, self.qweight, self.wscale, self.lora_down, self.lora_up_bias_t,
+                                                task_mask)
+
+
+def quantize_int8(model: "JinaEmbeddingsV3", compute_dtype: torch.dtype = torch.bfloat16) -> "JinaEmbeddingsV3":
+    """The int8 package's model, in place: every block's four LoRALinear layers become
+    Int8LoRALinear (quantised from the float32 weights), and every other floating-point tensor
+    (embeddings, LayerNorms, the adapters) is stored in compute_dtype, except the weight scales,
+    which stay float32. The runtime computes in bfloat16 where the CPU has native bfloat16 and
+    casts the bfloat16 tensors to float32 elsewhere (src/model/backbone.cpp). Needs jina3's
+    operators (kernels_available())."""
+    for block in model.layers:
+        for name in ("qkv", "out_proj", "fc1", "fc2"):
+            setattr(block, name, Int8LoRALinear(getattr(block, name)))
+    with torch.no_grad():
+        for module in model.modules():
+            for key, tensor in list(module._parameters.items()):
+                if tensor is not None and tensor.is_floating_point():
+                    module._parameters[key] = nn.Parameter(tensor.to(compute_dtype), requires_grad=False)
+            for key, tensor in list(module._buffers.items()):
+                if tensor is not None and tensor.is_floating_point() and key != "wscale":
+                    module._buffers[key] = tensor.to(compute_dtype)
+    return model
+
+
 def kernels_available() -> bool:
     """Whether jina3's compiled operators (torch.ops.jina3.*, registered by libjina3, which
     importing jina3._jina3 loads) exist in this process."""
@@ -300,9 +375,10 @@ def kernels_available() -> bool:
 
 def use_kernels(model: "JinaEmbeddingsV3") -> None:
     """Swaps jina3's operators into a model in place before scripting: every LoRALinear over a float
-    nn.Linear becomes a KernelLoRALinear on the same tensors (int8 ones, already quantised, stay),
+    nn.Linear becomes a KernelLoRALinear on the same tensors (Int8LoRALinear ones stay),
     every FloatLayerNorm a KernelLayerNorm, Gelu KernelGelu, and manual attention
-    FusedSoftmaxAttention. The scripted module then needs libjina3."""
+    FusedSoftmaxAttention (its block then a KernelBlock: the qkv split and rotary through
+    torch.ops.jina3.split_qkv_rotary). The scripted module then needs libjina3."""
     model.embeddings.norm = KernelLayerNorm.wrapping(model.embeddings.norm)
     for block in model.layers:
         block.norm1 = KernelLayerNorm.wrapping(block.norm1)
@@ -310,10 +386,11 @@ def use_kernels(model: "JinaEmbeddingsV3") -> None:
         block.activation = KernelGelu()
         for name in ("qkv", "out_proj", "fc1", "fc2"):
             lora = getattr(block, name)
-            if type(lora.base) is nn.Linear:
+            if isinstance(lora, LoRALinear) and type(lora.base) is nn.Linear:
                 setattr(block, name, KernelLoRALinear(lora))
         if isinstance(block.attention, ManualAttention):
             block.attention = FusedSoftmaxAttention(block.attention)
+            KernelBlock.retyping(block)
     model.fused_softmax = model.manual_attention
 
 
@@ -375,18 +452,55 @@ class Block(nn.Module):
 
     def forward(self, h: Tensor, task_mask: Tensor, cos: Tensor, sin: Tensor, key_bias: Tensor,
                 key_keep: Tensor, workspace: List[Tensor]) -> Tensor:
-        batch, length, hidden = h.size(0), h.size(1), h.size(2)
-        # Wqkv's outputs are [q of all heads | k | v], each head's values contiguous. One permute
-        # gives [3, B, heads, L, d]; rotating q and k makes them contiguous too.
-        qkv = self.qkv(h, task_mask).view(batch, length, 3, self.heads, self.head_dim)
-        qkv = qkv.permute(2, 0, 3, 1, 4).contiguous()
-        q = rotate(qkv[0], cos, sin)
-        k = rotate(qkv[1], cos, sin)
-        attn = self.attention(q, k, qkv[2], key_bias, key_keep, workspace)  # [B, heads, L, d]
-        attn = attn.transpose(1, 2).reshape(batch, length, hidden)
+        attn = self.self_attention(self.qkv(h, task_mask), cos, sin, key_bias, key_keep, workspace)
         h = self.norm1(self.out_proj(attn, task_mask), h)
         mlp = self.fc2(self.activation(self.fc1(h, task_mask)), task_mask)
         return self.norm2(mlp, h)
+
+    def self_attention(self, qkv: Tensor, cos: Tensor, sin: Tensor, key_bias: Tensor, key_keep: Tensor,
+                       workspace: List[Tensor]) -> Tensor:
+        """Attention of the qkv projection's output [B, L, 3·hidden], as [B, L, hidden]."""
+        return self.torch_attention(qkv, cos, sin, key_bias, key_keep, workspace)
+
+    def torch_attention(self, qkv: Tensor, cos: Tensor, sin: Tensor, key_bias: Tensor, key_keep: Tensor,
+                        workspace: List[Tensor]) -> Tensor:
+        batch, length = qkv.size(0), qkv.size(1)
+        # Wqkv's outputs are [q of all heads | k | v], each head's values contiguous. One permute
+        # gives [3, B, heads, L, d]; rotating q and k makes them contiguous too.
+        qkv = qkv.view(batch, length, 3, self.heads, self.head_dim).permute(2, 0, 3, 1, 4).contiguous()
+        q = rotate(qkv[0], cos, sin)
+        k = rotate(qkv[1], cos, sin)
+        attn = self.attention(q, k, qkv[2], key_bias, key_keep, workspace)  # [B, heads, L, d]
+        return attn.transpose(1, 2).reshape(batch, length, self.heads * self.head_dim)
+
+
+class KernelBlock(Block):
+    """Block with FusedSoftmaxAttention whose bfloat16 CPU attention goes through jina3's operators:
+    torch.ops.jina3.split_qkv_rotary turns the qkv projection's output into q (rotated and already
+    times the attention's scale), k (rotated) and v, each [B, heads, L, d], in one pass (LibTorch
+    needs a permuted copy, then multiplies, subtractions, a concatenation and the scaling, each a
+    pass over memory), and the attention writes [B, L, heads, d], which is [B, L, hidden] as it
+    stands. Rotary and scale are computed in float32 and rounded once (LibTorch rounds after each
+    step): about one bfloat16 unit in the last place apart. float32, other dtypes and CUDA take
+    Block's LibTorch path unchanged."""
+
+    @staticmethod
+    def retyping(block: Block) -> "KernelBlock":
+        """The block itself as a KernelBlock: the same submodules and attributes, only the
+        attention sublayer's code differs. Its attention must be a FusedSoftmaxAttention."""
+        if not isinstance(block.attention, FusedSoftmaxAttention):
+            raise TypeError("KernelBlock needs FusedSoftmaxAttention, not " + type(block.attention).__name__)
+        block.__class__ = KernelBlock
+        return block
+
+    def self_attention(self, qkv: Tensor, cos: Tensor, sin: Tensor, key_bias: Tensor, key_keep: Tensor,
+                       workspace: List[Tensor]) -> Tensor:
+        if qkv.is_cuda or qkv.dtype != torch.bfloat16:
+            return self.torch_attention(qkv, cos, sin, key_bias, key_keep, workspace)
+        batch, length = qkv.size(0), qkv.size(1)
+        q, k, v = torch.ops.jina3.split_qkv_rotary(qkv, cos, sin, self.heads, self.attention.manual.scale)
+        attn = self.attention.attend_prescaled(q, k, v, key_bias)  # [B, L, heads, d]
+        return attn.view(batch, length, self.heads * self.head_dim)
 
 
 class JinaEmbeddingsV3(nn.Module):
