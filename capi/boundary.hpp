@@ -20,6 +20,7 @@
 
 struct jina3_encoder {
   jina3::Encoder encoder;
+  jina3::KernelReport kernels;  // encoder.kernels(), kept for jina3_encoder_kernel_report's strings
 };
 
 struct jina3_error {

@@ -1,5 +1,5 @@
 // The C ABI's library, names and encoder parts: versions, enum names, create/free, the
-// synchronous encode calls, getters and stats.
+// synchronous encode calls, getters, the kernel report and stats.
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
@@ -7,6 +7,7 @@
 #include <string>
 #include <string_view>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "boundary.hpp"
@@ -43,6 +44,17 @@ static_assert(sizeof(jina3_lane_stats) == sizeof(LaneStats) && JINA3_PRIORITY_CO
 JINA3_LANE_STATS_FIELDS(JINA3_X)
 JINA3_LANE_HISTOGRAMS(JINA3_X)
 #undef JINA3_X
+
+// The kernel report's fields (JINA3_KERNEL_FIELDS), by name, for jina3_encoder_kernel_report.
+struct KernelField {
+  const char* name;
+  std::string KernelReport::*member;
+};
+constexpr KernelField kKernelFields[] = {
+#define JINA3_X(name, doc) {#name, &KernelReport::name},
+    JINA3_KERNEL_FIELDS(JINA3_X)
+#undef JINA3_X
+};
 
 void copy_histogram(const Histogram& cpp, jina3_histogram& c) noexcept {
   std::copy(std::begin(cpp.buckets), std::end(cpp.buckets), std::begin(c.buckets));
@@ -133,7 +145,9 @@ jina3_status jina3_encoder_create(const char* package_path, const jina3_encoder_
     require(package_path != nullptr, function, "package_path is NULL");
     require(encoder != nullptr, function, "encoder is NULL (pass the address of a jina3_encoder*)");
     const jina3::EncoderOptions cpp_options = jina3::capi::read_encoder_options(options, function);
-    *encoder = new jina3_encoder{jina3::Encoder(package_path, cpp_options)};
+    jina3::Encoder loaded(package_path, cpp_options);
+    jina3::KernelReport kernels = loaded.kernels();
+    *encoder = new jina3_encoder{std::move(loaded), std::move(kernels)};
   });
 }
 
@@ -221,6 +235,32 @@ jina3_status jina3_encoder_prompt(const jina3_encoder* encoder, jina3_task task,
     require(encoder != nullptr, "jina3_encoder_prompt", "encoder is NULL");
     require(prompt != nullptr, "jina3_encoder_prompt", "prompt is NULL");
     *prompt = encoder->encoder.prompt(static_cast<jina3::Task>(raw(task))).c_str();
+  });
+}
+
+size_t jina3_kernel_field_count(void) { return std::size(jina3::capi::kKernelFields); }
+
+const char* jina3_kernel_field_name(size_t index) {
+  return index < std::size(jina3::capi::kKernelFields) ? jina3::capi::kKernelFields[index].name : nullptr;
+}
+
+jina3_status jina3_encoder_kernel_report(const jina3_encoder* encoder, const char* field, const char** value,
+                                         jina3_error** error) {
+  return guarded(error, [&] {
+    constexpr const char* function = "jina3_encoder_kernel_report";
+    require(encoder != nullptr, function, "encoder is NULL");
+    require(field != nullptr, function, "field is NULL");
+    require(value != nullptr, function, "value is NULL");
+    std::string names;
+    for (const auto& known : jina3::capi::kKernelFields) {
+      if (std::strcmp(known.name, field) == 0) {
+        *value = (encoder->kernels.*known.member).c_str();
+        return;
+      }
+      names += names.empty() ? "" : ", ";
+      names += known.name;
+    }
+    jina3::capi::invalid(function, std::string("unknown field \"") + field + "\"; the fields are " + names);
   });
 }
 

@@ -101,7 +101,7 @@ int run_chunk(const ChunkArgs& args) {
                     args.in.input == "-" && args.in.format.empty());
   OutputFile output(args.output);
 
-  const jina3::Encoder encoder(args.package, args.encoder_options);
+  const jina3::Encoder encoder = load_encoder(args.package, args.encoder_options);
   const ByteSpans no_spans;
   jina3::LateChunkOptions options;
   options.chunk_tokens = args.chunk_tokens;

@@ -262,7 +262,7 @@ int run_embed(const EmbedArgs& args) {
                     args.in.input == "-" && args.in.format.empty());
   OutputFile output(args.output);
 
-  const jina3::Encoder encoder(args.package, args.encoder_options);
+  const jina3::Encoder encoder = load_encoder(args.package, args.encoder_options);
   // The task (and whether the package has its adapter), dims, options, precision and ranges,
   // before any input is read; an InvalidArgument here is a usage error (main.cpp).
   const jina3::Ranges* ranges = given_ranges ? &*given_ranges : nullptr;

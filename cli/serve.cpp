@@ -122,7 +122,7 @@ int run_serve(const ServeArgs& args) {
   config.quiet = args.quiet;
 
   jina3_http::catch_early_stop_signals();  // SIGTERM while loading: exit 0, not killed
-  const jina3::Encoder encoder(args.package, args.encoder_options);
+  const jina3::Encoder encoder = load_encoder(args.package, args.encoder_options);
   encoder.check(config.default_task, 0);  // the package has the default task's adapter
   try {
     return jina3_http::serve(encoder, config);

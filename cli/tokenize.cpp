@@ -88,7 +88,7 @@ int run_tokenize(const TokenizeArgs& args) {
   }
   std::optional<TextReader> reader;
   if (from_stdin) reader.emplace("-", InputFormat::Text, "text", false);
-  const jina3::Encoder encoder(args.package, args.encoder_options);
+  const jina3::Encoder encoder = load_encoder(args.package, args.encoder_options);
   // The task and options as encode() checks them, before any input: a usage error (main.cpp).
   encoder.check(task, 0, args.encode_options);
   if (!from_stdin) {

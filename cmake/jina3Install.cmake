@@ -29,6 +29,7 @@ install(FILES
     "${PROJECT_SOURCE_DIR}/include/jina3/jina3.h"
     "${PROJECT_SOURCE_DIR}/include/jina3/jina3.hpp"
     "${PROJECT_SOURCE_DIR}/include/jina3/encoder.hpp"
+    "${PROJECT_SOURCE_DIR}/include/jina3/kernels.hpp"
     "${PROJECT_SOURCE_DIR}/include/jina3/options.hpp"
     "${PROJECT_SOURCE_DIR}/include/jina3/outputs.hpp"
     "${PROJECT_SOURCE_DIR}/include/jina3/package_info.hpp"

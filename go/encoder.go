@@ -417,3 +417,24 @@ func (e *Encoder) Prompt(task Task) (string, error) {
 	})
 	return prompt, err
 }
+
+// Kernels reports which kernels the encoder runs, fixed at load: every field of
+// jina3_encoder_kernel_report by name ("device", "isa", "bf16", "compute_dtype", "matmul",
+// "int8_engine", "notice"; see jina3/kernels.hpp). "notice" is not empty when this CPU emulates the
+// bfloat16 the encoder computes in (an int8 package runs faster there).
+func (e *Encoder) Kernels() (map[string]string, error) {
+	report := map[string]string{}
+	err := e.use(func(raw *C.jina3_encoder) error {
+		for i := C.size_t(0); i < C.jina3_kernel_field_count(); i++ {
+			name := C.jina3_kernel_field_name(i)
+			var value *C.char
+			var cerr *C.jina3_error
+			if err := check(C.jina3_encoder_kernel_report(raw, name, &value, &cerr), cerr); err != nil {
+				return err
+			}
+			report[C.GoString(name)] = C.GoString(value)
+		}
+		return nil
+	})
+	return report, err
+}

@@ -677,6 +677,10 @@ func TestStatsAndMetadata(t *testing.T) {
 	if p, err := e.Prompt(jina3.RetrievalQuery); err != nil || p == "" {
 		t.Fatalf("prompt: %q %v", p, err)
 	}
+	if k, err := e.Kernels(); err != nil || len(k) != 7 || k["device"] != "cpu" || k["compute_dtype"] != "float32" ||
+		k["isa"] == "" || (k["bf16"] != "native" && k["bf16"] != "emulated") || k["notice"] != "" {
+		t.Fatalf("kernels: %v %v", k, err)
+	}
 	if jina3.ABIVersion() != 1 || len(strings.Split(jina3.Version(), ".")) != 3 {
 		t.Fatal("versions")
 	}

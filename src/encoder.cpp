@@ -369,6 +369,11 @@ EncoderStats Encoder::stats() const {
   return stats;
 }
 
+KernelReport Encoder::kernels() const {
+  if (!impl_) throw_moved_from();
+  return impl_->model.kernels();
+}
+
 namespace {
 const std::vector<Task> kNoTasks;
 const std::vector<int> kNoDims;

@@ -490,6 +490,11 @@ std::optional<Reply> Server::answer_here(const http::request<http::string_body>&
   // /info
   nlohmann::json tasks = nlohmann::json::array();
   for (jina3::Task task : encoder_.tasks()) tasks.push_back(jina3::to_string(task));
+  const jina3::KernelReport report = encoder_.kernels();
+  nlohmann::json kernels = nlohmann::json::object();
+#define JINA3_X(name, doc) kernels[#name] = report.name;
+  JINA3_KERNEL_FIELDS(JINA3_X)
+#undef JINA3_X
   return json_reply(200, {{"model_id", config_.model_name},
                           {"model_name", config_.model_name},
                           {"version", jina3::version()},
@@ -501,6 +506,7 @@ std::optional<Reply> Server::answer_here(const http::request<http::string_body>&
                           {"max_input_length", encoder_.max_length()},
                           {"dtype", jina3::to_string(encoder_.dtype())},
                           {"device", jina3::to_string(encoder_.device())},
+                          {"kernels", kernels},
                           {"max_client_batch_size", config_.max_inputs},
                           {"max_request_bytes", config_.max_request_bytes},
                           {"ready", ready_ && !shutting_down_}});

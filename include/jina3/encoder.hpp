@@ -13,6 +13,7 @@
 
 #include <jina3/errors.hpp>
 #include <jina3/export.hpp>
+#include <jina3/kernels.hpp>
 #include <jina3/options.hpp>
 #include <jina3/outputs.hpp>
 #include <jina3/stats.hpp>
@@ -187,6 +188,11 @@ class JINA3_EXPORT Encoder {
 
   // Counters since load; see EncoderStats.
   EncoderStats stats() const;
+
+  // Which kernels run this encoder's passes (ISA, bfloat16 native or emulated, int8 engine),
+  // fixed at load; see KernelReport. notice is not empty when this CPU emulates the bfloat16 this
+  // encoder computes in (an int8 package runs faster there).
+  KernelReport kernels() const;
 
   // The token ids encode() would run for each text: prompt, <s> and </s> included, truncated
   // (or InputTooLong) as options say.

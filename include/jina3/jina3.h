@@ -373,6 +373,28 @@ JINA3_API const char* jina3_encoder_package_path(const jina3_encoder* encoder);
 JINA3_NODISCARD JINA3_API jina3_status jina3_encoder_prompt(const jina3_encoder* encoder, jina3_task task,
                                                             const char** prompt, jina3_error** error);
 
+/* Which kernels the encoder runs (jina3::KernelReport), fixed at load: string fields named as the
+   C++ struct's members (JINA3_KERNEL_FIELDS in jina3/kernels.hpp):
+     "device"         where the model runs: "cpu", "cuda:0", ...
+     "isa"            the host CPU's best instruction set in oneDNN's names ("avx512_core_bf16",
+                      "avx512_core", "avx2", ...), capped by the environment variable JINA3_MAX_CPU_ISA
+     "bf16"           "native" (AVX512-BF16 or AMX), "emulated", or "n/a" off the CPU
+     "compute_dtype"  the activations' dtype: jina3_encoder_dtype's, but for int8 packages "bfloat16"
+                      where bfloat16 is native and "float32" elsewhere
+     "matmul"         what runs the matrix products, e.g. "oneDNN bf16 + jina3 avx512_bf16 (<= 48 rows)"
+     "int8_engine"    int8 packages: the engine of their int8 products; "" otherwise
+     "notice"         "" or advice, e.g. that bfloat16 is emulated on this CPU and an int8 package
+                      runs faster (the CLI prints it at load, Python warns)
+   jina3_kernel_field_count() and jina3_kernel_field_name(index) list the names in this order
+   (NULL for an index out of range; static strings). *value receives a NUL-terminated string
+   owned by the encoder, valid until jina3_encoder_free.
+   Errors: JINA3_ERR_INVALID_ARGUMENT (NULL pointer, unknown field name).
+   Thread safety: may be called from any thread while the encoder lives. */
+JINA3_API size_t jina3_kernel_field_count(void);
+JINA3_API const char* jina3_kernel_field_name(size_t index);
+JINA3_NODISCARD JINA3_API jina3_status jina3_encoder_kernel_report(const jina3_encoder* encoder, const char* field,
+                                                                   const char** value, jina3_error** error);
+
 /* ------------------------------------------------------------------------------------------ */
 /* Asynchronous requests.                                                                     */
 /* ------------------------------------------------------------------------------------------ */

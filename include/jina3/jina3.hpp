@@ -3,6 +3,7 @@
 
 #include <jina3/encoder.hpp>
 #include <jina3/errors.hpp>
+#include <jina3/kernels.hpp>
 #include <jina3/options.hpp>
 #include <jina3/outputs.hpp>
 #include <jina3/package_info.hpp>

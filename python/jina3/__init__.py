@@ -16,9 +16,9 @@ except ImportError as exc:  # the pure-Python tools must work before the C++ bui
 
 if _import_error is None:
     # Encoder, Task, quantize and calibration_ranges replace the compiled ones of the same names.
-    from ._api import (Encoder, Task, calibration_ranges, quantize, shared_load_count,  # noqa: F401
-                       similarity)
-    for _value in (Encoder, similarity, quantize, calibration_ranges, shared_load_count):
+    from ._api import (Encoder, PerformanceWarning, Task, calibration_ranges, quantize,  # noqa: F401
+                       shared_load_count, similarity)
+    for _value in (Encoder, PerformanceWarning, similarity, quantize, calibration_ranges, shared_load_count):
         _value.__module__ = "jina3"  # where users import them from (and what pickle records)
     del _value
 

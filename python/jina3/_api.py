@@ -24,6 +24,7 @@ import enum as _enum
 import inspect as _inspect
 import os as _os
 import threading as _threading
+import warnings as _warnings
 import weakref as _weakref
 
 import numpy as _np
@@ -31,7 +32,7 @@ import numpy as _np
 from . import _jina3
 
 __all__ = [
-    "Encoder", "Task", "similarity", "quantize", "calibration_ranges", "shared_load_count",
+    "Encoder", "Task", "similarity", "quantize", "calibration_ranges", "shared_load_count", "PerformanceWarning",
 ]
 
 _NativeEncoder = _jina3.Encoder
@@ -385,12 +386,32 @@ def _torch():
     return torch
 
 
+class PerformanceWarning(UserWarning):
+    """Loading an Encoder that will run slower than it could on this machine: the ``notice`` of its
+    ``kernels()`` report, e.g. bfloat16 emulated on a CPU without AVX512-BF16 or AMX, where an int8
+    package runs faster.
+
+    Example::
+
+        import warnings
+        warnings.simplefilter("ignore", jina3.PerformanceWarning)  # or "error" to refuse such loads
+    """
+
+
+def _warn_kernels(native):
+    """Warns with the kernel report's notice, if any, at the line that loaded the encoder."""
+    notice = native.kernels()["notice"]
+    if notice:
+        _warnings.warn(notice, PerformanceWarning, stacklevel=3)
+
+
 class Encoder:
     """A jina-embeddings-v3 model package loaded in-process."""
 
     def __init__(self, path, device=_INIT_DEFAULTS["device"], **options):
         _check_keywords("Encoder", options, _INIT_KEYWORDS - {"device"})
         native = _call("Encoder", Encoder._init_signature, _NativeEncoder, (path, device), options)
+        _warn_kernels(native)
         self._adopt(native, _spec(path, device, options))
         with _shared_lock:
             _check_process()
@@ -423,6 +444,7 @@ class Encoder:
             if native is None:
                 native = _call("Encoder.shared", Encoder._init_signature, _NativeEncoder, (path, device), options)
                 _state["loads"] += 1
+                _warn_kernels(native)
             _shared[spec] = native
         encoder = cls.__new__(cls)
         encoder._adopt(native, spec)

@@ -17,6 +17,7 @@
 #include <pybind11/stl.h>
 
 #include <jina3/encoder.hpp>
+#include <jina3/kernels.hpp>
 #include <jina3/stats.hpp>
 
 #include "arrays.hpp"
@@ -460,6 +461,16 @@ py::object submit_async(const EncodeOptions& options, py::object self, py::objec
   return py::cpp_function([call] { call->submit(); });
 }
 
+// The kernel report as a dict of str, one key per JINA3_KERNEL_FIELDS row.
+py::dict kernels(const Encoder& self) {
+  const KernelReport report = self.kernels();
+  py::dict result;
+#define JINA3_X(name, doc) result[#name] = report.name;
+  JINA3_KERNEL_FIELDS(JINA3_X)
+#undef JINA3_X
+  return result;
+}
+
 py::dict stats(const Encoder& self) {
   const EncoderStats counters = self.stats();
   py::dict result;
@@ -493,6 +504,7 @@ py::dict stats(const Encoder& self) {
     lanes[to_string(static_cast<Priority>(lane))] = entry;
   }
   result["lanes"] = lanes;
+  result["kernels"] = kernels(self);
   return result;
 }
 
@@ -671,6 +683,7 @@ Example::
   counters += doc_line("lanes", "per priority lane (\"interactive\", \"bulk\"), a dict: " + lane_fields +
                                     "a histogram is {\"buckets\": [(upper bound, count), ..., (None, count)], "
                                     "\"count\": n, \"sum\": total}, counts per bucket (not cumulative)");
+  counters += doc_line("kernels", "which kernels run this encoder, the dict kernels() gives");
   const std::string stats_doc = R"doc(Counters of this encoder since it was loaded, as a dict of int (times in microseconds).
 
 )doc" + counters + R"doc(
@@ -680,6 +693,24 @@ Example::
     print(s["rows"] / max(s["passes"], 1), "rows per pass;", s["cache_hits"], "cache hits")
 )doc";
   encoder.def("stats", &stats, stats_doc.c_str());
+
+  std::string kernel_fields;
+#define JINA3_X(name, doc) kernel_fields += doc_line(#name, doc);
+  JINA3_KERNEL_FIELDS(JINA3_X)
+#undef JINA3_X
+  const std::string kernels_doc = R"doc(Which kernels run this encoder's passes, fixed at load, as a dict of str.
+
+)doc" + kernel_fields + R"doc(
+Loading an encoder whose notice is not empty warns with it (jina3.PerformanceWarning). The
+environment variable JINA3_MAX_CPU_ISA (one of the isa names) caps the CPU features jina3 uses
+and reports, as if the CPU were older.
+
+Example::
+
+    k = encoder.kernels()
+    print(k["isa"], "bfloat16", k["bf16"], "matmul:", k["matmul"])
+)doc";
+  encoder.def("kernels", &kernels, kernels_doc.c_str());
 
   const std::string tokens_doc = R"doc(Token embeddings: a list with one jina3.TokenEmbeddings per text.
 

@@ -1,4 +1,5 @@
-// Loading a package: manifest and files, tokenizer and backbone (side by side), the task table.
+// Loading a package: manifest and files, tokenizer and backbone (side by side), the task table and
+// the kernel report.
 #include "model/model.hpp"
 
 #include <future>
@@ -10,10 +11,25 @@
 
 #include <jina3/errors.hpp>
 
+#include "model/int8_linear.hpp"
+#include "util/cpu_info.hpp"
+#include "util/kernel_report.hpp"
+
 namespace jina3 {
 namespace {
 
 std::size_t task_slot(Task task) { return static_cast<std::size_t>(static_cast<int>(task)); }
+
+KernelReport report_kernels(const Package& package, const Backbone& backbone) {
+  util::KernelFacts facts;
+  facts.on_cpu = backbone.device().is_cpu();
+  facts.device = backbone.device().str();
+  facts.package_dtype = package.manifest.dtype;
+  facts.compute_dtype = backbone.compute_dtype();
+  facts.jina3_kernels = package.manifest.jina3_kernels;
+  if (facts.package_dtype == DType::Int8 && facts.on_cpu) facts.int8_engine = int8::engine_description();
+  return util::kernel_report(facts, util::cpu_features());
+}
 
 }  // namespace
 
@@ -33,6 +49,7 @@ namespace {
 // sentencepiece takes about a second to build its tables for the 250k-piece XLM-R model, about as
 // long as LibTorch takes to read a small backbone: do both at once.
 Model::Loaded load(const std::string& path, const EncoderOptions& options) {
+  util::check_cpu_isa_cap();  // before any kernel runs (the backbone's test pass)
   Package package = load_package(path, options.verify_checksums);
   const Manifest& manifest = package.manifest;
   auto tokenizer = std::async(std::launch::async, [model = package.tokenizer_path, special = manifest.special_ids,
@@ -53,7 +70,8 @@ Model::Model(const std::string& path, const EncoderOptions& options) : Model(loa
 Model::Model(Loaded&& loaded)
     : package_(std::move(loaded.package)),
       tokenizer_(std::move(loaded.tokenizer)),
-      backbone_(std::move(loaded.backbone)) {
+      backbone_(std::move(loaded.backbone)),
+      kernels_(report_kernels(package_, backbone_)) {
   const Manifest& manifest = package_.manifest;
   adapter_index_.fill(-1);
   for (std::size_t i = 0; i < manifest.tasks.size(); ++i) {

@@ -1,5 +1,5 @@
-// What a loaded package is: the package on disk, its tokenizer, its backbone, and the table from
-// a task to its adapter index and prompt.
+// What a loaded package is: the package on disk, its tokenizer, its backbone, the table from a task
+// to its adapter index and prompt, and the report of the kernels it runs.
 #pragma once
 
 #include <array>
@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include <jina3/kernels.hpp>
 #include <jina3/options.hpp>
 #include <jina3/task.hpp>
 
@@ -32,13 +33,16 @@ std::string describe(Task task);
 class Model {
  public:
   // Reads the package at path (checksums as options say) and loads tokenizer and backbone.
-  // Throws ModelNotFound, ModelInvalid, VersionMismatch or DeviceError.
+  // Throws ModelNotFound, ModelInvalid, VersionMismatch or DeviceError; InvalidArgument for an
+  // unknown JINA3_MAX_CPU_ISA value (util/cpu_info.hpp).
   Model(const std::string& path, const EncoderOptions& options);
 
   const Package& package() const noexcept { return package_; }
   const Manifest& manifest() const noexcept { return package_.manifest; }
   const Tokenizer& tokenizer() const noexcept { return tokenizer_; }
   const Backbone& backbone() const noexcept { return backbone_; }
+  // Which kernels this model runs, fixed at load (Encoder::kernels()).
+  const KernelReport& kernels() const noexcept { return kernels_; }
 
   // What loading reads, before the task table is made from it.
   struct Loaded;
@@ -63,6 +67,7 @@ class Model {
   std::array<std::vector<std::int32_t>, kTaskCount> prompt_ids_;
   std::vector<std::int32_t> no_prompt_ids_;
   std::string no_prompt_;
+  KernelReport kernels_;
 };
 
 }  // namespace jina3

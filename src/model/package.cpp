@@ -264,6 +264,12 @@ Manifest parse_manifest(std::string_view text, const std::string& source) {
   m.model_name = reader.string("model_name");
   m.jina3_version = reader.string("jina3_version");
   m.dtype = manifest_dtype(reader);
+  if (const auto kernels = root.find("jina3_kernels"); kernels != root.end()) {
+    if (!kernels->is_boolean()) {
+      reader.invalid("jina3_kernels", fmt::format("must be a boolean, not {}", kernels->type_name()));
+    }
+    m.jina3_kernels = kernels->get<bool>();
+  }
   m.hidden_size = reader.positive_int("hidden_size");
   m.num_layers = reader.positive_int("num_layers");
   m.num_heads = reader.positive_int("num_heads");

@@ -32,6 +32,7 @@ struct Manifest {
   std::string jina3_version;
   std::string torch_version;
   DType dtype = DType::Float32;  // as stored; never Auto
+  bool jina3_kernels = false;    // backbone.pt calls jina3's operators (optional key; informational)
   int hidden_size = 0;
   int num_layers = 0;
   int num_heads = 0;

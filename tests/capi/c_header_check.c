@@ -94,6 +94,9 @@ static const struct {
   jina3_status (*encoder_encode_ids)(const jina3_encoder*, const int32_t* const*, const size_t*, size_t, jina3_task,
                                      int, const jina3_encode_options*, float*, size_t, uint8_t*, jina3_error**);
   int (*encoder_vocab_size)(const jina3_encoder*);
+  size_t (*kernel_field_count)(void);
+  const char* (*kernel_field_name)(size_t);
+  jina3_status (*encoder_kernel_report)(const jina3_encoder*, const char*, const char**, jina3_error**);
 } api = {
     jina3_version,          jina3_abi_version,        jina3_status_name,
     jina3_last_error,       jina3_error_code,         jina3_error_message,
@@ -116,6 +119,7 @@ static const struct {
     jina3_chunks_token_spans, jina3_chunks_free,
     jina3_priority_name,    jina3_priority_from_name, jina3_request_cancel,
     jina3_encoder_submit_ids, jina3_encoder_encode_ids, jina3_encoder_vocab_size,
+    jina3_kernel_field_count, jina3_kernel_field_name, jina3_encoder_kernel_report,
 };
 
 /* A callback of the declared type (never called here: every submit below fails). */
@@ -217,6 +221,16 @@ int main(void) {
     EXPECT(JINA3_HISTOGRAM_BUCKETS == 32 && sizeof stats.lanes / sizeof stats.lanes[0] == JINA3_PRIORITY_COUNT);
     EXPECT(sizeof stats.lanes[JINA3_PRIORITY_BULK].latency_us.buckets == JINA3_HISTOGRAM_BUCKETS * sizeof(uint64_t));
     EXPECT(offsetof(jina3_stats, cancelled) == offsetof(jina3_stats, pass_us) + sizeof(uint64_t));
+  }
+
+  /* The kernel report (issue 19): the field names, and the call without a model. */
+  {
+    const char* value = text;
+    EXPECT(api.kernel_field_count() == 7);
+    EXPECT(strcmp(api.kernel_field_name(0), "device") == 0 && strcmp(api.kernel_field_name(6), "notice") == 0);
+    EXPECT(api.kernel_field_name(7) == NULL);
+    EXPECT(api.encoder_kernel_report(NULL, "isa", &value, NULL) == JINA3_ERR_INVALID_ARGUMENT);
+    EXPECT(value == text);
   }
 
   /* Outputs: sizes, defaults, and the calls that need no model. */

@@ -25,7 +25,7 @@ step "installed files"
 libdir=$(dirname "$(find "$prefix" -name "libjina3.so" | head -n1)")
 [ -n "$libdir" ] && [ -d "$libdir" ] || fail "libjina3.so not installed"
 headers=$(cd "$prefix/include" && find . -type f | sort | tr '\n' ' ')
-expected_headers="./jina3/encoder.hpp ./jina3/errors.hpp ./jina3/export.hpp ./jina3/jina3.h ./jina3/jina3.hpp ./jina3/options.hpp ./jina3/outputs.hpp ./jina3/package_info.hpp ./jina3/stats.hpp ./jina3/task.hpp ./jina3/version.hpp "
+expected_headers="./jina3/encoder.hpp ./jina3/errors.hpp ./jina3/export.hpp ./jina3/jina3.h ./jina3/jina3.hpp ./jina3/kernels.hpp ./jina3/options.hpp ./jina3/outputs.hpp ./jina3/package_info.hpp ./jina3/stats.hpp ./jina3/task.hpp ./jina3/version.hpp "
 [ "$headers" = "$expected_headers" ] || fail "installed headers are '$headers', expected '$expected_headers'"
 for f in cmake/jina3/jina3Config.cmake cmake/jina3/jina3ConfigVersion.cmake cmake/jina3/jina3Targets.cmake \
          pkgconfig/jina3.pc "$soname"; do

@@ -181,6 +181,52 @@ TEST_CASE("getters report the same values as the C++ encoder", "[capi]") {
   }
 }
 
+TEST_CASE("the kernel report reads every field of the C++ report", "[capi]") {
+  const jina3_encoder* c = shared_c_encoder();
+  const KernelReport cpp = test::shared_encoder("float32").kernels();
+  std::size_t index = 0;
+#define JINA3_X(name, doc)                                                                 \
+  {                                                                                        \
+    INFO(#name);                                                                           \
+    REQUIRE(jina3_kernel_field_name(index) != nullptr);                                    \
+    CHECK(std::string(jina3_kernel_field_name(index)) == #name);                           \
+    const char* value = nullptr;                                                           \
+    REQUIRE(jina3_encoder_kernel_report(c, #name, &value, nullptr) == JINA3_OK);           \
+    CHECK(std::string(value) == cpp.name);                                                 \
+    ++index;                                                                               \
+  }
+  JINA3_KERNEL_FIELDS(JINA3_X)
+#undef JINA3_X
+  CHECK(jina3_kernel_field_count() == index);
+  CHECK(jina3_kernel_field_name(index) == nullptr);
+  const char* device = nullptr;
+  REQUIRE(jina3_encoder_kernel_report(c, "device", &device, nullptr) == JINA3_OK);
+  CHECK(std::string(device) == "cpu");
+  const char* dtype = nullptr;
+  REQUIRE(jina3_encoder_kernel_report(c, "compute_dtype", &dtype, nullptr) == JINA3_OK);
+  CHECK(std::string(dtype) == "float32");
+
+  SECTION("an unknown field fails naming the fields and leaves the out-pointer alone") {
+    const char* value = sentinel_pointer<const char>();
+    jina3_error* error = nullptr;
+    check_failure(jina3_encoder_kernel_report(c, "ISA", &value, &error), error, JINA3_ERR_INVALID_ARGUMENT,
+                  "unknown field \"ISA\"; the fields are device, isa, bf16");
+    CHECK(value == sentinel_pointer<const char>());
+  }
+  SECTION("NULL arguments") {
+    const char* value = nullptr;
+    jina3_error* error = nullptr;
+    check_failure(jina3_encoder_kernel_report(nullptr, "isa", &value, &error), error, JINA3_ERR_INVALID_ARGUMENT,
+                  "encoder is NULL");
+    error = nullptr;
+    check_failure(jina3_encoder_kernel_report(c, nullptr, &value, &error), error, JINA3_ERR_INVALID_ARGUMENT,
+                  "field is NULL");
+    error = nullptr;
+    check_failure(jina3_encoder_kernel_report(c, "isa", nullptr, &error), error, JINA3_ERR_INVALID_ARGUMENT,
+                  "value is NULL");
+  }
+}
+
 TEST_CASE("getters accept a NULL encoder", "[capi][unit]") {
   CHECK(jina3_encoder_hidden_size(nullptr) == 0);
   CHECK(jina3_encoder_max_length(nullptr) == 0);

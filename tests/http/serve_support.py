@@ -54,14 +54,15 @@ def free_port() -> int:
 
 
 class Server:
-    """A `jina3 serve` process on a free port; its log (stderr) goes to a temporary file."""
+    """A `jina3 serve` process on a free port; its log (stderr) goes to a temporary file. It serves
+    package_path (default: the float32 test package) with this process's environment plus env."""
 
-    def __init__(self, *args, ready: bool = True, timeout: float = 120):
+    def __init__(self, *args, ready: bool = True, timeout: float = 120, package_path=None, env=None):
         self.port = free_port()
         self.log_file = tempfile.NamedTemporaryFile(prefix="jina3-serve-", suffix=".log", delete=False)
         self.process = subprocess.Popen(
-            [cli(), "serve", str(package()), "--port", str(self.port), *map(str, args)],
-            stdout=subprocess.DEVNULL, stderr=self.log_file)
+            [cli(), "serve", str(package_path or package()), "--port", str(self.port), *map(str, args)],
+            stdout=subprocess.DEVNULL, stderr=self.log_file, env=dict(os.environ, **(env or {})))
         deadline = time.monotonic() + timeout
         path = "/ready" if ready else "/health"
         while True:

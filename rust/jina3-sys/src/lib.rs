@@ -290,6 +290,14 @@ extern "C" {
         prompt: *mut *const c_char,
         error: *mut *mut jina3_error,
     ) -> jina3_status;
+    pub fn jina3_kernel_field_count() -> usize;
+    pub fn jina3_kernel_field_name(index: usize) -> *const c_char;
+    pub fn jina3_encoder_kernel_report(
+        encoder: *const jina3_encoder,
+        field: *const c_char,
+        value: *mut *const c_char,
+        error: *mut *mut jina3_error,
+    ) -> jina3_status;
 
     // Asynchronous requests.
     pub fn jina3_encoder_submit(

@@ -1,4 +1,5 @@
 //! `Encoder` (a loaded package), `Embeddings` (float32 rows) and `Request` (an asynchronous call).
+use std::collections::BTreeMap;
 use std::ffi::CStr;
 use std::marker::PhantomData;
 use std::os::raw::{c_char, c_int, c_void};
@@ -406,6 +407,24 @@ impl Encoder {
         // SAFETY: owned by the encoder, valid while it lives.
         let text = unsafe { CStr::from_ptr(prompt) };
         text.to_str().map_err(|_| Error::Internal("the prompt is not UTF-8".into()))
+    }
+
+    /// Which kernels the encoder runs, fixed at load: every field of `jina3_encoder_kernel_report`
+    /// by name (`device`, `isa`, `bf16`, `compute_dtype`, `matmul`, `int8_engine`, `notice`; see
+    /// `jina3/kernels.hpp`). `notice` is not empty when this CPU emulates the bfloat16 the encoder
+    /// computes in (an int8 package runs faster there).
+    pub fn kernels(&self) -> Result<BTreeMap<String, String>> {
+        let mut report = BTreeMap::new();
+        // SAFETY: the field names are static strings; the values are owned by the encoder.
+        for index in 0..unsafe { sys::jina3_kernel_field_count() } {
+            let name = unsafe { sys::jina3_kernel_field_name(index) };
+            let mut value: *const c_char = ptr::null();
+            call(|error| unsafe { sys::jina3_encoder_kernel_report(self.as_raw(), name, &mut value, error) })?;
+            let name = unsafe { CStr::from_ptr(name) }.to_string_lossy().into_owned();
+            let value = unsafe { CStr::from_ptr(value) }.to_string_lossy().into_owned();
+            report.insert(name, value);
+        }
+        Ok(report)
     }
 }
 

@@ -414,6 +414,12 @@ fn names_and_metadata_come_from_the_library() {
     assert_eq!(encoder.package_path(), package().to_str().unwrap());
     assert!(!encoder.prompt(Task::RetrievalQuery).unwrap().is_empty());
     assert_eq!(encoder.prompt(Task::None).unwrap(), "");
+    let kernels = encoder.kernels().unwrap();
+    assert_eq!(kernels.len(), 7);
+    assert_eq!(kernels["device"], "cpu");
+    assert_eq!(kernels["compute_dtype"], "float32");
+    assert!(kernels["bf16"] == "native" || kernels["bf16"] == "emulated");
+    assert!(!kernels["isa"].is_empty() && kernels["notice"].is_empty());
     assert_eq!(abi_version(), sys::JINA3_ABI_VERSION);
     assert_eq!(version().split('.').count(), 3);
 }
