@@ -8,8 +8,8 @@
 
 #include <jina3/errors.hpp>
 
-#include "model/cpu_kernels.hpp"
 #include "model/int8_linear.hpp"
+#include "util/cpu_info.hpp"
 
 namespace jina3 {
 namespace {
@@ -27,7 +27,7 @@ torch::ScalarType scalar_type(DType dtype) {
 // float32 elsewhere, where emulated bfloat16 would cost more than the int8 products save.
 DType compute_dtype_of(DType dtype) {
   if (dtype != DType::Int8) return dtype;
-  return cpu::has_avx512_bf16() ? DType::BFloat16 : DType::Float32;
+  return util::bf16_native() ? DType::BFloat16 : DType::Float32;
 }
 
 // Every floating-point tensor of `from` in the module (parameters and buffers, recursively) becomes

@@ -1,5 +1,7 @@
 #include "model/cpu_kernels.hpp"
 
+#include "util/cpu_info.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -20,16 +22,11 @@ namespace jina3::cpu {
 
 #if JINA3_X86_KERNELS
 
-bool has_avx512() noexcept {
-  static const bool supported = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-                                 __builtin_cpu_supports("avx512vl");
-  return supported;
-}
+// From util::cpu_features(): the CPU's features capped by JINA3_MAX_CPU_ISA, so that one machine
+// can run the code paths of an older CPU.
+bool has_avx512() noexcept { return util::cpu_features().avx512; }
 
-bool has_avx512_bf16() noexcept {
-  static const bool supported = has_avx512() && __builtin_cpu_supports("avx512bf16");
-  return supported;
-}
+bool has_avx512_bf16() noexcept { return util::cpu_features().avx512_bf16; }
 
 namespace {
 

@@ -2,6 +2,7 @@
 // kernels around it (cpu_kernels.hpp). See int8_linear.hpp.
 #include "model/int8_linear.hpp"
 
+#include <cstdlib>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -14,6 +15,7 @@
 #include <fmt/format.h>
 
 #include "model/cpu_kernels.hpp"
+#include "util/cpu_info.hpp"
 
 namespace jina3::int8 {
 namespace {
@@ -24,6 +26,25 @@ using Dims = memory::dims;
 // int32 accumulators per block of rows: the block's quantised rows go through oneDNN and then the
 // LoRA tail while its accumulators are still in the last-level cache (32 MiB on the EPYC VMs).
 constexpr std::int64_t kBlockAccumulatorBytes = 4 << 20;
+
+// JINA3_MAX_CPU_ISA caps oneDNN too (the same libdnnl that LibTorch's bfloat16 products use), when
+// this library is loaded: oneDNN takes a cap only before its first kernel. An unknown value is
+// left to util::check_cpu_isa_cap(), which every Encoder load calls.
+dnnl_cpu_isa_t onednn_isa(const std::string& name) {
+  if (name == "avx512_core_amx") return dnnl_cpu_isa_avx512_core_amx;
+  if (name == "avx512_core_bf16") return dnnl_cpu_isa_avx512_core_bf16;
+  if (name == "avx512_core_vnni") return dnnl_cpu_isa_avx512_core_vnni;
+  if (name == "avx512_core") return dnnl_cpu_isa_avx512_core;
+  if (name == "avx2_vnni") return dnnl_cpu_isa_avx2_vnni;
+  if (name == "avx2") return dnnl_cpu_isa_avx2;
+  return dnnl_cpu_isa_sse41;
+}
+
+const bool kOneDnnCapped = [] {
+  const char* cap = std::getenv("JINA3_MAX_CPU_ISA");
+  if (cap == nullptr || *cap == '\0') return false;
+  return dnnl_set_max_cpu_isa(onednn_isa(util::cpu_features().isa)) == dnnl_success;
+}();
 
 const dnnl::engine& cpu_engine() {
   static const dnnl::engine engine(dnnl::engine::kind::cpu, 0);

@@ -103,7 +103,7 @@ def test_package_tokenizer_is_the_converted_one(data_dir):
 
 
 @pytest.mark.parametrize("dtype, out_dtype, min_cosine", [
-    ("float32", torch.float32, 0.999999), ("bfloat16", torch.bfloat16, 0.999), ("int8", torch.float32, 0.99)])
+    ("float32", torch.float32, 0.999999), ("bfloat16", torch.bfloat16, 0.999), ("int8", torch.bfloat16, 0.99)])
 def test_packaged_backbone_against_the_reference(data_dir, ref, dtype, out_dtype, min_cosine):
     module = torch.jit.load(str(data_dir / f"package-{dtype}" / "backbone.pt"))
     args = module.forward.schema.arguments
@@ -117,18 +117,23 @@ def test_packaged_backbone_against_the_reference(data_dir, ref, dtype, out_dtype
     assert worst >= min_cosine
 
 
-def test_int8_package_has_quantized_linear_layers(data_dir):
+def test_int8_package_has_int8_linear_layers(data_dir):
     module = torch.jit.load(str(data_dir / "package-int8" / "backbone.pt"))
-    names = {m.original_name for _, m in module.named_modules()}
-    assert "LinearPackedParams" in names
-    bases = [m for name, m in module.named_modules() if name.endswith(".base")]
-    assert len(bases) == 4 * 2 and {m.original_name for m in bases} == {"Linear"}
-    assert all(hasattr(m, "_packed_params") for m in bases)
-    # the float weights are gone from the state: only packed int8 ones remain
-    assert not any(key.endswith("base.weight") for key in module.state_dict())
+    state = module.state_dict()
+    qweights = {k: v for k, v in state.items() if k.endswith(".qweight")}
+    assert len(qweights) == 4 * 2  # four projections in each of the tiny model's two blocks
+    for key, qweight in qweights.items():
+        assert qweight.dtype == torch.int8 and qweight.dim() == 2
+        assert int(qweight.abs().max()) == 127  # symmetric per channel: every row reaches the range
+        scale = state[key[:-len("qweight")] + "wscale"]
+        assert scale.dtype == torch.float32 and scale.shape == (qweight.shape[0],)
+    # no float copy of the base weights; every other floating tensor is stored in bfloat16
+    assert not any(key.endswith("base.weight") or key.endswith(".weight") and "layers" in key and v.dim() == 2
+                   for key, v in state.items())
+    assert {v.dtype for k, v in state.items() if v.is_floating_point() and not k.endswith("wscale")} == {torch.bfloat16}
     size8 = (data_dir / "package-int8" / "backbone.pt").stat().st_size
-    size32 = (data_dir / "package-float32" / "backbone.pt").stat().st_size
-    assert size8 < size32
+    size16 = (data_dir / "package-bfloat16" / "backbone.pt").stat().st_size
+    assert size8 < size16
 
 
 def test_package_cast_to_bfloat16_after_loading_still_works(data_dir, ref):

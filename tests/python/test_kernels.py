@@ -275,7 +275,8 @@ def test_test_packages_call_the_operators_and_the_torch_package_does_not():
         code = torch.jit.load(str(package_dir(name) / "backbone.pt")).code_with_constants[0]
         code += "".join(m.code for m in torch.jit.load(str(package_dir(name) / "backbone.pt")).modules()
                         if hasattr(m, "code"))
-        assert ("ops.jina3.lora_linear" in code) is (expected and name != "int8")
+        assert ("ops.jina3.lora_linear(" in code) is (expected and name != "int8")
+        assert ("ops.jina3.lora_linear_int8(" in code) is (name == "int8")
         assert ("ops.jina3.softmax_with_bias_" in code) is expected
         assert ("ops.jina3.add_layer_norm" in code) is expected
         assert ("ops.jina3.gelu_" in code) is expected
