@@ -386,7 +386,7 @@ std::size_t active_columns_scalar(const LoraTail& a, std::int64_t r, Active* out
     for (std::int64_t k = 0; k < a.depth; ++k) {
       dot += load_value(a.x, a.bf16, r * a.x_stride + k) * load_value(a.down, a.bf16, j * a.depth + k);
     }
-    out[count++] = {j, mask[j] * dot};
+    out[count++] = {j, mask[j] * (a.bf16 ? bf16_to_float(float_to_bf16(dot)) : dot)};
   }
   out[count++] = {a.adapters, 1.0f};
   return count;
@@ -537,7 +537,12 @@ JINA3_AVX512 void lora_tail_avx512_typed(const LoraTail& a, std::int64_t row_beg
         float value = 0.0f;
         if (i < count) {
           const float keep = a.mask[((a.first_row + r0 + i) / a.rows_per_group) * adapters + j];
-          if (keep != 0.0f) value = keep * dot_as<BF16>(a.x, (r0 + i) * a.x_stride, a.down, j * a.depth, a.depth);
+          if (keep != 0.0f) {
+            // In bfloat16 the low values are rounded to bfloat16, as the few-rows path (and
+            // LibTorch's products) store them: a row gets the same numbers in either path.
+            const float dot = dot_as<BF16>(a.x, (r0 + i) * a.x_stride, a.down, j * a.depth, a.depth);
+            value = keep * (BF16 ? bf16_to_float(float_to_bf16(dot)) : dot);
+          }
         }
         coef[column_count][i] = value;
       }

@@ -65,7 +65,9 @@ void quantize_rows(const void* x, bool x_bf16, std::int64_t x_stride, std::int64
 //   low[r, j] = mask[r / rows_per_group, j] * (x[r, :] . down[j, :])   (only where the mask is not 0)
 // base is acc[r, n] * row_scale[r] * col_scale[n] (int8 accumulators) or, when acc is null, what
 // y holds already. x, down, up and y are all bfloat16 (bf16) or all float32; float32 arithmetic,
-// y rounded once. up is [adapters + 1, outputs]: every task's scale * B transposed, then the bias.
+// y rounded once (in bfloat16 each low value is rounded to bfloat16 first, as LibTorch's adapter
+// product and the few-rows path store it, so a row gets the same numbers in either path).
+// up is [adapters + 1, outputs]: every task's scale * B transposed, then the bias.
 struct LoraTail {
   const void* x;
   std::int64_t x_stride;
