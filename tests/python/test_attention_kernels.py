@@ -109,6 +109,33 @@ def test_strided_input_takes_the_fallback_with_the_same_results():
     assert torch.equal(kernel[2], fallback[2])
 
 
+def test_cpu_without_avx512_gets_the_fallback_with_the_same_results(tmp_path):
+    # JINA3_MAX_CPU_ISA=avx2 plays a CPU without AVX-512: the same contiguous bfloat16 input then
+    # takes the LibTorch fallback, which rounds the same float32 function once.
+    import os
+    import subprocess
+    import sys
+    qkv, cos, sin = random_qkv(3, 33, 4, 64, torch.bfloat16)
+    torch.save((qkv, cos, sin), tmp_path / "in.pt")
+    script = (
+        "import sys, torch, jina3\n"
+        "qkv, cos, sin = torch.load(sys.argv[1])\n"
+        "torch.save(torch.ops.jina3.split_qkv_rotary(qkv, cos, sin, 4, 0.2), sys.argv[2])\n"
+        "print(torch.ops.jina3.cpu_kernels())\n")
+    env = dict(os.environ, JINA3_MAX_CPU_ISA="avx2")
+    result = subprocess.run([sys.executable, "-c", script, str(tmp_path / "in.pt"), str(tmp_path / "out.pt")],
+                            env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "softmax:torch" in result.stdout
+    fallback = torch.load(tmp_path / "out.pt")
+    kernel = torch.ops.jina3.split_qkv_rotary(qkv, cos, sin, 4, 0.2)
+    _, _, _, magnitude_q, magnitude_k = float32_split(qkv, cos, sin, 4, 0.2)
+    for a, b, m in zip(kernel[:2], fallback[:2], (magnitude_q, magnitude_k)):
+        assert b.dtype == torch.bfloat16 and b.is_contiguous()
+        assert torch.all((a.double() - b.double()).abs() <= b.double().abs() * 2.0 ** -7 + m * 2.0 ** -20)
+    assert torch.equal(kernel[2], fallback[2])
+
+
 def test_malformed_arguments_are_refused():
     qkv, cos, sin = random_qkv(1, 5, 2, 8, torch.bfloat16)
     with pytest.raises(RuntimeError, match="3 x heads"):
@@ -144,14 +171,40 @@ def test_attend_prescaled_matches_manual_attention(batch, heads, length, max_chu
     manual = ManualAttention(dim)
     fused = FusedSoftmaxAttention(manual, max_chunk)
     with torch.inference_mode():
-        got = fused.attend_prescaled(q * manual.scale, k, v, bias)
+        out = torch.empty(batch, length, heads, dim, dtype=torch.bfloat16)
+        got = fused.attend_prescaled(q * manual.scale, k, v, bias, out)
         through_forward = fused(q, k, v, bias, bias, [])
         exact = manual(q.float(), k.float(), v.float(), bias, bias, [])  # float32 reference
-    assert got.shape == (batch, length, heads, dim) and got.is_contiguous() and got.dtype == torch.bfloat16
+    assert got.data_ptr() == out.data_ptr() and got.shape == (batch, length, heads, dim)
     assert through_forward.shape == (batch, heads, length, dim)
     assert torch.equal(through_forward, got.transpose(1, 2))
     # bfloat16 products and probabilities against float32 throughout.
     assert torch.allclose(got.transpose(1, 2).float(), exact, rtol=2.0 ** -5, atol=2.0 ** -6)
+
+
+# Texts split at once: 2 of 3 (a shorter last group), then 1 (one text's heads in two groups, queries
+# in chunks of 16 rows).
+@pytest.mark.parametrize("length,max_chunk", [(20, 20 * 20 * 4 * 2), (33, 16 * 33 * 2)])
+def test_attend_qkv_is_the_split_then_attend_prescaled(length, max_chunk):
+    batch, heads, dim = 3, 4, 32
+    qkv, cos, sin = random_qkv(batch, length, heads, dim, torch.bfloat16, seed=length)
+    qkv = qkv / 4  # scores of order 1, where bfloat16 scores still give float32's probabilities to 2^-6
+    bias = key_bias_for(batch, heads, length, [length, length // 2, 2])
+    manual = ManualAttention(dim)
+    fused = FusedSoftmaxAttention(manual, max_chunk)
+    whole = FusedSoftmaxAttention(manual)  # everything in one chunk
+    with torch.inference_mode():
+        got = fused.attend_qkv(qkv, cos, sin, bias, heads)
+        q, k, v = torch.ops.jina3.split_qkv_rotary(qkv, cos, sin, heads, manual.scale)
+        expected = whole.attend_prescaled(q, k, v, bias, torch.empty(batch, length, heads, dim, dtype=torch.bfloat16))
+        unscaled_q = torch.ops.jina3.split_qkv_rotary(qkv, cos, sin, heads, 1.0)[0]
+        exact = manual(unscaled_q.float(), k.float(), v.float(), bias, bias, []).transpose(1, 2)  # scales q
+    got = got.view(batch, length, heads, dim)
+    assert got.is_contiguous()
+    # The same products chunked otherwise: equal up to the products' blocking and rounding (a unit
+    # in the last place of |p| . |v|, |v| <= 4 here; a misplaced chunk would be off by O(1)).
+    assert torch.allclose(got.float(), expected.float(), rtol=2.0 ** -7, atol=2.0 ** -6)
+    assert torch.allclose(got.float(), exact, rtol=2.0 ** -5, atol=2.0 ** -6)
 
 
 # --- the models and packages that use them ------------------------------------------------------------
@@ -187,8 +240,10 @@ def test_use_kernels_makes_kernel_blocks_that_script(float32_model):
     use_kernels(model)
     assert all(type(block) is KernelBlock for block in model.layers)
     scripted = torch.jit.script(model)
-    code = first_block(scripted).self_attention.code
-    assert "jina3.split_qkv_rotary" in code and "attend_prescaled" in code
+    block = first_block(scripted)
+    assert "attend_qkv" in block.self_attention.code
+    assert "jina3.split_qkv_rotary" in block.attention.attend_qkv.code
+    assert "jina3.softmax_with_bias_" in block.attention.attend_prescaled.code
 
 
 def test_kernel_blocks_keep_float32_exact(float32_model):
@@ -223,7 +278,9 @@ def test_bfloat16_test_package_calls_the_operator_and_matches_float32():
                for name in ("float32", "bfloat16", "bfloat16-torch")}
     manifest = json.loads((package_dir("bfloat16") / "manifest.json").read_text(encoding="utf-8"))
     assert manifest["dtype"] == "bfloat16" and manifest["jina3_kernels"] is True
-    assert "jina3.split_qkv_rotary" in first_block(modules["bfloat16"]).self_attention.code
+    block = first_block(modules["bfloat16"])
+    assert "attend_qkv" in block.self_attention.code
+    assert "jina3.split_qkv_rotary" in block.attention.attend_qkv.code
     assert "jina3" not in first_block(modules["bfloat16-torch"]).self_attention.code
     ids, mask, tasks = small_inputs()
     with torch.inference_mode():

@@ -234,16 +234,34 @@ class FusedSoftmaxAttention(nn.Module):
                 workspace: List[Tensor]) -> Tensor:
         if q.is_cuda or q.dtype == torch.float32:
             return self.manual(q, k, v, key_bias, key_keep, workspace)
-        # [B, heads, L, d] as a view of attend_prescaled's [B, L, heads, d]: the caller's
-        # transpose back to [B, L, hidden] is then free.
-        return self.attend_prescaled(q * self.manual.scale, k, v, key_bias).transpose(1, 2)
+        batch, heads, length, dim = q.size(0), q.size(1), q.size(2), q.size(3)
+        out = torch.empty((batch, length, heads, dim), dtype=q.dtype, device=q.device)
+        # [B, heads, L, d] as a view of [B, L, heads, d]: the caller's transpose back to
+        # [B, L, hidden] is then free.
+        return self.attend_prescaled(q * self.manual.scale, k, v, key_bias, out).transpose(1, 2)
 
-    def attend_prescaled(self, q: Tensor, k: Tensor, v: Tensor, key_bias: Tensor) -> Tensor:
+    def attend_qkv(self, qkv: Tensor, cos: Tensor, sin: Tensor, key_bias: Tensor, heads: int) -> Tensor:
+        """KernelBlock's bfloat16 CPU attention, from the qkv projection's output [B, L, 3·hidden]
+        to [B, L, hidden]. Per group of texts (as many as one chunk of scores holds),
+        torch.ops.jina3.split_qkv_rotary makes their q (rotated, times the scale), k (rotated) and
+        v, which the products then read while they are still in the cache."""
+        batch, length = qkv.size(0), qkv.size(1)
+        dim = qkv.size(2) // (3 * heads)
+        rows = max(1, min(length, self.max_chunk_elements // max(1, length)))
+        texts = max(1, self.max_chunk_elements // max(1, rows * length * heads))
+        out = torch.empty((batch, length, heads, dim), dtype=qkv.dtype, device=qkv.device)
+        for first in range(0, batch, texts):
+            n = min(texts, batch - first)
+            q, k, v = torch.ops.jina3.split_qkv_rotary(qkv[first:first + n], cos, sin, heads, self.manual.scale)
+            self.attend_prescaled(q, k, v, key_bias[first * heads:(first + n) * heads], out[first:first + n])
+        return out.view(batch, length, heads * dim)
+
+    def attend_prescaled(self, q: Tensor, k: Tensor, v: Tensor, key_bias: Tensor, out: Tensor) -> Tensor:
         """The CPU path for reduced precision: q (already times the scale), k, v [B, heads, L, d]
-        contiguous; key_bias float32 [B*heads, 1, L]. Returns [B, L, heads, d] contiguous, so that
-        viewing it as [B, L, hidden] costs nothing: each chunk's product lands in a small buffer
-        that is copied into place while it is still in the cache, instead of a transposed copy of
-        the whole output afterwards."""
+        contiguous; key_bias float32 [B*heads, 1, L]. Writes out [B, L, heads, d] (contiguous, so
+        that viewing it as [B, L, hidden] costs nothing) and returns it: each chunk's product lands
+        in a small buffer that is copied into place while it is still in the cache, instead of a
+        transposed copy of the whole output afterwards."""
         batch, heads, length, dim = q.size(0), q.size(1), q.size(2), q.size(3)
         bh = batch * heads
         q = q.view(bh, length, dim)
@@ -260,7 +278,6 @@ class FusedSoftmaxAttention(nn.Module):
                 group -= 1
         scores_buffer = torch.empty(group * rows * length, dtype=q.dtype, device=q.device)
         chunk_buffer = torch.empty(group * rows * dim, dtype=q.dtype, device=q.device)
-        out = torch.empty((batch, length, heads, dim), dtype=q.dtype, device=q.device)
         for first in range(0, bh, group):
             g = min(group, bh - first)
             text = first // heads
@@ -479,7 +496,8 @@ class KernelBlock(Block):
     torch.ops.jina3.split_qkv_rotary turns the qkv projection's output into q (rotated and already
     times the attention's scale), k (rotated) and v, each [B, heads, L, d], in one pass (LibTorch
     needs a permuted copy, then multiplies, subtractions, a concatenation and the scaling, each a
-    pass over memory), and the attention writes [B, L, heads, d], which is [B, L, hidden] as it
+    pass over memory), for a few texts at a time, whose attention then reads them from the cache
+    (FusedSoftmaxAttention.attend_qkv) and writes [B, L, heads, d], which is [B, L, hidden] as it
     stands. Rotary and scale are computed in float32 and rounded once (LibTorch rounds after each
     step): about one bfloat16 unit in the last place apart. float32, other dtypes and CUDA take
     Block's LibTorch path unchanged."""
@@ -497,10 +515,7 @@ class KernelBlock(Block):
                        workspace: List[Tensor]) -> Tensor:
         if qkv.is_cuda or qkv.dtype != torch.bfloat16:
             return self.torch_attention(qkv, cos, sin, key_bias, key_keep, workspace)
-        batch, length = qkv.size(0), qkv.size(1)
-        q, k, v = torch.ops.jina3.split_qkv_rotary(qkv, cos, sin, self.heads, self.attention.manual.scale)
-        attn = self.attention.attend_prescaled(q, k, v, key_bias)  # [B, L, heads, d]
-        return attn.view(batch, length, self.heads * self.head_dim)
+        return self.attention.attend_qkv(qkv, cos, sin, key_bias, self.heads)
 
 
 class JinaEmbeddingsV3(nn.Module):
