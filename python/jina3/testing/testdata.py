@@ -289,12 +289,14 @@ def fixture_script() -> Optional[Path]:
 
 def generator_inputs(script: Optional[Path]) -> List[Path]:
     """The files besides jina3's Python sources that the data depends on: the fixture script, and
-    src/model/torch_ops.cpp, whose operator schemas the exported packages name."""
+    the files that register the TorchScript operators whose schemas the exported packages name
+    (src/model/torch_ops.cpp, attention_ops.cpp)."""
     if script is None:
         return []
-    operators = script.resolve().parents[2] / "src" / "model" / "torch_ops.cpp"
-    lines = script.resolve().parents[2] / "tests" / "data" / "multilingual.txt"  # offsets of its lines
-    return [script] + [path for path in (operators, lines) if path.is_file()]
+    root = script.resolve().parents[2]
+    operators = [root / "src" / "model" / name for name in ("torch_ops.cpp", "attention_ops.cpp")]
+    lines = root / "tests" / "data" / "multilingual.txt"  # offsets of its lines
+    return [script] + [path for path in (*operators, lines) if path.is_file()]
 
 
 def shared_test_data() -> Path:
