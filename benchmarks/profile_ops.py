@@ -142,7 +142,15 @@ def main():
         if manifest.get("jina3_kernels") and not importlib.import_module("jina3.export.backbone").kernels_available():
             raise SystemExit("profile_ops.py: this package calls jina3's operators; put build/python on PYTHONPATH")
         model = torch.jit.load(str(Path(args.package) / "backbone.pt"), map_location=args.device).eval()
-        if manifest["dtype"] != "int8" and manifest["dtype"] != args.dtype:
+        if manifest["dtype"] == "int8":
+            # As the runtime loads it (src/model/backbone.cpp): the int8 weights repacked once into
+            # oneDNN's layout, so that no pass repacks them. (The float parts stay bfloat16: run
+            # on a CPU with native bfloat16, as the runtime would.)
+            with torch.no_grad():
+                for name, buffer in model.named_buffers():
+                    if name.endswith("qweight") and buffer.dtype == torch.int8 and buffer.dim() == 2:
+                        buffer.set_(torch.ops.jina3.pack_int8_weight(buffer))
+        elif manifest["dtype"] != args.dtype:
             model = model.to(dtype)
         engine = "TorchScript backbone.pt"
     ids, mask, task_ids = batch_from_inputs(args.inputs, args.workload, {t: i for i, t in enumerate(tasks)}, pad_id)

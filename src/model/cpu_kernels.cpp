@@ -403,6 +403,7 @@ void lora_tail_scalar(const LoraTail& a, std::int64_t row_begin, std::int64_t ro
       for (std::size_t i = 0; i < count; ++i) {
         value += active[i].value * load_value(a.up, a.bf16, active[i].column * a.outputs + n);
       }
+      if (a.gelu) value = 0.5f * value * (1.0f + std::erf(value * 0.70710678118654752f));
       store_value(a.y, a.bf16, r * a.y_stride + n, value);
     }
   }
@@ -444,20 +445,42 @@ JINA3_AVX512 __m512 load_as(const void* data, std::int64_t i, __mmask16 mask) {
   }
 }
 
-template <bool BF16>
-JINA3_AVX512 void store_as(void* data, std::int64_t i, __m512 value, __mmask16 mask) {
-  if constexpr (BF16) {
+// The LoRA tail's functions carry the AVX-512 BF16 target so that, where the CPU has it (NATIVE),
+// they convert with vcvtneps2bf16 and take dot products with vdpbf16ps; the NATIVE = false
+// instantiations use no AVX-512 BF16 instruction and run on any AVX-512 CPU.
+#define JINA3_TAIL __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))
+
+template <bool BF16, bool NATIVE = false>
+JINA3_TAIL void store_as(void* data, std::int64_t i, __m512 value, __mmask16 mask) {
+  if constexpr (BF16 && NATIVE) {
+    // Round to nearest even, NaN to a quiet NaN: what store_bf16 computes.
+    _mm256_mask_storeu_epi16(static_cast<std::uint16_t*>(data) + i, mask, (__m256i)_mm512_cvtneps_pbh(value));
+  } else if constexpr (BF16) {
     store_bf16(static_cast<std::uint16_t*>(data) + i, value, mask);
   } else {
     _mm512_mask_storeu_ps(static_cast<float*>(data) + i, mask, value);
   }
 }
 
-template <bool BF16>
-JINA3_AVX512 float dot_as(const void* a, std::int64_t a_offset, const void* b, std::int64_t b_offset,
-                          std::int64_t depth) {
+template <bool BF16, bool NATIVE = false>
+JINA3_TAIL float dot_as(const void* a, std::int64_t a_offset, const void* b, std::int64_t b_offset,
+                        std::int64_t depth) {
   __m512 even = _mm512_setzero_ps(), odd = _mm512_setzero_ps();
   std::int64_t k = 0;
+  if constexpr (BF16 && NATIVE) {
+    // vdpbf16ps: 32 products of bfloat16 pairs per instruction, float32 sums.
+    const auto* x = static_cast<const std::uint16_t*>(a) + a_offset;
+    const auto* y = static_cast<const std::uint16_t*>(b) + b_offset;
+    for (; k + 64 <= depth; k += 64) {
+      even = _mm512_dpbf16_ps(even, (__m512bh)_mm512_loadu_si512(x + k), (__m512bh)_mm512_loadu_si512(y + k));
+      odd = _mm512_dpbf16_ps(odd, (__m512bh)_mm512_loadu_si512(x + k + 32), (__m512bh)_mm512_loadu_si512(y + k + 32));
+    }
+    for (; k < depth; k += 32) {
+      const __mmask32 m = depth - k >= 32 ? ~__mmask32{0} : static_cast<__mmask32>((1ull << (depth - k)) - 1u);
+      even = _mm512_dpbf16_ps(even, (__m512bh)_mm512_maskz_loadu_epi16(m, x + k), (__m512bh)_mm512_maskz_loadu_epi16(m, y + k));
+    }
+    return _mm512_reduce_add_ps(_mm512_add_ps(even, odd));
+  }
   for (; k + 32 <= depth; k += 32) {
     even = _mm512_fmadd_ps(load_as<BF16>(a, a_offset + k, 0xFFFF), load_as<BF16>(b, b_offset + k, 0xFFFF), even);
     odd = _mm512_fmadd_ps(load_as<BF16>(a, a_offset + k + 16, 0xFFFF), load_as<BF16>(b, b_offset + k + 16, 0xFFFF),
@@ -473,8 +496,8 @@ JINA3_AVX512 float dot_as(const void* a, std::int64_t a_offset, const void* b, s
 // Up to kTailRows rows at a time share each load of `up` (and of the column scales).
 constexpr int kTailRows = 4;
 
-template <bool BF16, bool INT8>
-JINA3_AVX512 void lora_tail_rows(const LoraTail& a, std::int64_t r0, int count, const std::int64_t* columns,
+template <bool BF16, bool INT8, bool NATIVE>
+JINA3_TAIL void lora_tail_rows(const LoraTail& a, std::int64_t r0, int count, const std::int64_t* columns,
                                  int column_count, const float (*coef)[kTailRows]) {
   const std::int64_t outputs = a.outputs;
   const void* up = a.up;
@@ -508,13 +531,13 @@ JINA3_AVX512 void lora_tail_rows(const LoraTail& a, std::int64_t r0, int count, 
       }
     }
     for (int i = 0; i < kTailRows; ++i) {
-      if (i < count) store_as<BF16>(y, (r0 + i) * y_stride + n, v[i], mask);
+      if (i < count) store_as<BF16, NATIVE>(y, (r0 + i) * y_stride + n, a.gelu ? gelu(v[i]) : v[i], mask);
     }
   }
 }
 
-template <bool BF16, bool INT8>
-JINA3_AVX512 void lora_tail_avx512_typed(const LoraTail& a, std::int64_t row_begin, std::int64_t row_end) {
+template <bool BF16, bool INT8, bool NATIVE>
+JINA3_TAIL void lora_tail_avx512_typed(const LoraTail& a, std::int64_t row_begin, std::int64_t row_end) {
   const std::int64_t adapters = a.adapters;
   std::vector<std::int64_t> columns(static_cast<std::size_t>(adapters + 1));
   std::vector<float> coef_storage(static_cast<std::size_t>((adapters + 1) * kTailRows));
@@ -540,7 +563,7 @@ JINA3_AVX512 void lora_tail_avx512_typed(const LoraTail& a, std::int64_t row_beg
           if (keep != 0.0f) {
             // In bfloat16 the low values are rounded to bfloat16, as the few-rows path (and
             // LibTorch's products) store them: a row gets the same numbers in either path.
-            const float dot = dot_as<BF16>(a.x, (r0 + i) * a.x_stride, a.down, j * a.depth, a.depth);
+            const float dot = dot_as<BF16, NATIVE>(a.x, (r0 + i) * a.x_stride, a.down, j * a.depth, a.depth);
             value = keep * (BF16 ? bf16_to_float(float_to_bf16(dot)) : dot);
           }
         }
@@ -551,18 +574,19 @@ JINA3_AVX512 void lora_tail_avx512_typed(const LoraTail& a, std::int64_t row_beg
     columns[static_cast<std::size_t>(column_count)] = adapters;
     for (int i = 0; i < kTailRows; ++i) coef[column_count][i] = 1.0f;
     ++column_count;
-    lora_tail_rows<BF16, INT8>(a, r0, count, columns.data(), column_count, coef);
+    lora_tail_rows<BF16, INT8, NATIVE>(a, r0, count, columns.data(), column_count, coef);
   }
 }
 
-JINA3_AVX512 void lora_tail_avx512(const LoraTail& a, std::int64_t row_begin, std::int64_t row_end) {
+template <bool NATIVE>
+JINA3_TAIL void lora_tail_avx512(const LoraTail& a, std::int64_t row_begin, std::int64_t row_end) {
   const bool int8 = a.acc != nullptr;
   if (a.bf16) {
-    int8 ? lora_tail_avx512_typed<true, true>(a, row_begin, row_end)
-         : lora_tail_avx512_typed<true, false>(a, row_begin, row_end);
+    int8 ? lora_tail_avx512_typed<true, true, NATIVE>(a, row_begin, row_end)
+         : lora_tail_avx512_typed<true, false, NATIVE>(a, row_begin, row_end);
   } else {
-    int8 ? lora_tail_avx512_typed<false, true>(a, row_begin, row_end)
-         : lora_tail_avx512_typed<false, false>(a, row_begin, row_end);
+    int8 ? lora_tail_avx512_typed<false, true, false>(a, row_begin, row_end)
+         : lora_tail_avx512_typed<false, false, false>(a, row_begin, row_end);
   }
 }
 
@@ -580,7 +604,8 @@ void quantize_rows(const void* x, bool x_bf16, std::int64_t x_stride, std::int64
 
 void lora_tail(const LoraTail& args, std::int64_t row_begin, std::int64_t row_end) {
 #if JINA3_X86_KERNELS
-  if (has_avx512()) return lora_tail_avx512(args, row_begin, row_end);
+  if (has_avx512_bf16()) return lora_tail_avx512<true>(args, row_begin, row_end);
+  if (has_avx512()) return lora_tail_avx512<false>(args, row_begin, row_end);
 #endif
   lora_tail_scalar(args, row_begin, row_end);
 }

@@ -182,7 +182,8 @@ std::tuple<at::Tensor, at::Tensor> quantize_rows(const at::Tensor& input) {
 namespace {
 
 at::Tensor lora_linear_int8_impl(const at::Tensor& input, const at::Tensor& qweight, const at::Tensor& wscale,
-                                 const at::Tensor& down, const at::Tensor& up_t, const at::Tensor& task_mask) {
+                                 const at::Tensor& down, const at::Tensor& up_t, const at::Tensor& task_mask,
+                                 bool gelu) {
   TORCH_CHECK(input.is_cpu(), "jina3::lora_linear_int8: int8 layers run on the CPU only");
   TORCH_CHECK(supported_activation(input) && input.dim() >= 1,
               "jina3::lora_linear_int8: input must be bfloat16 or float32");
@@ -276,6 +277,7 @@ at::Tensor lora_linear_int8_impl(const at::Tensor& input, const at::Tensor& qwei
     tail.y_stride = outputs;
     tail.outputs = outputs;
     tail.bf16 = bf16;
+    tail.gelu = gelu;
     at::parallel_for(0, n, tail_grain, [&](std::int64_t begin, std::int64_t end) { cpu::lora_tail(tail, begin, end); });
   }
   return out;
@@ -286,9 +288,18 @@ at::Tensor lora_linear_int8_impl(const at::Tensor& input, const at::Tensor& qwei
 at::Tensor lora_linear_int8(const at::Tensor& input, const at::Tensor& qweight, const at::Tensor& wscale,
                             const at::Tensor& down, const at::Tensor& up_t, const at::Tensor& task_mask) {
   try {
-    return lora_linear_int8_impl(input, qweight, wscale, down, up_t, task_mask);
+    return lora_linear_int8_impl(input, qweight, wscale, down, up_t, task_mask, false);
   } catch (const dnnl::error& e) {
     TORCH_CHECK(false, "jina3::lora_linear_int8: oneDNN failed: ", e.what());
+  }
+}
+
+at::Tensor lora_linear_int8_gelu(const at::Tensor& input, const at::Tensor& qweight, const at::Tensor& wscale,
+                                 const at::Tensor& down, const at::Tensor& up_t, const at::Tensor& task_mask) {
+  try {
+    return lora_linear_int8_impl(input, qweight, wscale, down, up_t, task_mask, true);
+  } catch (const dnnl::error& e) {
+    TORCH_CHECK(false, "jina3::lora_linear_int8_gelu: oneDNN failed: ", e.what());
   }
 }
 

@@ -26,6 +26,11 @@ at::Tensor pack_weight(const at::Tensor& qweight);
 at::Tensor lora_linear_int8(const at::Tensor& input, const at::Tensor& qweight, const at::Tensor& wscale,
                             const at::Tensor& down, const at::Tensor& up_t, const at::Tensor& task_mask);
 
+// GELU(lora_linear_int8(...)) (erf form, applied in float32 before the one rounding): fc1 and its
+// activation in one operator.
+at::Tensor lora_linear_int8_gelu(const at::Tensor& input, const at::Tensor& qweight, const at::Tensor& wscale,
+                                 const at::Tensor& down, const at::Tensor& up_t, const at::Tensor& task_mask);
+
 // Per-row quantisation as lora_linear_int8 does it: (q int8 [rows, K], scales float32 [rows]).
 std::tuple<at::Tensor, at::Tensor> quantize_rows(const at::Tensor& input);
 

@@ -137,7 +137,7 @@ bool use_tail_kernel(const at::Tensor& input, const at::Tensor& weight, const at
 // while it is cache-resident. LibTorch's adapter products cost a pass over the whole output and
 // thin products of 20 and 21 columns.
 at::Tensor lora_linear_blocked(const at::Tensor& input, const at::Tensor& weight, const at::Tensor& down,
-                               const at::Tensor& up_bias, const at::Tensor& task_mask) {
+                               const at::Tensor& up_bias, const at::Tensor& task_mask, bool gelu) {
   const at::Tensor x = input.contiguous();
   const std::int64_t depth = x.size(-1), outputs = weight.size(0), rows = rows_of(x);
   const std::int64_t adapters = down.size(0);
@@ -165,6 +165,7 @@ at::Tensor lora_linear_blocked(const at::Tensor& input, const at::Tensor& weight
   tail.y_stride = outputs;
   tail.outputs = outputs;
   tail.bf16 = x.scalar_type() == at::kBFloat16;
+  tail.gelu = gelu;
   for (std::int64_t first = 0; first < rows; first += block) {
     const std::int64_t n = std::min(block, rows - first);
     at::Tensor y_block = y2.narrow(0, first, n);
@@ -188,14 +189,16 @@ at::Tensor lora_linear_blocked(const at::Tensor& input, const at::Tensor& weight
 // For few rows (a query) on CPUs with AVX-512 BF16 all three products take the bfloat16 kernel
 // (LibTorch's cost more for the thin adapter products than for the base one there); for more rows
 // the base product is LibTorch's and the adapters and bias are added by the LoRA tail kernel.
-at::Tensor lora_linear(const at::Tensor& input, const at::Tensor& weight, const at::Tensor& down,
-                       const at::Tensor& up_bias, const at::Tensor& task_mask) {
+at::Tensor gelu_(at::Tensor x);
+
+at::Tensor lora_linear_impl(const at::Tensor& input, const at::Tensor& weight, const at::Tensor& down,
+                            const at::Tensor& up_bias, const at::Tensor& task_mask, bool gelu) {
   TORCH_CHECK(up_bias.dim() == 2 && up_bias.size(0) == weight.size(0) && up_bias.size(1) == down.size(0) + 1,
               "jina3::lora_linear: up_bias must be [N, T*r + 1]");
   const bool kernel = use_linear_kernel(input, weight, c10::nullopt) &&
                       use_linear_kernel(input, down, c10::nullopt) && is_bf16_cpu(up_bias) && up_bias.is_contiguous();
   if (!kernel && use_tail_kernel(input, weight, down, up_bias)) {
-    return lora_linear_blocked(input, weight, down, up_bias, task_mask);
+    return lora_linear_blocked(input, weight, down, up_bias, task_mask, gelu);
   }
   at::Tensor low;
   at::Tensor y;
@@ -215,7 +218,21 @@ at::Tensor lora_linear(const at::Tensor& input, const at::Tensor& weight, const 
   } else {
     y.view({-1, y.size(-1)}).addmm_(low_and_one.view({-1, low_and_one.size(-1)}), up_bias.t());
   }
+  if (gelu) return jina3::gelu_(y);
   return y;
+}
+
+at::Tensor lora_linear(const at::Tensor& input, const at::Tensor& weight, const at::Tensor& down,
+                       const at::Tensor& up_bias, const at::Tensor& task_mask) {
+  return lora_linear_impl(input, weight, down, up_bias, task_mask, false);
+}
+
+// GELU(lora_linear(...)) (the erf form): fc1 and its activation in one operator, the GELU applied
+// by the LoRA tail while the block is in the cache (before the one rounding) instead of in a pass
+// of its own over fc1's output.
+at::Tensor lora_linear_gelu(const at::Tensor& input, const at::Tensor& weight, const at::Tensor& down,
+                            const at::Tensor& up_bias, const at::Tensor& task_mask) {
+  return lora_linear_impl(input, weight, down, up_bias, task_mask, true);
 }
 
 // LayerNorm(x + residual) of reduced-precision x (python/jina3/export/backbone.py FloatLayerNorm): in float32,
@@ -286,6 +303,10 @@ TORCH_LIBRARY(jina3, m) {
   m.def("cpu_kernels() -> str", &jina3::cpu_kernels);
   m.def("lora_linear_int8(Tensor input, Tensor qweight, Tensor wscale, Tensor down, Tensor up_t, Tensor task_mask) "
         "-> Tensor", &jina3::int8::lora_linear_int8);
+  m.def("lora_linear_int8_gelu(Tensor input, Tensor qweight, Tensor wscale, Tensor down, Tensor up_t, "
+        "Tensor task_mask) -> Tensor", &jina3::int8::lora_linear_int8_gelu);
+  m.def("lora_linear_gelu(Tensor input, Tensor weight, Tensor down, Tensor up_bias, Tensor task_mask) -> Tensor",
+        &jina3::lora_linear_gelu);
   m.def("pack_int8_weight(Tensor qweight) -> Tensor", &jina3::int8::pack_weight);
   m.def("quantize_rows_int8(Tensor input) -> (Tensor, Tensor)", &jina3::int8::quantize_rows);
 }

@@ -196,3 +196,26 @@ def test_int8_package_without_native_bfloat16_computes_in_float32(encoders, tmp_
     assert ((capped * a).sum(1)).min() >= 0.99
     # a different compute path (float32 rather than bfloat16), not a copy of the native result
     assert np.abs(capped - native).max() > 0
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_the_gelu_variants_are_gelu_of_the_plain_operators(dtype):
+    torch.manual_seed(11)
+    depth, outputs, adapters = 200, 300, 20
+    x = torch.randn(2, 70, depth).to(dtype)  # 140 rows: the many-rows path of lora_linear
+    mask = (torch.arange(adapters)[None] // 4 == torch.tensor([[1], [3]])).to(dtype).unsqueeze(1)
+    down = (torch.randn(adapters, depth) * 0.1).to(dtype)
+    qweight, wscale = quantize_weight(torch.randn(outputs, depth) * 0.1)
+    up_t = (torch.randn(adapters + 1, outputs) * 0.1).to(dtype)
+    weight = (torch.randn(outputs, depth) * 0.1).to(dtype)
+    tolerance = 1e-6 if dtype == torch.float32 else 2.0 ** -7
+    for rows in (x, x[:1, :5]):  # many rows, and few (the bfloat16 kernel path)
+        mask_rows = mask[: rows.size(0)]
+        plain = OPS.lora_linear_int8(rows, qweight, wscale, down, up_t, mask_rows).float()
+        fused = OPS.lora_linear_int8_gelu(rows, qweight, wscale, down, up_t, mask_rows).float()
+        assert torch.allclose(fused, torch.nn.functional.gelu(plain), rtol=tolerance, atol=tolerance)
+        plain = OPS.lora_linear(rows, weight, down, up_t.t().contiguous(), mask_rows).float()
+        fused = OPS.lora_linear_gelu(rows, weight, down, up_t.t().contiguous(), mask_rows).float()
+        assert torch.allclose(fused, torch.nn.functional.gelu(plain), rtol=tolerance, atol=tolerance)
+        assert (fused < 0).any() and (fused > 1).any()  # GELU's shape is really applied: negatives kept small
+        assert fused.min() >= -0.2

@@ -279,7 +279,12 @@ def test_test_packages_call_the_operators_and_the_torch_package_does_not():
         assert ("ops.jina3.lora_linear_int8(" in code) is (name == "int8")
         assert ("ops.jina3.softmax_with_bias_" in code) is expected
         assert ("ops.jina3.add_layer_norm" in code) is expected
-        assert ("ops.jina3.gelu_" in code) is expected
+        # fc1 applies the GELU itself in bfloat16 and int8 (lora_linear_gelu, lora_linear_int8_gelu);
+        # float32 keeps the exact GELU, through the operator
+        assert ("ops.jina3.gelu_" in code) is (name == "float32")
+        if expected:
+            flags = [m.gelu for path, m in module.named_modules() if path.endswith(".fc1")]
+            assert flags and all(flag is (name != "float32") for flag in flags)
 
 
 @pytest.mark.parametrize("task", [None] + TASK_NAMES)

@@ -325,8 +325,12 @@ class KernelLoRALinear(nn.Module):
         self.register_buffer("lora_down", lora.lora_down)
         up_bias = torch.cat((lora.lora_up * lora.scale, lora.base.bias.detach().unsqueeze(1)), dim=1)
         self.register_buffer("lora_up_bias", up_bias.contiguous())
+        # fc1 in reduced precision: the MLP's GELU applied by the operator (fuse_gelu()).
+        self.gelu = False
 
     def forward(self, x: Tensor, task_mask: Tensor) -> Tensor:
+        if self.gelu:
+            return torch.ops.jina3.lora_linear_gelu(x, self.weight, self.lora_down, self.lora_up_bias, task_mask)
         return torch.ops.jina3.lora_linear(x, self.weight, self.lora_down, self.lora_up_bias, task_mask)
 
 
@@ -349,8 +353,12 @@ class Int8LoRALinear(nn.Module):
         up_bias = torch.cat((lora.lora_up.detach().float() * lora.scale,
                              lora.base.bias.detach().float().unsqueeze(1)), dim=1)
         self.register_buffer("lora_up_bias_t", up_bias.t().contiguous())
+        self.gelu = False  # fc1: the MLP's GELU applied by the operator (fuse_gelu())
 
     def forward(self, x: Tensor, task_mask: Tensor) -> Tensor:
+        if self.gelu:
+            return torch.ops.jina3.lora_linear_int8_gelu(x, self.qweight, self.wscale, self.lora_down,
+                                                         self.lora_up_bias_t, task_mask)
         return torch.ops.jina3.lora_linear_int8(x, self.qweight, self.wscale, self.lora_down, self.lora_up_bias_t,
                                                 task_mask)
 
@@ -405,10 +413,21 @@ def use_kernels(model: "JinaEmbeddingsV3") -> None:
             lora = getattr(block, name)
             if isinstance(lora, LoRALinear) and type(lora.base) is nn.Linear:
                 setattr(block, name, KernelLoRALinear(lora))
+        fuse_gelu(block)
         if isinstance(block.attention, ManualAttention):
             block.attention = FusedSoftmaxAttention(block.attention)
             KernelBlock.retyping(block)
     model.fused_softmax = model.manual_attention
+
+
+def fuse_gelu(block: "Block") -> None:
+    """fc1 applies the MLP's GELU itself (lora_linear_gelu / lora_linear_int8_gelu: in float32 in
+    the LoRA tail, before the one rounding, instead of a pass of its own over fc1's output), for
+    int8 and reduced-precision layers; float32 ones keep LibTorch's exact GELU."""
+    fc1 = block.fc1
+    if isinstance(fc1, Int8LoRALinear) or (isinstance(fc1, KernelLoRALinear) and fc1.weight.dtype != torch.float32):
+        fc1.gelu = True
+        block.activation = nn.Identity()
 
 
 def make_attention(head_dim: int, kind: str = "auto",
