@@ -397,6 +397,9 @@ class PerformanceWarning(UserWarning):
         warnings.simplefilter("ignore", jina3.PerformanceWarning)  # or "error" to refuse such loads
     """
 
+    def __init__(self, message: str):
+        super().__init__(message)
+
 
 def _warn_kernels(native):
     """Warns with the kernel report's notice, if any, at the line that loaded the encoder."""

@@ -1,22 +1,12 @@
 #include "model/cpu_kernels.hpp"
 
+#include "model/simd_bf16.hpp"
 #include "util/cpu_info.hpp"
 
 #include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <vector>
-
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-#define JINA3_X86_KERNELS 1
-#include <immintrin.h>
-#endif
-
-#if defined(__GNUC__) && !defined(__clang__)
-// GCC 12's AVX-512 intrinsics start from deliberately undefined vectors, which these warnings report.
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#endif
 
 namespace jina3::cpu {
 
@@ -30,23 +20,9 @@ bool has_avx512_bf16() noexcept { return util::cpu_features().avx512_bf16; }
 
 namespace {
 
-#define JINA3_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl")))
-#define JINA3_AVX512_BF16 __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))
-
-JINA3_AVX512 __m512 load_bf16(const std::uint16_t* source, __mmask16 mask) {
-  const __m256i packed = _mm256_maskz_loadu_epi16(mask, source);
-  return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(packed), 16));
-}
-
-// Round to nearest even in integer arithmetic, NaN kept a (quiet) NaN, as LibTorch's conversion.
-JINA3_AVX512 void store_bf16(std::uint16_t* dest, __m512 value, __mmask16 mask) {
-  const __m512i bits = _mm512_castps_si512(value);
-  const __m512i odd = _mm512_and_si512(_mm512_srli_epi32(bits, 16), _mm512_set1_epi32(1));
-  __m512i rounded = _mm512_srli_epi32(_mm512_add_epi32(bits, _mm512_add_epi32(odd, _mm512_set1_epi32(0x7FFF))), 16);
-  const __mmask16 nan = _mm512_cmp_ps_mask(value, value, _CMP_UNORD_Q);
-  rounded = _mm512_mask_mov_epi32(rounded, nan, _mm512_set1_epi32(0x7FC0));
-  _mm256_mask_storeu_epi16(dest, mask, _mm512_cvtepi32_epi16(rounded));
-}
+using simd::load_bf16;
+using simd::store_bf16;
+using simd::tail_mask;
 
 // exp(x) for x <= 0 (scores minus their row maximum), to about 2 ulp: Cody-Waite reduction
 // x = n ln2 + r and a degree-7 polynomial for e^r (Cephes' expf coefficients), scaled by 2^n.
@@ -67,10 +43,6 @@ JINA3_AVX512 __m512 exp_nonpositive(__m512 x) {
   const __m512 r2 = _mm512_mul_ps(r, r);
   p = _mm512_fmadd_ps(p, r2, _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
   return _mm512_maskz_mov_ps(static_cast<__mmask16>(~underflow), _mm512_scalef_ps(p, n));
-}
-
-JINA3_AVX512 __mmask16 tail_mask(std::int64_t remaining) {
-  return remaining >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << remaining) - 1u);
 }
 
 JINA3_AVX512 __m512 load_scores(const float* source, __mmask16 mask) { return _mm512_maskz_loadu_ps(mask, source); }
@@ -403,7 +375,10 @@ void lora_tail_scalar(const LoraTail& a, std::int64_t row_begin, std::int64_t ro
       for (std::size_t i = 0; i < count; ++i) {
         value += active[i].value * load_value(a.up, a.bf16, active[i].column * a.outputs + n);
       }
-      if (a.gelu) value = 0.5f * value * (1.0f + std::erf(value * 0.70710678118654752f));
+      if (a.gelu) {
+        if (a.bf16) value = bf16_to_float(float_to_bf16(value));
+        value = 0.5f * value * (1.0f + std::erf(value * 0.70710678118654752f));
+      }
       store_value(a.y, a.bf16, r * a.y_stride + n, value);
     }
   }
@@ -493,6 +468,25 @@ JINA3_TAIL float dot_as(const void* a, std::int64_t a_offset, const void* b, std
   return _mm512_reduce_add_ps(_mm512_add_ps(even, odd));
 }
 
+// value rounded to bfloat16 and widened back: in bfloat16, fc1's sum is rounded before its GELU,
+// as the few-rows path stores fc1's output before jina3::gelu_ reads it (the same GELU code), so
+// that a row gets the same numbers in either path.
+template <bool NATIVE>
+JINA3_TAIL __m512 round_bf16(__m512 value) {
+  __m256i packed;
+  if constexpr (NATIVE) {
+    packed = (__m256i)_mm512_cvtneps_pbh(value);
+  } else {
+    const __m512i bits = _mm512_castps_si512(value);
+    const __m512i odd = _mm512_and_si512(_mm512_srli_epi32(bits, 16), _mm512_set1_epi32(1));
+    __m512i rounded = _mm512_srli_epi32(_mm512_add_epi32(bits, _mm512_add_epi32(odd, _mm512_set1_epi32(0x7FFF))), 16);
+    const __mmask16 nan = _mm512_cmp_ps_mask(value, value, _CMP_UNORD_Q);
+    rounded = _mm512_mask_mov_epi32(rounded, nan, _mm512_set1_epi32(0x7FC0));
+    packed = _mm512_cvtepi32_epi16(rounded);
+  }
+  return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(packed), 16));
+}
+
 // Up to kTailRows rows at a time share each load of `up` (and of the column scales).
 constexpr int kTailRows = 4;
 
@@ -531,7 +525,10 @@ JINA3_TAIL void lora_tail_rows(const LoraTail& a, std::int64_t r0, int count, co
       }
     }
     for (int i = 0; i < kTailRows; ++i) {
-      if (i < count) store_as<BF16, NATIVE>(y, (r0 + i) * y_stride + n, a.gelu ? gelu(v[i]) : v[i], mask);
+      if (i < count) {
+        store_as<BF16, NATIVE>(y, (r0 + i) * y_stride + n, a.gelu ? gelu(BF16 ? round_bf16<NATIVE>(v[i]) : v[i]) : v[i],
+                               mask);
+      }
     }
   }
 }

@@ -86,7 +86,8 @@ struct LoraTail {
   std::int64_t y_stride;
   std::int64_t outputs;
   bool bf16;
-  bool gelu = false;  // y = GELU(the sum above) (erf form, float32, before the one rounding): fc1's activation
+  bool gelu = false;  // y = GELU(the sum above) (erf form, float32; in bfloat16 of the sum rounded to bfloat16, as
+                      // the few-rows path computes it): fc1's activation
 };
 
 // Rows [row_begin, row_end) of args. Runs everywhere (AVX-512 where has_avx512()).

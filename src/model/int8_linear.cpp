@@ -10,7 +10,9 @@
 
 #include <ATen/Parallel.h>
 #include <c10/util/Exception.h>
+#if JINA3_HAVE_ONEDNN
 #include <oneapi/dnnl/dnnl.hpp>
+#endif
 
 #include <fmt/format.h>
 
@@ -18,6 +20,40 @@
 #include "util/cpu_info.hpp"
 
 namespace jina3::int8 {
+namespace {
+
+void check_weight(const at::Tensor& qweight) {
+  TORCH_CHECK(qweight.scalar_type() == at::kChar && qweight.is_cpu() && qweight.is_contiguous(),
+              "jina3::lora_linear_int8: qweight must be a contiguous int8 CPU tensor");
+}
+
+bool supported_activation(const at::Tensor& t) {
+  return t.scalar_type() == at::kBFloat16 || t.scalar_type() == at::kFloat;
+}
+
+std::int64_t rows_of(const at::Tensor& input) { return input.numel() / std::max<std::int64_t>(1, input.size(-1)); }
+
+}  // namespace
+
+std::tuple<at::Tensor, at::Tensor> quantize_rows(const at::Tensor& input) {
+  TORCH_CHECK(input.is_cpu() && supported_activation(input) && input.dim() >= 1,
+              "jina3::quantize_rows: input must be a bfloat16 or float32 CPU tensor");
+  const at::Tensor x = input.contiguous();
+  const std::int64_t rows = rows_of(x), depth = x.size(-1);
+  at::Tensor q = at::empty({rows, depth}, x.options().dtype(at::kChar));
+  at::Tensor scales = at::empty({rows}, x.options().dtype(at::kFloat));
+  const bool bf16 = x.scalar_type() == at::kBFloat16;
+  const std::int64_t element = bf16 ? 2 : 4;
+  const auto* base = static_cast<const char*>(x.data_ptr());
+  at::parallel_for(0, rows, 16, [&](std::int64_t begin, std::int64_t end) {
+    cpu::quantize_rows(base + begin * depth * element, bf16, depth, end - begin, depth,
+                       q.data_ptr<std::int8_t>() + begin * depth, depth, scales.data_ptr<float>() + begin);
+  });
+  return {q, scales};
+}
+
+#if JINA3_HAVE_ONEDNN
+
 namespace {
 
 using dnnl::memory;
@@ -128,17 +164,6 @@ at::Tensor pack_with(Gemm& gemm, const at::Tensor& qweight) {
   return packed;
 }
 
-void check_weight(const at::Tensor& qweight) {
-  TORCH_CHECK(qweight.scalar_type() == at::kChar && qweight.is_cpu() && qweight.is_contiguous(),
-              "jina3::lora_linear_int8: qweight must be a contiguous int8 CPU tensor");
-}
-
-bool supported_activation(const at::Tensor& t) {
-  return t.scalar_type() == at::kBFloat16 || t.scalar_type() == at::kFloat;
-}
-
-std::int64_t rows_of(const at::Tensor& input) { return input.numel() / std::max<std::int64_t>(1, input.size(-1)); }
-
 }  // namespace
 
 std::string engine_description() {
@@ -160,23 +185,6 @@ at::Tensor pack_weight(const at::Tensor& qweight) {
   } catch (const dnnl::error& e) {
     TORCH_CHECK(false, "jina3::pack_int8_weight: oneDNN failed: ", e.what());
   }
-}
-
-std::tuple<at::Tensor, at::Tensor> quantize_rows(const at::Tensor& input) {
-  TORCH_CHECK(input.is_cpu() && supported_activation(input) && input.dim() >= 1,
-              "jina3::quantize_rows: input must be a bfloat16 or float32 CPU tensor");
-  const at::Tensor x = input.contiguous();
-  const std::int64_t rows = rows_of(x), depth = x.size(-1);
-  at::Tensor q = at::empty({rows, depth}, x.options().dtype(at::kChar));
-  at::Tensor scales = at::empty({rows}, x.options().dtype(at::kFloat));
-  const bool bf16 = x.scalar_type() == at::kBFloat16;
-  const std::int64_t element = bf16 ? 2 : 4;
-  const auto* base = static_cast<const char*>(x.data_ptr());
-  at::parallel_for(0, rows, 16, [&](std::int64_t begin, std::int64_t end) {
-    cpu::quantize_rows(base + begin * depth * element, bf16, depth, end - begin, depth,
-                       q.data_ptr<std::int8_t>() + begin * depth, depth, scales.data_ptr<float>() + begin);
-  });
-  return {q, scales};
 }
 
 namespace {
@@ -302,5 +310,27 @@ at::Tensor lora_linear_int8_gelu(const at::Tensor& input, const at::Tensor& qwei
     TORCH_CHECK(false, "jina3::lora_linear_int8_gelu: oneDNN failed: ", e.what());
   }
 }
+
+#else  // built without oneDNN's headers (libdnnl-dev): int8 packages cannot run
+
+namespace {
+[[noreturn]] void no_onednn(const char* what) {
+  TORCH_CHECK(false, what, ": this libjina3 was built without oneDNN (install libdnnl-dev and rebuild); "
+              "int8 packages need it");
+}
+}  // namespace
+
+std::string engine_description() { return "unavailable (built without oneDNN)"; }
+at::Tensor pack_weight(const at::Tensor&) { no_onednn("jina3::pack_int8_weight"); }
+at::Tensor lora_linear_int8(const at::Tensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&,
+                            const at::Tensor&, const at::Tensor&) {
+  no_onednn("jina3::lora_linear_int8");
+}
+at::Tensor lora_linear_int8_gelu(const at::Tensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&,
+                                 const at::Tensor&, const at::Tensor&) {
+  no_onednn("jina3::lora_linear_int8_gelu");
+}
+
+#endif
 
 }  // namespace jina3::int8

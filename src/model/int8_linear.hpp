@@ -26,8 +26,8 @@ at::Tensor pack_weight(const at::Tensor& qweight);
 at::Tensor lora_linear_int8(const at::Tensor& input, const at::Tensor& qweight, const at::Tensor& wscale,
                             const at::Tensor& down, const at::Tensor& up_t, const at::Tensor& task_mask);
 
-// GELU(lora_linear_int8(...)) (erf form, applied in float32 before the one rounding): fc1 and its
-// activation in one operator.
+// GELU(lora_linear_int8(...)) (erf form, float32 arithmetic; in bfloat16 of the sum rounded to
+// bfloat16): fc1 and its activation in one operator.
 at::Tensor lora_linear_int8_gelu(const at::Tensor& input, const at::Tensor& qweight, const at::Tensor& wscale,
                                  const at::Tensor& down, const at::Tensor& up_t, const at::Tensor& task_mask);
 

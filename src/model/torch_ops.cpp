@@ -228,8 +228,8 @@ at::Tensor lora_linear(const at::Tensor& input, const at::Tensor& weight, const 
 }
 
 // GELU(lora_linear(...)) (the erf form): fc1 and its activation in one operator, the GELU applied
-// by the LoRA tail while the block is in the cache (before the one rounding) instead of in a pass
-// of its own over fc1's output.
+// by the LoRA tail while the block is in the cache instead of in a pass of its own over fc1's
+// output (in bfloat16 to the sum rounded to bfloat16, as jina3::gelu_ would see it).
 at::Tensor lora_linear_gelu(const at::Tensor& input, const at::Tensor& weight, const at::Tensor& down,
                             const at::Tensor& up_bias, const at::Tensor& task_mask) {
   return lora_linear_impl(input, weight, down, up_bias, task_mask, true);

@@ -421,9 +421,10 @@ def use_kernels(model: "JinaEmbeddingsV3") -> None:
 
 
 def fuse_gelu(block: "Block") -> None:
-    """fc1 applies the MLP's GELU itself (lora_linear_gelu / lora_linear_int8_gelu: in float32 in
-    the LoRA tail, before the one rounding, instead of a pass of its own over fc1's output), for
-    int8 and reduced-precision layers; float32 ones keep LibTorch's exact GELU."""
+    """fc1 applies the MLP's GELU itself (lora_linear_gelu / lora_linear_int8_gelu: in the LoRA
+    tail, while the block is in the cache, instead of a pass of its own over fc1's output; the
+    same numbers as jina3::gelu_ on the stored output), for int8 and reduced-precision layers;
+    float32 ones keep LibTorch's exact GELU."""
     fc1 = block.fc1
     if isinstance(fc1, Int8LoRALinear) or (isinstance(fc1, KernelLoRALinear) and fc1.weight.dtype != torch.float32):
         fc1.gelu = True
