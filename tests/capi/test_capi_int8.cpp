@@ -50,16 +50,6 @@ const jina3_encoder* int8_encoder() {
   return encoder.get();
 }
 
-double row_cosine(const float* a, const float* b, std::size_t n) {
-  double dot = 0.0, na = 0.0, nb = 0.0;
-  for (std::size_t k = 0; k < n; ++k) {
-    dot += static_cast<double>(a[k]) * b[k];
-    na += static_cast<double>(a[k]) * a[k];
-    nb += static_cast<double>(b[k]) * b[k];
-  }
-  return dot / std::sqrt(na * nb);
-}
-
 double row_max_abs(const float* a, const float* b, std::size_t n) {
   double worst = 0.0;
   for (std::size_t k = 0; k < n; ++k) worst = std::max(worst, std::fabs(static_cast<double>(a[k]) - b[k]));
@@ -133,14 +123,14 @@ TEST_CASE("int8 rows are within cosine 0.99 of float32 for every task and two di
         for (std::size_t k = 0; k < width; ++k) norm += static_cast<double>(qi[k]) * qi[k];
         CHECK(std::fabs(std::sqrt(norm) - 1.0) < 1e-4);
         CHECK(got.truncated[i] == 0);
-        const double own = row_cosine(qi, fi, width);
+        const double own = jina3::test::cosine(qi, fi, width);
         CHECK(own >= 0.99);
         min_cosine = std::min(min_cosine, own);
         // The texts' float32 rows are close to each other in this tiny random model (up to ~0.993):
         // the int8 row must be nearer its own text's row than any other.
         for (std::size_t j = 0; j < n; ++j) {
           if (j == i) continue;
-          const double other = row_cosine(qi, want.data.data() + j * width, width);
+          const double other = jina3::test::cosine(qi, want.data.data() + j * width, width);
           CHECK(own > other);
           worst_margin = std::min(worst_margin, own - other);
         }
