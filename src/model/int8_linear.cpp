@@ -17,6 +17,7 @@
 #include <fmt/format.h>
 
 #include "model/cpu_kernels.hpp"
+#include "model/linear_shapes.hpp"
 #include "util/cpu_info.hpp"
 
 namespace jina3::int8 {
@@ -27,11 +28,21 @@ void check_weight(const at::Tensor& qweight) {
               "jina3::lora_linear_int8: qweight must be a contiguous int8 CPU tensor");
 }
 
+// rows x depth contiguous bfloat16 (bf16) or float32 values into q (rows x depth int8) and scales
+// (rows), as cpu::quantize_rows defines them, on LibTorch's threads.
+void quantize_contiguous_rows(const void* x, bool bf16, std::int64_t rows, std::int64_t depth, std::int8_t* q,
+                              float* scales) {
+  const std::int64_t element = bf16 ? 2 : 4;
+  const auto* base = static_cast<const char*>(x);
+  at::parallel_for(0, rows, 16, [&](std::int64_t begin, std::int64_t end) {
+    cpu::quantize_rows(base + begin * depth * element, bf16, depth, end - begin, depth, q + begin * depth, depth,
+                       scales + begin);
+  });
+}
+
 bool supported_activation(const at::Tensor& t) {
   return t.scalar_type() == at::kBFloat16 || t.scalar_type() == at::kFloat;
 }
-
-std::int64_t rows_of(const at::Tensor& input) { return input.numel() / std::max<std::int64_t>(1, input.size(-1)); }
 
 }  // namespace
 
@@ -42,13 +53,8 @@ std::tuple<at::Tensor, at::Tensor> quantize_rows(const at::Tensor& input) {
   const std::int64_t rows = rows_of(x), depth = x.size(-1);
   at::Tensor q = at::empty({rows, depth}, x.options().dtype(at::kChar));
   at::Tensor scales = at::empty({rows}, x.options().dtype(at::kFloat));
-  const bool bf16 = x.scalar_type() == at::kBFloat16;
-  const std::int64_t element = bf16 ? 2 : 4;
-  const auto* base = static_cast<const char*>(x.data_ptr());
-  at::parallel_for(0, rows, 16, [&](std::int64_t begin, std::int64_t end) {
-    cpu::quantize_rows(base + begin * depth * element, bf16, depth, end - begin, depth,
-                       q.data_ptr<std::int8_t>() + begin * depth, depth, scales.data_ptr<float>() + begin);
-  });
+  quantize_contiguous_rows(x.data_ptr(), x.scalar_type() == at::kBFloat16, rows, depth,
+                           q.data_ptr<std::int8_t>(), scales.data_ptr<float>());
   return {q, scales};
 }
 
@@ -227,9 +233,7 @@ at::Tensor lora_linear_int8_impl(const at::Tensor& input, const at::Tensor& qwei
   const at::Tensor x = input.contiguous();
   const at::Tensor down_c = down.contiguous(), up_c = up_t.contiguous(), wscale_c = wscale.contiguous();
   const at::Tensor mask = task_mask.to(at::kFloat).contiguous();
-  std::vector<std::int64_t> shape(input.sizes().begin(), input.sizes().end());
-  shape.back() = outputs;
-  at::Tensor out = at::empty(shape, x.options());
+  at::Tensor out = empty_output(x, outputs);
   if (rows == 0) return out;
 
   const bool bf16 = dtype == at::kBFloat16;
@@ -248,10 +252,7 @@ at::Tensor lora_linear_int8_impl(const at::Tensor& input, const at::Tensor& qwei
   for (std::int64_t first = 0; first < rows; first += block) {
     const std::int64_t n = std::min(block, rows - first);
     const char* x_block = x_data + first * depth * element;
-    at::parallel_for(0, n, 16, [&](std::int64_t begin, std::int64_t end) {
-      cpu::quantize_rows(x_block + begin * depth * element, bf16, depth, end - begin, depth,
-                         q.data_ptr<std::int8_t>() + begin * depth, depth, row_scales.data_ptr<float>() + begin);
-    });
+    quantize_contiguous_rows(x_block, bf16, n, depth, q.data_ptr<std::int8_t>(), row_scales.data_ptr<float>());
     const std::shared_ptr<const Primitive> primitive = primitive_for(gemm, n);
     const dnnl::matmul::primitive_desc& pd = primitive->pd;
     const auto scratch_bytes = static_cast<std::int64_t>(pd.scratchpad_desc().get_size());

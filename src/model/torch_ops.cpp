@@ -12,6 +12,7 @@
 
 #include "model/cpu_kernels.hpp"
 #include "model/int8_linear.hpp"
+#include "model/linear_shapes.hpp"
 
 namespace jina3 {
 namespace {
@@ -59,8 +60,6 @@ at::Tensor softmax_with_bias_(at::Tensor scores, const at::Tensor& bias) {
   return scores;
 }
 
-std::int64_t rows_of(const at::Tensor& input) { return input.numel() / std::max<std::int64_t>(1, input.size(-1)); }
-
 bool is_bf16_cpu(const at::Tensor& t) { return t.is_cpu() && t.scalar_type() == at::kBFloat16; }
 
 // Whether input [..., K] @ weight[N, K]ᵀ (+ bias[N]) can take the bfloat16 kernel.
@@ -96,12 +95,6 @@ void run_linear_kernel(const at::Tensor& input, const at::Tensor& weight, const 
   at::parallel_for(0, (outputs + 3) / 4, 1, [&](std::int64_t begin, std::int64_t end) {
     cpu::linear_bf16(args, begin * 4, std::min(outputs, end * 4));
   });
-}
-
-at::Tensor empty_output(const at::Tensor& input, std::int64_t outputs) {
-  std::vector<std::int64_t> shape(input.sizes().begin(), input.sizes().end());
-  shape.back() = outputs;
-  return at::empty(shape, input.options());
 }
 
 // input [..., K] @ weight[N, K]ᵀ + bias[N], as nn.Linear. The model calls lora_linear; this is the
